@@ -1,0 +1,59 @@
+//! Who is making a request, and in which record's context.
+
+use crate::{Interaction, RecordId, Scopes};
+
+/// The authenticated party behind a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A token bound to exactly one record (a person, or an app acting for them).
+    Record {
+        /// The only record this actor can reach.
+        record: RecordId,
+        /// What it may do there.
+        scopes: Scopes,
+        /// Who the token was issued to (an account or client id), for audit.
+        subject: String,
+    },
+    /// An operator or an organisation's system: can create records and write into any.
+    System {
+        /// What it may do.
+        scopes: Scopes,
+        /// The client id, for audit.
+        subject: String,
+    },
+}
+
+impl Actor {
+    /// The record this actor is confined to, if any.
+    pub fn record(&self) -> Option<&RecordId> {
+        match self {
+            Actor::Record { record, .. } => Some(record),
+            Actor::System { .. } => None,
+        }
+    }
+
+    /// Whether the actor's scopes allow `interaction` on `resource_type`.
+    pub fn allows(&self, resource_type: &str, interaction: Interaction) -> bool {
+        match self {
+            Actor::Record { scopes, .. } | Actor::System { scopes, .. } => {
+                scopes.allows(resource_type, interaction)
+            }
+        }
+    }
+
+    /// Who this is, for audit: an account or client id, never a name.
+    pub fn subject(&self) -> &str {
+        match self {
+            Actor::Record { subject, .. } | Actor::System { subject, .. } => subject,
+        }
+    }
+}
+
+/// Everything the application layer needs to know about one request.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// Who is asking.
+    pub actor: Actor,
+    /// Correlates log lines and error pages; carries no personal data.
+    pub request_id: String,
+}
