@@ -112,7 +112,9 @@ impl Scopes {
     pub fn allows(&self, resource_type: &str, interaction: Interaction) -> bool {
         self.grants.iter().any(|g| {
             g.interactions.contains(&interaction)
-                && g.resource_type.as_deref().is_none_or(|t| t == resource_type)
+                && g.resource_type
+                    .as_deref()
+                    .is_none_or(|t| t == resource_type)
         })
     }
 

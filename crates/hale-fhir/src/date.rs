@@ -68,9 +68,7 @@ pub fn parse_range(s: &str) -> Option<DateRange> {
         return None;
     }
     let rest = &s[11..];
-    let tz_at = rest
-        .find(['Z', '+', '-'])
-        .unwrap_or(rest.len());
+    let tz_at = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
     let (clock, zone) = rest.split_at(tz_at);
     let offset = match zone {
         "" | "Z" => UtcOffset::UTC,
@@ -183,13 +181,22 @@ mod tests {
 
     #[test]
     fn malformed_dates_are_refused() {
-        for s in ["24", "2024-3", "2024-03-01T25:00:00Z", "2024-03-01X", "2024-03-01T10:00:00+1"] {
+        for s in [
+            "24",
+            "2024-3",
+            "2024-03-01T25:00:00Z",
+            "2024-03-01X",
+            "2024-03-01T10:00:00+1",
+        ] {
             assert!(parse_range(s).is_none(), "{s}");
         }
     }
 
     #[test]
     fn http_dates_follow_rfc_9110() {
-        assert_eq!(format_http_date(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            format_http_date(784_111_777_000),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 }

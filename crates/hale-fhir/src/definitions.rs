@@ -297,7 +297,10 @@ mod tests {
         assert_eq!(p.kind, SearchParamType::Quantity);
         let p = d.search_param("Observation", "patient").unwrap();
         assert_eq!(p.paths[0].ref_type.as_deref(), Some("Patient"));
-        assert_eq!(d.compartment_params("Observation"), ["subject", "performer"]);
+        assert_eq!(
+            d.compartment_params("Observation"),
+            ["subject", "performer"]
+        );
     }
 
     #[test]

@@ -171,13 +171,23 @@ fn to_entries(param: &str, kind: SearchParamType, node: &Value, out: &mut Vec<In
                 if let Some(codings) = o.get("coding").and_then(Value::as_array) {
                     // CodeableConcept: one entry per coding, plus its text.
                     for c in codings {
-                        token(text(c.get("system")), text(c.get("code")), lower(c.get("display")));
+                        token(
+                            text(c.get("system")),
+                            text(c.get("code")),
+                            lower(c.get("display")),
+                        );
                     }
                     if o.contains_key("text") {
                         token(String::new(), String::new(), lower(o.get("text")));
                     }
-                } else if o.contains_key("code") || o.contains_key("system") && !o.contains_key("value") {
-                    token(text(o.get("system")), text(o.get("code")), lower(o.get("display")));
+                } else if o.contains_key("code")
+                    || o.contains_key("system") && !o.contains_key("value")
+                {
+                    token(
+                        text(o.get("system")),
+                        text(o.get("code")),
+                        lower(o.get("display")),
+                    );
                 } else if o.contains_key("value") {
                     // Identifier or ContactPoint.
                     let type_text = o
@@ -196,8 +206,17 @@ fn to_entries(param: &str, kind: SearchParamType, node: &Value, out: &mut Vec<In
             Value::Object(o) => {
                 // HumanName and Address: every part is searchable (FHIR R4 §3.1.1.4.7).
                 for key in [
-                    "text", "family", "given", "prefix", "suffix", "line", "city", "district",
-                    "state", "postalCode", "country",
+                    "text",
+                    "family",
+                    "given",
+                    "prefix",
+                    "suffix",
+                    "line",
+                    "city",
+                    "district",
+                    "state",
+                    "postalCode",
+                    "country",
                 ] {
                     match o.get(key) {
                         Some(Value::String(s)) => push_string(param, s, out),
@@ -334,14 +353,40 @@ mod tests {
             "subject": {"reference": "Patient/p1"},
             "effectiveDateTime": "2024-03-01",
             "valueQuantity": {"value": 61, "system": "http://unitsofmeasure.org", "code": "/min"}}));
-        let find = |p: &str| e.iter().filter(|x| x.param == p).map(|x| x.value.clone()).collect::<Vec<_>>();
-        assert_eq!(find("code"), vec![IndexValue::Token {
-            system: "http://loinc.org".into(), code: "8867-4".into(), text: "heart rate".into()}]);
-        assert_eq!(find("patient"), vec![IndexValue::Reference {
-            target_type: "Patient".into(), target_id: "p1".into(), url: "Patient/p1".into()}]);
-        assert_eq!(find("date"), vec![IndexValue::Date(parse_range("2024-03-01").unwrap())]);
-        assert_eq!(find("value-quantity"), vec![IndexValue::Quantity {
-            system: "http://unitsofmeasure.org".into(), code: "/min".into(), value: 61.0}]);
+        let find = |p: &str| {
+            e.iter()
+                .filter(|x| x.param == p)
+                .map(|x| x.value.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            find("code"),
+            vec![IndexValue::Token {
+                system: "http://loinc.org".into(),
+                code: "8867-4".into(),
+                text: "heart rate".into()
+            }]
+        );
+        assert_eq!(
+            find("patient"),
+            vec![IndexValue::Reference {
+                target_type: "Patient".into(),
+                target_id: "p1".into(),
+                url: "Patient/p1".into()
+            }]
+        );
+        assert_eq!(
+            find("date"),
+            vec![IndexValue::Date(parse_range("2024-03-01").unwrap())]
+        );
+        assert_eq!(
+            find("value-quantity"),
+            vec![IndexValue::Quantity {
+                system: "http://unitsofmeasure.org".into(),
+                code: "/min".into(),
+                value: 61.0
+            }]
+        );
     }
 
     #[test]
@@ -351,14 +396,24 @@ mod tests {
         let names: Vec<_> = e.iter().filter(|x| x.param == "name").collect();
         assert_eq!(names.len(), 3);
         assert!(e.iter().any(|x| x.param == "family"
-            && x.value == IndexValue::String { norm: "ó briain".into(), exact: "Ó Briain".into() }));
+            && x.value
+                == IndexValue::String {
+                    norm: "ó briain".into(),
+                    exact: "Ó Briain".into()
+                }));
     }
 
     #[test]
     fn local_references_are_split_and_others_kept_whole() {
         assert_eq!(local_reference("Patient/123"), Some(("Patient", "123")));
-        assert_eq!(local_reference("Patient/123/_history/2"), Some(("Patient", "123")));
-        assert_eq!(local_reference("https://other.example/fhir/Patient/123"), None);
+        assert_eq!(
+            local_reference("Patient/123/_history/2"),
+            Some(("Patient", "123"))
+        );
+        assert_eq!(
+            local_reference("https://other.example/fhir/Patient/123"),
+            None
+        );
         assert_eq!(local_reference("urn:uuid:1234"), None);
     }
 }

@@ -300,7 +300,10 @@ pub fn parse(
                 let inc = parse_include(defs, value)?;
                 if key == "_include" {
                     if inc.source_type != resource_type {
-                        return Err(bad("_include", "_include must start with the searched type"));
+                        return Err(bad(
+                            "_include",
+                            "_include must start with the searched type",
+                        ));
                     }
                     q.include.push(inc);
                 } else {
@@ -356,7 +359,12 @@ fn parse_include(defs: &Definitions, value: &str) -> Result<Include, Issue> {
     let def = defs
         .search_param(&source_type, &param)
         .filter(|p| p.kind == SearchParamType::Reference)
-        .ok_or_else(|| bad("_include", "expected SourceType:referenceParameter[:TargetType]"))?;
+        .ok_or_else(|| {
+            bad(
+                "_include",
+                "expected SourceType:referenceParameter[:TargetType]",
+            )
+        })?;
     if let Some(t) = &target_type
         && !def.targets.contains(t)
     {
@@ -386,10 +394,18 @@ fn parse_clause(
             return Ok(None);
         };
         if def.kind != SearchParamType::Reference {
-            return Err(bad(key, format!("'{param}' is not a reference and cannot be chained")));
+            return Err(bad(
+                key,
+                format!("'{param}' is not a reference and cannot be chained"),
+            ));
         }
         // `where(resolve() is Patient)` narrows the targets beyond the declared list.
-        let narrowed: Vec<String> = match def.paths.iter().map(|p| p.ref_type.clone()).collect::<Option<Vec<_>>>() {
+        let narrowed: Vec<String> = match def
+            .paths
+            .iter()
+            .map(|p| p.ref_type.clone())
+            .collect::<Option<Vec<_>>>()
+        {
             Some(mut types) => {
                 types.dedup();
                 types
@@ -403,7 +419,9 @@ fn parse_clause(
             (None, _) => {
                 return Err(bad(
                     key,
-                    format!("'{param}' can point to several types: name one, as {param}:Type.{tail}"),
+                    format!(
+                        "'{param}' can point to several types: name one, as {param}:Type.{tail}"
+                    ),
                 ));
             }
         };
@@ -452,8 +470,13 @@ fn parse_clause(
         _ => {}
     }
     let Some(def) = defs.search_param(resource_type, name) else {
-        if defs.is_unsupported_param(resource_type, name) || name == "_text" || name == "_content"
-            || name == "_has" || name.starts_with("_has:") || name == "_list" || name == "_query"
+        if defs.is_unsupported_param(resource_type, name)
+            || name == "_text"
+            || name == "_content"
+            || name == "_has"
+            || name.starts_with("_has:")
+            || name == "_list"
+            || name == "_query"
         {
             return Err(Issue::error(
                 IssueCode::NotSupported,
@@ -481,7 +504,10 @@ fn parse_clause(
         Issue::error(
             IssueCode::NotSupported,
             key,
-            format!("modifier ':{}' is not supported on a {kind:?} parameter", modifier.unwrap_or_default()),
+            format!(
+                "modifier ':{}' is not supported on a {kind:?} parameter",
+                modifier.unwrap_or_default()
+            ),
         )
     };
     let test = match kind {
@@ -542,7 +568,10 @@ fn parse_clause(
             let mut any = Vec::new();
             for v in &values {
                 let (p, rest) = split_prefix(v);
-                any.push((p, parse_number(rest).ok_or_else(|| bad(key, "expected a number"))?));
+                any.push((
+                    p,
+                    parse_number(rest).ok_or_else(|| bad(key, "expected a number"))?,
+                ));
             }
             Test::Number(any)
         }
@@ -648,24 +677,39 @@ mod tests {
     use super::*;
 
     fn q(rt: &str, pairs: &[(&str, &str)]) -> Result<SearchQuery, Issue> {
-        let pairs: Vec<(String, String)> =
-            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         parse(Definitions::r4(), rt, &pairs, false)
     }
 
     #[test]
     fn token_values_keep_system_and_code_apart() {
         let s = q("Observation", &[("code", "http://loinc.org|8867-4,|x,y")]).unwrap();
-        assert_eq!(s.clauses[0].test, Test::Token { negate: false, any: vec![
-            TokenMatch::SystemCode("http://loinc.org".into(), "8867-4".into()),
-            TokenMatch::NoSystem("x".into()),
-            TokenMatch::Code("y".into())]});
+        assert_eq!(
+            s.clauses[0].test,
+            Test::Token {
+                negate: false,
+                any: vec![
+                    TokenMatch::SystemCode("http://loinc.org".into(), "8867-4".into()),
+                    TokenMatch::NoSystem("x".into()),
+                    TokenMatch::Code("y".into())
+                ]
+            }
+        );
     }
 
     #[test]
     fn prefixes_and_precision_shape_number_ranges() {
-        let s = q("Observation", &[("value-quantity", "gt5.40|http://unitsofmeasure.org|mmol/L")]).unwrap();
-        let Test::Quantity(v) = &s.clauses[0].test else { panic!() };
+        let s = q(
+            "Observation",
+            &[("value-quantity", "gt5.40|http://unitsofmeasure.org|mmol/L")],
+        )
+        .unwrap();
+        let Test::Quantity(v) = &s.clauses[0].test else {
+            panic!()
+        };
         assert_eq!(v[0].0, Prefix::Gt);
         assert!((v[0].1.lo - 5.395).abs() < 1e-9 && (v[0].1.hi - 5.405).abs() < 1e-9);
         assert_eq!(v[0].3.as_deref(), Some("mmol/L"));
@@ -675,7 +719,9 @@ mod tests {
     fn chains_need_an_unambiguous_target() {
         assert!(q("Observation", &[("subject.name", "x")]).is_err());
         let s = q("Observation", &[("subject:Patient.name", "x")]).unwrap();
-        assert!(matches!(&s.clauses[0].test, Test::Chain { target_type, .. } if target_type == "Patient"));
+        assert!(
+            matches!(&s.clauses[0].test, Test::Chain { target_type, .. } if target_type == "Patient")
+        );
         let s = q("Observation", &[("patient.name", "x")]).unwrap();
         assert_eq!(s.clauses.len(), 1);
     }

@@ -105,7 +105,10 @@ impl Validator<'_> {
             );
         }
         for (key, value) in obj {
-            if key == "resourceType" && def_path == type_name && self.defs.is_resource_type(type_name) {
+            if key == "resourceType"
+                && def_path == type_name
+                && self.defs.is_resource_type(type_name)
+            {
                 continue;
             }
             let child_at = format!("{at}.{key}");
@@ -114,7 +117,11 @@ impl Validator<'_> {
                 if self.resolve(type_name, def_path, base).is_none() {
                     self.issue(IssueCode::Structure, &child_at, "unknown element");
                 } else if !(value.is_object() || value.is_array()) {
-                    self.issue(IssueCode::Structure, &child_at, "must be an object or array");
+                    self.issue(
+                        IssueCode::Structure,
+                        &child_at,
+                        "must be an object or array",
+                    );
                 }
                 continue;
             }
@@ -122,7 +129,10 @@ impl Validator<'_> {
                 self.issue(IssueCode::Structure, &child_at, "unknown element");
                 continue;
             };
-            let child_def_path = format!("{def_path}.{}", def_key(def_path, key, &element_type, self.defs, type_name));
+            let child_def_path = format!(
+                "{def_path}.{}",
+                def_key(def_path, key, &element_type, self.defs, type_name)
+            );
             match (def.is_array(), value) {
                 (true, Value::Array(items)) => {
                     if items.is_empty() {
@@ -133,16 +143,30 @@ impl Validator<'_> {
                         if item.is_null() && obj.contains_key(&format!("_{key}")) {
                             continue; // a null placeholder paired with an extension
                         }
-                        self.value(type_name, &child_def_path, &def, &element_type, item, &item_at, depth + 1);
+                        self.value(
+                            type_name,
+                            &child_def_path,
+                            &def,
+                            &element_type,
+                            item,
+                            &item_at,
+                            depth + 1,
+                        );
                     }
                 }
                 (true, _) => self.issue(IssueCode::Structure, &child_at, "must be an array"),
                 (false, Value::Array(_)) => {
                     self.issue(IssueCode::Structure, &child_at, "must not be an array")
                 }
-                (false, item) => {
-                    self.value(type_name, &child_def_path, &def, &element_type, item, &child_at, depth + 1)
-                }
+                (false, item) => self.value(
+                    type_name,
+                    &child_def_path,
+                    &def,
+                    &element_type,
+                    item,
+                    &child_at,
+                    depth + 1,
+                ),
             }
         }
         self.required_children(type_name, def_path, obj, at);
@@ -161,7 +185,13 @@ impl Validator<'_> {
         }
     }
 
-    fn required_children(&mut self, type_name: &str, def_path: &str, obj: &Map<String, Value>, at: &str) {
+    fn required_children(
+        &mut self,
+        type_name: &str,
+        def_path: &str,
+        obj: &Map<String, Value>,
+        at: &str,
+    ) {
         let missing: Vec<String> = self
             .defs
             .children(type_name, def_path)
@@ -192,7 +222,11 @@ impl Validator<'_> {
     fn resolve(&self, type_name: &str, def_path: &str, key: &str) -> Option<(ElementDef, String)> {
         if let Some(def) = self.defs.element(type_name, &format!("{def_path}.{key}")) {
             let def = self.follow_ref(type_name, def);
-            let t = def.types.first().cloned().unwrap_or_else(|| "Element".to_owned());
+            let t = def
+                .types
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "Element".to_owned());
             return Some((def, t));
         }
         for (name, def) in self.defs.children(type_name, def_path) {
@@ -212,7 +246,11 @@ impl Validator<'_> {
     fn follow_ref(&self, type_name: &str, def: &ElementDef) -> ElementDef {
         match &def.content_ref {
             Some(r) => {
-                let target = self.defs.element(type_name, r).cloned().unwrap_or_else(|| def.clone());
+                let target = self
+                    .defs
+                    .element(type_name, r)
+                    .cloned()
+                    .unwrap_or_else(|| def.clone());
                 ElementDef {
                     min: def.min,
                     max: def.max.clone(),
@@ -263,14 +301,27 @@ impl Validator<'_> {
                 Some(obj) => self.object(t, t, obj, at, depth),
                 None => self.issue(IssueCode::Structure, at, format!("must be a {t} object")),
             },
-            t => self.issue(IssueCode::NotSupported, at, format!("type {t} is not supported")),
+            t => self.issue(
+                IssueCode::NotSupported,
+                at,
+                format!("type {t} is not supported"),
+            ),
         }
     }
 }
 
 /// The element name to use in the definition path: choice elements keep their `[x]` name.
-fn def_key(def_path: &str, key: &str, element_type: &str, defs: &Definitions, type_name: &str) -> String {
-    if defs.element(type_name, &format!("{def_path}.{key}")).is_some() {
+fn def_key(
+    def_path: &str,
+    key: &str,
+    element_type: &str,
+    defs: &Definitions,
+    type_name: &str,
+) -> String {
+    if defs
+        .element(type_name, &format!("{def_path}.{key}"))
+        .is_some()
+    {
         return key.to_owned();
     }
     let suffix = capitalise(element_type);
@@ -310,7 +361,9 @@ fn format_of(t: &str) -> Option<&'static Regex> {
         "code" => cached!(r"^[^\s]+( [^\s]+)*$"),
         "id" => cached!(r"^[A-Za-z0-9\-\.]{1,64}$"),
         "oid" => cached!(r"^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$"),
-        "uuid" => cached!(r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+        "uuid" => {
+            cached!(r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+        }
         "base64Binary" => cached!(r"^(\s*([0-9a-zA-Z\+/=]){4}\s*)+$"),
         "uri" | "url" | "canonical" => cached!(r"^\S*$"),
         _ => None,
@@ -402,20 +455,32 @@ mod tests {
         assert_eq!(check(good), vec![]);
         let bad = json!({"resourceType": "Patient", "identifier": [
             {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765918"}]});
-        assert_eq!(check(bad), vec![("Patient.identifier[0].value".into(), IssueCode::Value)]);
+        assert_eq!(
+            check(bad),
+            vec![("Patient.identifier[0].value".into(), IssueCode::Value)]
+        );
     }
 
     #[test]
     fn bundled_and_contained_resources_are_validated_too() {
         let v = json!({"resourceType": "Bundle", "type": "collection", "entry": [
             {"resource": {"resourceType": "Observation", "status": "final"}}]});
-        assert_eq!(check(v), vec![("Bundle.entry[0].resource.code".into(), IssueCode::Required)]);
+        assert_eq!(
+            check(v),
+            vec![("Bundle.entry[0].resource.code".into(), IssueCode::Required)]
+        );
     }
 
     #[test]
     fn recursive_backbone_elements_follow_content_references() {
         let v = json!({"resourceType": "Questionnaire", "status": "active", "item": [
             {"linkId": "1", "type": "group", "item": [{"linkId": "1.1", "type": "string", "bogus": 1}]}]});
-        assert_eq!(check(v), vec![("Questionnaire.item[0].item[0].bogus".into(), IssueCode::Structure)]);
+        assert_eq!(
+            check(v),
+            vec![(
+                "Questionnaire.item[0].item[0].bogus".into(),
+                IssueCode::Structure
+            )]
+        );
     }
 }

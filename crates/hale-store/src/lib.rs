@@ -1,1 +1,86 @@
+//! Hale's storage contract: the [`Store`] trait both backends implement, the search SQL they
+//! share, per-record sealing of content, and the conformance suite they must both pass.
+//!
+//! Every row belongs to one record and the record id leads every key, so "all of this
+//! person's data" is one range (export, erasure) and PostgreSQL can later shard by person.
+//! A write is one [`WriteBatch`] applied in one durable transaction, index rows included; no
+//! transaction handle ever leaves a backend crate.
+//!
+//! This crate decides nothing about access: callers pass the record scope they have already
+//! been allowed, and the store confines every query to it.
+//!
+//! ```no_run
+//! # fn demo(store: &dyn hale_store::Store) -> Result<(), hale_store::StoreError> {
+//! use hale_core::RecordId;
+//! let record = RecordId::parse("example")?;
+//! let patient = store.read(Some(&record), "Patient", "example")?;
+//! # Ok(()) }
+//! ```
 
+pub mod conformance;
+mod crypto;
+pub mod engine;
+mod error;
+pub mod sql;
+mod types;
+
+pub use crypto::{Keyring, MasterKey};
+pub use error::StoreError;
+pub use types::{
+    Expect, HistoryQuery, Method, SearchPage, StoredResource, WriteBatch, WriteOp, WriteOutcome,
+};
+
+use hale_core::RecordId;
+use hale_fhir::search::SearchQuery;
+
+/// A storage backend. Object-safe: held as `Arc<dyn Store>`.
+///
+/// Every read takes `scope`: `Some(record)` confines it to that record; `None` (system
+/// actors only, decided by the caller) reaches every record.
+pub trait Store: Send + Sync {
+    /// Applies a batch in one durable transaction: all of it, or none of it.
+    fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError>;
+
+    /// The current version of a resource, including a deleted one (with no content).
+    fn read(
+        &self,
+        scope: Option<&RecordId>,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError>;
+
+    /// A specific version of a resource.
+    fn vread(
+        &self,
+        scope: Option<&RecordId>,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError>;
+
+    /// Versions, newest first.
+    fn history(
+        &self,
+        scope: Option<&RecordId>,
+        query: &HistoryQuery,
+    ) -> Result<Vec<StoredResource>, StoreError>;
+
+    /// Runs a parsed search.
+    fn search(
+        &self,
+        scope: Option<&RecordId>,
+        query: &SearchQuery,
+    ) -> Result<SearchPage, StoreError>;
+
+    /// Every current resource of a record (`$everything`, export).
+    fn everything(&self, record: &RecordId) -> Result<Vec<StoredResource>, StoreError>;
+
+    /// Whether a record exists.
+    fn record_exists(&self, record: &RecordId) -> Result<bool, StoreError>;
+
+    /// The number of current, non-deleted resources in a record, by type.
+    fn count_by_type(&self, record: &RecordId) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Copies the database to `dest` (a consistent online backup, still encrypted).
+    fn backup(&self, dest: &std::path::Path) -> Result<(), StoreError>;
+}

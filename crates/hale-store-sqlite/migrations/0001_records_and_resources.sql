@@ -1,0 +1,75 @@
+-- Records, their wrapped keys, resources with every version, and the typed search index.
+-- The record id leads every key: one person's data is one range.
+
+CREATE TABLE records (
+    record_id   TEXT PRIMARY KEY,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Destroying a row here makes the record's content unrecoverable (crypto-shredding).
+CREATE TABLE record_keys (
+    record_id   TEXT PRIMARY KEY REFERENCES records (record_id),
+    wrapped_key BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE resources (
+    record_id   TEXT NOT NULL,
+    rtype       TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    deleted     INTEGER NOT NULL,
+    PRIMARY KEY (record_id, rtype, id)
+) WITHOUT ROWID;
+-- Ids are unique per type across records, so a reference names one resource.
+CREATE UNIQUE INDEX resources_by_id ON resources (rtype, id);
+CREATE INDEX resources_by_updated ON resources (record_id, rtype, updated_at);
+
+CREATE TABLE resource_versions (
+    record_id   TEXT NOT NULL,
+    rtype       TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    method      TEXT NOT NULL,
+    content     BLOB,
+    PRIMARY KEY (record_id, rtype, id, version)
+) WITHOUT ROWID;
+CREATE INDEX resource_versions_by_time ON resource_versions (record_id, updated_at);
+
+CREATE TABLE idx_token (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    system TEXT NOT NULL, code TEXT NOT NULL, text TEXT NOT NULL);
+CREATE INDEX idx_token_value ON idx_token (record_id, rtype, param, code, system);
+CREATE INDEX idx_token_text ON idx_token (record_id, rtype, param, text);
+CREATE INDEX idx_token_row ON idx_token (rtype, id);
+
+CREATE TABLE idx_string (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    norm TEXT NOT NULL, exact TEXT NOT NULL);
+CREATE INDEX idx_string_value ON idx_string (record_id, rtype, param, norm);
+CREATE INDEX idx_string_row ON idx_string (rtype, id);
+
+CREATE TABLE idx_date (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    lo INTEGER NOT NULL, hi INTEGER NOT NULL);
+CREATE INDEX idx_date_value ON idx_date (record_id, rtype, param, lo, hi);
+CREATE INDEX idx_date_row ON idx_date (rtype, id);
+
+CREATE TABLE idx_ref (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL);
+CREATE INDEX idx_ref_value ON idx_ref (record_id, rtype, param, target_id);
+CREATE INDEX idx_ref_target ON idx_ref (record_id, target_type, target_id);
+CREATE INDEX idx_ref_row ON idx_ref (rtype, id);
+
+CREATE TABLE idx_quantity (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    system TEXT NOT NULL, code TEXT NOT NULL, value REAL NOT NULL);
+CREATE INDEX idx_quantity_value ON idx_quantity (record_id, rtype, param, value);
+CREATE INDEX idx_quantity_row ON idx_quantity (rtype, id);
+
+CREATE TABLE idx_number (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    value REAL NOT NULL);
+CREATE INDEX idx_number_value ON idx_number (record_id, rtype, param, value);
+CREATE INDEX idx_number_row ON idx_number (rtype, id);
+
+CREATE TABLE idx_uri (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    value TEXT NOT NULL);
+CREATE INDEX idx_uri_value ON idx_uri (record_id, rtype, param, value);
+CREATE INDEX idx_uri_row ON idx_uri (rtype, id);

@@ -1,0 +1,589 @@
+//! The conformance suite every backend must pass, run against SQLite always and PostgreSQL
+//! when `HALE_TEST_POSTGRES_URL` is set. A backend's tests expand
+//! [`conformance_tests!`](crate::conformance_tests) with a function that returns a fresh,
+//! empty store, and get one `#[test]` per behaviour below.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use hale_core::RecordId;
+use hale_fhir::Definitions;
+use hale_fhir::search::SearchQuery;
+use serde_json::{Value, json};
+
+use crate::{Expect, HistoryQuery, Method, Store, StoreError, WriteBatch, WriteOp};
+
+/// Expands to one `#[test]` per conformance check, each on a store from `$make()`, which
+/// returns `Some(guard)` (a guard derefs to the store and cleans up when dropped), or `None`
+/// when the backend is not available here (PostgreSQL without `HALE_TEST_POSTGRES_URL`;
+/// `scripts/test` refuses to run that way in CI).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:path) => {
+        $crate::conformance_tests!(@each $make,
+            content_round_trips_exactly_including_decimals,
+            every_version_is_kept_and_history_is_newest_first,
+            preconditions_are_checked_inside_the_transaction,
+            a_failed_operation_rolls_back_the_whole_batch,
+            writes_into_a_missing_record_are_refused,
+            an_id_taken_in_another_record_is_refused,
+            scope_confines_reads_history_and_search,
+            deleted_resources_read_as_deleted_and_leave_search,
+            updates_replace_the_search_index,
+            search_by_every_parameter_type,
+            search_sorts_counts_and_pages,
+            search_includes_revincludes_and_chains,
+            everything_returns_the_whole_record,
+        );
+    };
+    (@each $make:path, $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                match $make() {
+                    Some(guard) => $crate::conformance::$name(&*guard),
+                    None => eprintln!("skipped: backend not available"),
+                }
+            }
+        )*
+    };
+}
+
+fn record(id: &str) -> RecordId {
+    RecordId::parse(id).unwrap()
+}
+
+fn new_record(store: &dyn Store, id: &str) -> RecordId {
+    let r = record(id);
+    store
+        .write(WriteBatch {
+            ops: vec![
+                WriteOp::CreateRecord { record: r.clone() },
+                put_op(&r, json!({"resourceType": "Patient", "id": id, "name": [{"family": "Testperson"}]}), Expect::Absent),
+            ],
+        })
+        .unwrap();
+    r
+}
+
+fn put_op(record: &RecordId, resource: Value, expect: Expect) -> WriteOp {
+    let rt = resource["resourceType"].as_str().unwrap().to_owned();
+    let id = resource["id"].as_str().unwrap().to_owned();
+    let index = hale_fhir::index::extract(Definitions::r4(), &rt, &resource);
+    WriteOp::Put {
+        record: record.clone(),
+        resource_type: rt,
+        id,
+        expect,
+        resource,
+        index,
+    }
+}
+
+fn put(store: &dyn Store, record: &RecordId, resource: Value) -> i64 {
+    let out = store
+        .write(WriteBatch {
+            ops: vec![put_op(record, resource, Expect::Any)],
+        })
+        .unwrap();
+    out.results[0].as_ref().unwrap().version
+}
+
+fn obs(id: &str, patient: &str, code: &str, value: &str, date: &str) -> Value {
+    let v: Value = serde_json::from_str(&format!(
+        r#"{{"resourceType": "Observation", "id": "{id}", "status": "final",
+            "code": {{"coding": [{{"system": "http://loinc.org", "code": "{code}", "display": "Test code {code}"}}]}},
+            "subject": {{"reference": "Patient/{patient}"}},
+            "effectiveDateTime": "{date}",
+            "valueQuantity": {{"value": {value}, "system": "http://unitsofmeasure.org", "code": "kg"}}}}"#
+    ))
+    .unwrap();
+    v
+}
+
+fn search(
+    store: &dyn Store,
+    scope: Option<&RecordId>,
+    rt: &str,
+    pairs: &[(&str, &str)],
+) -> Vec<String> {
+    let q = query(rt, pairs);
+    store
+        .search(scope, &q)
+        .unwrap()
+        .matches
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+fn query(rt: &str, pairs: &[(&str, &str)]) -> SearchQuery {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    hale_fhir::search::parse(Definitions::r4(), rt, &pairs, true).unwrap()
+}
+
+pub fn content_round_trips_exactly_including_decimals(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    put(
+        store,
+        &r,
+        obs("o1", "p1", "29463-7", "12.340", "2024-03-01"),
+    );
+    let got = store.read(Some(&r), "Observation", "o1").unwrap().unwrap();
+    let text = serde_json::to_string(got.resource.as_ref().unwrap()).unwrap();
+    assert!(text.contains("12.340"), "decimal precision lost: {text}");
+    assert_eq!(got.version, 1);
+    assert_eq!(got.resource.as_ref().unwrap()["meta"]["versionId"], "1");
+    assert_eq!(got.method, Method::Create);
+    assert_eq!(got.record, r);
+}
+
+pub fn every_version_is_kept_and_history_is_newest_first(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    put(store, &r, obs("o1", "p1", "a", "1", "2024-03-01"));
+    put(store, &r, obs("o1", "p1", "a", "2", "2024-03-01"));
+    let v3 = put(store, &r, obs("o1", "p1", "a", "3", "2024-03-01"));
+    assert_eq!(v3, 3);
+    let v1 = store
+        .vread(Some(&r), "Observation", "o1", 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(v1.resource.unwrap()["valueQuantity"]["value"], json!(1));
+    let h = store
+        .history(
+            Some(&r),
+            &HistoryQuery {
+                resource_type: Some("Observation".into()),
+                id: Some("o1".into()),
+                since: None,
+                count: 10,
+            },
+        )
+        .unwrap();
+    assert_eq!(h.iter().map(|x| x.version).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(h[2].method, Method::Create);
+    assert_eq!(h[0].method, Method::Update);
+}
+
+pub fn preconditions_are_checked_inside_the_transaction(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    put(store, &r, obs("o1", "p1", "a", "1", "2024-03-01"));
+    let err = store
+        .write(WriteBatch {
+            ops: vec![put_op(
+                &r,
+                obs("o1", "p1", "a", "2", "2024-03-01"),
+                Expect::Absent,
+            )],
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict { .. }), "{err}");
+    let err = store
+        .write(WriteBatch {
+            ops: vec![put_op(
+                &r,
+                obs("o1", "p1", "a", "2", "2024-03-01"),
+                Expect::Version(7),
+            )],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::VersionConflict { ref actual, .. } if actual == "1"),
+        "{err}"
+    );
+    store
+        .write(WriteBatch {
+            ops: vec![put_op(
+                &r,
+                obs("o1", "p1", "a", "2", "2024-03-01"),
+                Expect::Version(1),
+            )],
+        })
+        .unwrap();
+    assert_eq!(
+        store
+            .read(Some(&r), "Observation", "o1")
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+}
+
+pub fn a_failed_operation_rolls_back_the_whole_batch(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    put(store, &r, obs("o1", "p1", "a", "1", "2024-03-01"));
+    let err = store.write(WriteBatch {
+        ops: vec![
+            WriteOp::CreateRecord {
+                record: record("p2"),
+            },
+            put_op(&r, obs("o2", "p1", "a", "1", "2024-03-01"), Expect::Absent),
+            put_op(&r, obs("o1", "p1", "a", "9", "2024-03-01"), Expect::Absent),
+        ],
+    });
+    assert!(err.is_err());
+    assert!(store.read(Some(&r), "Observation", "o2").unwrap().is_none());
+    assert!(!store.record_exists(&record("p2")).unwrap());
+    assert_eq!(
+        search(store, Some(&r), "Observation", &[("code", "a")]),
+        ["o1"]
+    );
+}
+
+pub fn writes_into_a_missing_record_are_refused(store: &dyn Store) {
+    let err = store
+        .write(WriteBatch {
+            ops: vec![put_op(
+                &record("nobody"),
+                obs("o1", "nobody", "a", "1", "2024"),
+                Expect::Any,
+            )],
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoRecord(_)), "{err}");
+}
+
+pub fn an_id_taken_in_another_record_is_refused(store: &dyn Store) {
+    let a = new_record(store, "pa");
+    let b = new_record(store, "pb");
+    put(store, &a, obs("shared", "pa", "a", "1", "2024"));
+    let err = store
+        .write(WriteBatch {
+            ops: vec![put_op(
+                &b,
+                obs("shared", "pb", "a", "1", "2024"),
+                Expect::Any,
+            )],
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::OtherRecord { .. }), "{err}");
+    assert_eq!(
+        store
+            .read(None, "Observation", "shared")
+            .unwrap()
+            .unwrap()
+            .record,
+        a
+    );
+}
+
+pub fn scope_confines_reads_history_and_search(store: &dyn Store) {
+    let a = new_record(store, "pa");
+    let b = new_record(store, "pb");
+    put(store, &a, obs("oa", "pa", "x", "1", "2024"));
+    put(store, &b, obs("ob", "pb", "x", "1", "2024"));
+    assert!(store.read(Some(&b), "Observation", "oa").unwrap().is_none());
+    assert!(
+        store
+            .vread(Some(&b), "Observation", "oa", 1)
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        search(store, Some(&b), "Observation", &[("code", "x")]),
+        ["ob"]
+    );
+    let mut all = search(store, None, "Observation", &[("code", "x")]);
+    all.sort();
+    assert_eq!(all, ["oa", "ob"]);
+    let h = store
+        .history(
+            Some(&b),
+            &HistoryQuery {
+                resource_type: None,
+                id: None,
+                since: None,
+                count: 100,
+            },
+        )
+        .unwrap();
+    assert!(h.iter().all(|x| x.record == b));
+    assert_eq!(store.everything(&b).unwrap().len(), 2);
+}
+
+pub fn deleted_resources_read_as_deleted_and_leave_search(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    put(store, &r, obs("o1", "p1", "a", "1", "2024"));
+    let out = store
+        .write(WriteBatch {
+            ops: vec![WriteOp::Delete {
+                record: r.clone(),
+                resource_type: "Observation".into(),
+                id: "o1".into(),
+                expect: Expect::Any,
+            }],
+        })
+        .unwrap();
+    assert_eq!(out.results[0].as_ref().unwrap().version, 2);
+    let got = store.read(Some(&r), "Observation", "o1").unwrap().unwrap();
+    assert!(got.resource.is_none());
+    assert_eq!(got.method, Method::Delete);
+    assert!(search(store, Some(&r), "Observation", &[("code", "a")]).is_empty());
+    assert!(
+        store
+            .vread(Some(&r), "Observation", "o1", 1)
+            .unwrap()
+            .unwrap()
+            .resource
+            .is_some()
+    );
+    // Deleting what is absent is not an error and writes nothing.
+    let out = store
+        .write(WriteBatch {
+            ops: vec![WriteOp::Delete {
+                record: r.clone(),
+                resource_type: "Observation".into(),
+                id: "nope".into(),
+                expect: Expect::Any,
+            }],
+        })
+        .unwrap();
+    assert!(out.results[0].is_none());
+}
+
+pub fn updates_replace_the_search_index(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    put(store, &r, obs("o1", "p1", "old", "1", "2024"));
+    put(store, &r, obs("o1", "p1", "new", "1", "2024"));
+    assert!(search(store, Some(&r), "Observation", &[("code", "old")]).is_empty());
+    assert_eq!(
+        search(store, Some(&r), "Observation", &[("code", "new")]),
+        ["o1"]
+    );
+}
+
+pub fn search_by_every_parameter_type(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    put(
+        store,
+        &r,
+        obs("o1", "p1", "8867-4", "60", "2024-01-15T10:00:00Z"),
+    );
+    put(store, &r, obs("o2", "p1", "8867-4", "75.5", "2024-02-20"));
+    put(store, &r, obs("o3", "p1", "29463-7", "82", "2023-12-31"));
+    put(
+        store,
+        &r,
+        json!({"resourceType": "Patient", "id": "p1", "name": [{"family": "Ó Briain", "given": ["Aoife"]}],
+        "birthDate": "1980-05-02", "identifier": [{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}]}),
+    );
+    put(
+        store,
+        &r,
+        json!({"resourceType": "RiskAssessment", "id": "ra1", "status": "final", "subject": {"reference": "Patient/p1"},
+        "prediction": [{"probabilityDecimal": 0.25}]}),
+    );
+    put(
+        store,
+        &r,
+        json!({"resourceType": "Questionnaire", "id": "q1", "status": "active", "url": "http://example.org/q/1"}),
+    );
+    let s = |rt: &str, pairs: &[(&str, &str)]| {
+        let mut v = search(store, Some(&r), rt, pairs);
+        v.sort();
+        v
+    };
+    // token
+    assert_eq!(
+        s("Observation", &[("code", "http://loinc.org|8867-4")]),
+        ["o1", "o2"]
+    );
+    assert_eq!(
+        s("Observation", &[("code", "|8867-4")]),
+        Vec::<String>::new()
+    );
+    assert_eq!(s("Observation", &[("code:not", "8867-4")]), ["o3"]);
+    assert_eq!(s("Observation", &[("code:text", "test code 294")]), ["o3"]);
+    assert_eq!(
+        s(
+            "Patient",
+            &[("identifier", "https://fhir.nhs.uk/Id/nhs-number|9434765919")]
+        ),
+        ["p1"]
+    );
+    // string
+    assert_eq!(s("Patient", &[("name", "ó bri")]), ["p1"]);
+    assert_eq!(
+        s("Patient", &[("name:exact", "ó briain")]),
+        Vec::<String>::new()
+    );
+    assert_eq!(s("Patient", &[("name:contains", "rIAi")]), ["p1"]);
+    // date, with precision and prefixes
+    assert_eq!(s("Observation", &[("date", "2024-01")]), ["o1"]);
+    assert_eq!(s("Observation", &[("date", "ge2024-01-15")]), ["o1", "o2"]);
+    assert_eq!(s("Observation", &[("date", "lt2024")]), ["o3"]);
+    assert_eq!(
+        s(
+            "Observation",
+            &[("date", "ge2024-01-01"), ("date", "le2024-01-31")]
+        ),
+        ["o1"]
+    );
+    assert_eq!(s("Patient", &[("birthdate", "1980")]), ["p1"]);
+    // reference
+    assert_eq!(
+        s(
+            "Observation",
+            &[("subject", "Patient/p1"), ("code", "29463-7")]
+        ),
+        ["o3"]
+    );
+    assert_eq!(s("Observation", &[("patient", "p1")]).len(), 3);
+    // quantity, with implied precision
+    assert_eq!(s("Observation", &[("value-quantity", "75.5")]), ["o2"]);
+    // "75" means [74.5, 75.5): 75.5 lies just outside.
+    assert_eq!(
+        s("Observation", &[("value-quantity", "75")]),
+        Vec::<String>::new()
+    );
+    assert_eq!(s("Observation", &[("value-quantity", "76")]), ["o2"]);
+    assert_eq!(
+        s(
+            "Observation",
+            &[("value-quantity", "gt70|http://unitsofmeasure.org|kg")]
+        ),
+        ["o2", "o3"]
+    );
+    assert_eq!(s("Observation", &[("value-quantity", "ap85")]), ["o3"]);
+    // number
+    assert_eq!(s("RiskAssessment", &[("probability", "0.25")]), ["ra1"]);
+    assert_eq!(
+        s("RiskAssessment", &[("probability", "gt0.5")]),
+        Vec::<String>::new()
+    );
+    // uri
+    assert_eq!(
+        s("Questionnaire", &[("url", "http://example.org/q/1")]),
+        ["q1"]
+    );
+    // :missing
+    assert_eq!(
+        s(
+            "Observation",
+            &[("value-string:missing", "true"), ("code", "29463-7")]
+        ),
+        ["o3"]
+    );
+    assert_eq!(s("Observation", &[("date:missing", "false")]).len(), 3);
+    // _id
+    assert_eq!(s("Observation", &[("_id", "o1,o3")]), ["o1", "o3"]);
+}
+
+pub fn search_sorts_counts_and_pages(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    for i in 0..7 {
+        put(
+            store,
+            &r,
+            obs(
+                &format!("o{i}"),
+                "p1",
+                "c",
+                &format!("{i}"),
+                &format!("2024-01-{:02}", 10 - i),
+            ),
+        );
+    }
+    let ids = search(store, Some(&r), "Observation", &[("_sort", "date")]);
+    assert_eq!(ids, ["o6", "o5", "o4", "o3", "o2", "o1", "o0"]);
+    let ids = search(
+        store,
+        Some(&r),
+        "Observation",
+        &[("_sort", "-date"), ("_count", "3"), ("_offset", "3")],
+    );
+    assert_eq!(ids, ["o3", "o4", "o5"]);
+    let page = store
+        .search(Some(&r), &query("Observation", &[("_count", "2")]))
+        .unwrap();
+    assert_eq!(page.total, Some(7));
+    assert_eq!(page.matches.len(), 2);
+}
+
+pub fn search_includes_revincludes_and_chains(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    put(store, &r, obs("o1", "p1", "c", "1", "2024"));
+    put(
+        store,
+        &r,
+        json!({"resourceType": "Provenance", "id": "pv1", "recorded": "2024-01-01T00:00:00Z",
+        "target": [{"reference": "Observation/o1"}], "agent": [{"who": {"display": "Hale test"}}]}),
+    );
+    let other = new_record(store, "p2");
+    put(
+        store,
+        &other,
+        json!({"resourceType": "Provenance", "id": "pv2", "recorded": "2024-01-01T00:00:00Z",
+        "target": [{"reference": "Observation/o1"}], "agent": [{"who": {"display": "Hale test"}}]}),
+    );
+    let page = store
+        .search(
+            Some(&r),
+            &query(
+                "Observation",
+                &[
+                    ("_include", "Observation:subject"),
+                    ("_revinclude", "Provenance:target"),
+                ],
+            ),
+        )
+        .unwrap();
+    let mut included: Vec<String> = page
+        .included
+        .iter()
+        .map(|x| format!("{}/{}", x.resource_type, x.id))
+        .collect();
+    included.sort();
+    assert_eq!(
+        included,
+        ["Patient/p1", "Provenance/pv1"],
+        "another record's Provenance must not be included"
+    );
+    assert_eq!(
+        search(
+            store,
+            Some(&r),
+            "Observation",
+            &[("subject:Patient.family", "testperson")]
+        ),
+        ["o1"]
+    );
+    assert!(
+        search(
+            store,
+            Some(&r),
+            "Observation",
+            &[("subject:Patient.family", "nobody")]
+        )
+        .is_empty()
+    );
+}
+
+pub fn everything_returns_the_whole_record(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    put(store, &r, obs("o1", "p1", "c", "1", "2024"));
+    put(
+        store,
+        &r,
+        json!({"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"}}),
+    );
+    let mut all: Vec<String> = store
+        .everything(&r)
+        .unwrap()
+        .into_iter()
+        .map(|x| format!("{}/{}", x.resource_type, x.id))
+        .collect();
+    all.sort();
+    assert_eq!(all, ["Condition/c1", "Observation/o1", "Patient/p1"]);
+    assert_eq!(
+        store
+            .count_by_type(&r)
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum::<i64>(),
+        3
+    );
+}

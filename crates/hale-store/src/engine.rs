@@ -1,0 +1,584 @@
+//! The storage logic both backends share, written once over a minimal [`Db`] connection.
+//!
+//! A backend implements [`Db`] on its connection (inside the transaction it opened) and
+//! calls these functions; it owns only what differs: connections, transactions, pragmas,
+//! migrations and backup. So the two backends cannot drift apart in what they store or how
+//! they answer a search.
+
+use hale_core::RecordId;
+use hale_fhir::index::{IndexEntry, IndexValue};
+use hale_fhir::search::SearchQuery;
+use serde_json::Value;
+
+use crate::sql::{self, RESOURCE_COLUMNS, Sql, SqlValue};
+use crate::{
+    Expect, HistoryQuery, Keyring, Method, SearchPage, StoreError, StoredResource, WriteBatch,
+    WriteOp, WriteOutcome,
+};
+
+/// A row: values in column order.
+pub type Row = Vec<SqlValue>;
+
+/// A database connection (already inside a transaction when used for writes). SQL uses `?`
+/// placeholders; a backend renumbers them if it must.
+pub trait Db {
+    /// Runs a query and returns every row.
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Row>, StoreError>;
+    /// Runs a statement and returns the number of rows changed.
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError>;
+    /// What to append to a SELECT that reads a row about to be changed: `" FOR UPDATE"` on
+    /// PostgreSQL; nothing on SQLite, whose single writer already serialises writes.
+    fn lock_clause(&self) -> &'static str {
+        ""
+    }
+}
+
+fn text(v: &SqlValue) -> String {
+    match v {
+        SqlValue::Text(s) => s.clone(),
+        SqlValue::Int(i) => i.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn int(v: &SqlValue) -> i64 {
+    match v {
+        SqlValue::Int(i) => *i,
+        SqlValue::Real(f) => *f as i64,
+        SqlValue::Text(s) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn t(s: &str) -> SqlValue {
+    SqlValue::Text(s.to_owned())
+}
+
+/// The wrapped key of a record, if it still has one.
+fn wrapped_key(db: &mut dyn Db, record: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let rows = db.query(
+        "SELECT wrapped_key FROM record_keys WHERE record_id = ?",
+        &[t(record)],
+    )?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|r| match r.into_iter().next() {
+            Some(SqlValue::Blob(b)) => Some(b),
+            _ => None,
+        }))
+}
+
+/// Turns rows of [`RESOURCE_COLUMNS`] into resources, opening sealed content.
+fn decode(
+    db: &mut dyn Db,
+    keys: &Keyring,
+    rows: Vec<Row>,
+) -> Result<Vec<StoredResource>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let [record, rtype, id, version, updated, method, content] = <[SqlValue; 7]>::try_from(row)
+            .map_err(|_| StoreError::Database("unexpected row shape".into()))?;
+        let record = text(&record);
+        let (rtype, id, version) = (text(&rtype), text(&id), int(&version));
+        let resource = match content {
+            SqlValue::Blob(sealed) => {
+                let key = keys.record_key(&record, || wrapped_key(db, &record))?;
+                let plain = Keyring::open(&key, (&record, &rtype, &id, version), &sealed)?;
+                Some(
+                    serde_json::from_slice(&plain)
+                        .map_err(|_| StoreError::Database("stored content is not JSON".into()))?,
+                )
+            }
+            _ => None,
+        };
+        out.push(StoredResource {
+            record: RecordId::parse(&record)?,
+            resource_type: rtype,
+            id,
+            version,
+            last_updated: int(&updated),
+            method: Method::parse(&text(&method)),
+            resource,
+        });
+    }
+    Ok(out)
+}
+
+/// Sets `id`, `meta.versionId` and `meta.lastUpdated` (FHIR R4 §3.1.0.4: the server owns them).
+pub fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: i64) {
+    if let Value::Object(obj) = resource {
+        obj.insert("id".into(), Value::String(id.to_owned()));
+        let meta = obj
+            .entry("meta")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !meta.is_object() {
+            *meta = Value::Object(Default::default());
+        }
+        if let Value::Object(m) = meta {
+            m.insert("versionId".into(), Value::String(version.to_string()));
+            m.insert(
+                "lastUpdated".into(),
+                Value::String(hale_fhir::date::format_instant(last_updated)),
+            );
+        }
+    }
+}
+
+/// Applies a batch. The caller has opened a transaction and commits it if this succeeds.
+pub fn apply(
+    db: &mut dyn Db,
+    keys: &Keyring,
+    batch: &WriteBatch,
+    now: i64,
+) -> Result<WriteOutcome, StoreError> {
+    let mut results = Vec::with_capacity(batch.ops.len());
+    for op in &batch.ops {
+        results.push(match op {
+            WriteOp::CreateRecord { record } => {
+                let r = record.as_str();
+                if !db
+                    .query("SELECT 1 FROM records WHERE record_id = ?", &[t(r)])?
+                    .is_empty()
+                {
+                    return Err(StoreError::VersionConflict {
+                        resource_type: "Patient".into(),
+                        id: r.to_owned(),
+                        expected: "absent".into(),
+                        actual: "present".into(),
+                    });
+                }
+                let wrapped = keys.new_record_key(r)?;
+                db.execute(
+                    "INSERT INTO records (record_id, created_at) VALUES (?, ?)",
+                    &[t(r), SqlValue::Int(now)],
+                )?;
+                db.execute(
+                    "INSERT INTO record_keys (record_id, wrapped_key) VALUES (?, ?)",
+                    &[t(r), SqlValue::Blob(wrapped)],
+                )?;
+                None
+            }
+            WriteOp::Put {
+                record,
+                resource_type,
+                id,
+                expect,
+                resource,
+                index,
+            } => Some(put(
+                db,
+                keys,
+                record,
+                resource_type,
+                id,
+                *expect,
+                resource,
+                index,
+                now,
+            )?),
+            WriteOp::Delete {
+                record,
+                resource_type,
+                id,
+                expect,
+            } => delete(db, record, resource_type, id, *expect, now)?,
+        });
+    }
+    Ok(WriteOutcome { results })
+}
+
+struct Current {
+    record: String,
+    version: i64,
+    deleted: bool,
+}
+
+fn current(db: &mut dyn Db, rtype: &str, id: &str) -> Result<Option<Current>, StoreError> {
+    let sql = format!(
+        "SELECT record_id, version, deleted FROM resources WHERE rtype = ? AND id = ?{}",
+        db.lock_clause()
+    );
+    let rows = db.query(&sql, &[t(rtype), t(id)])?;
+    Ok(rows.into_iter().next().map(|r| Current {
+        record: text(&r[0]),
+        version: int(&r[1]),
+        deleted: int(&r[2]) != 0,
+    }))
+}
+
+fn check(
+    rtype: &str,
+    id: &str,
+    record: &RecordId,
+    cur: Option<&Current>,
+    expect: Expect,
+) -> Result<(), StoreError> {
+    if let Some(c) = cur
+        && c.record != record.as_str()
+    {
+        return Err(StoreError::OtherRecord {
+            resource_type: rtype.into(),
+            id: id.into(),
+        });
+    }
+    let live = cur.filter(|c| !c.deleted);
+    let conflict = |expected: String| StoreError::VersionConflict {
+        resource_type: rtype.into(),
+        id: id.into(),
+        expected,
+        actual: live.map_or("absent".into(), |c| c.version.to_string()),
+    };
+    match (expect, live) {
+        (Expect::Absent, Some(_)) => Err(conflict("absent".into())),
+        (Expect::Version(v), Some(c)) if c.version == v => Ok(()),
+        (Expect::Version(v), _) => Err(conflict(v.to_string())),
+        _ => Ok(()),
+    }
+}
+
+fn require_record(db: &mut dyn Db, record: &RecordId) -> Result<(), StoreError> {
+    if db
+        .query(
+            "SELECT 1 FROM records WHERE record_id = ?",
+            &[t(record.as_str())],
+        )?
+        .is_empty()
+    {
+        return Err(StoreError::NoRecord(record.to_string()));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn put(
+    db: &mut dyn Db,
+    keys: &Keyring,
+    record: &RecordId,
+    rtype: &str,
+    id: &str,
+    expect: Expect,
+    resource: &Value,
+    index: &[IndexEntry],
+    now: i64,
+) -> Result<StoredResource, StoreError> {
+    require_record(db, record)?;
+    let cur = current(db, rtype, id)?;
+    check(rtype, id, record, cur.as_ref(), expect)?;
+    let version = cur.as_ref().map_or(1, |c| c.version + 1);
+    let method = if cur.as_ref().is_none_or(|c| c.deleted) {
+        Method::Create
+    } else {
+        Method::Update
+    };
+    let mut content = resource.clone();
+    stamp(&mut content, id, version, now);
+    let plain = serde_json::to_vec(&content).map_err(|e| StoreError::Database(e.to_string()))?;
+    let r = record.as_str();
+    let key = keys.record_key(r, || wrapped_key(db, r))?;
+    let sealed = Keyring::seal(&key, (r, rtype, id, version), &plain)?;
+    db.execute(
+        "INSERT INTO resource_versions (record_id, rtype, id, version, updated_at, method, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        &[t(r), t(rtype), t(id), SqlValue::Int(version), SqlValue::Int(now), t(method.as_str()), SqlValue::Blob(sealed)],
+    )?;
+    set_current(db, r, rtype, id, version, now, false, cur.is_some())?;
+    replace_index(db, r, rtype, id, index)?;
+    Ok(StoredResource {
+        record: record.clone(),
+        resource_type: rtype.to_owned(),
+        id: id.to_owned(),
+        version,
+        last_updated: now,
+        method,
+        resource: Some(content),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn set_current(
+    db: &mut dyn Db,
+    r: &str,
+    rtype: &str,
+    id: &str,
+    version: i64,
+    now: i64,
+    deleted: bool,
+    exists: bool,
+) -> Result<(), StoreError> {
+    let deleted = SqlValue::Int(i64::from(deleted));
+    if exists {
+        db.execute(
+            "UPDATE resources SET version = ?, updated_at = ?, deleted = ? WHERE record_id = ? AND rtype = ? AND id = ?",
+            &[SqlValue::Int(version), SqlValue::Int(now), deleted, t(r), t(rtype), t(id)],
+        )?;
+    } else {
+        db.execute(
+            "INSERT INTO resources (record_id, rtype, id, version, updated_at, deleted) VALUES (?, ?, ?, ?, ?, ?)",
+            &[t(r), t(rtype), t(id), SqlValue::Int(version), SqlValue::Int(now), deleted],
+        )?;
+    }
+    Ok(())
+}
+
+const INDEX_TABLES: [&str; 7] = [
+    "idx_token",
+    "idx_string",
+    "idx_date",
+    "idx_ref",
+    "idx_quantity",
+    "idx_number",
+    "idx_uri",
+];
+
+fn replace_index(
+    db: &mut dyn Db,
+    r: &str,
+    rtype: &str,
+    id: &str,
+    index: &[IndexEntry],
+) -> Result<(), StoreError> {
+    for table in INDEX_TABLES {
+        db.execute(
+            &format!("DELETE FROM {table} WHERE record_id = ? AND rtype = ? AND id = ?"),
+            &[t(r), t(rtype), t(id)],
+        )?;
+    }
+    for entry in index {
+        let head = [t(r), t(rtype), t(id), t(&entry.param)];
+        let (sql, rest): (&str, Vec<SqlValue>) = match &entry.value {
+            IndexValue::Token { system, code, text } => (
+                "INSERT INTO idx_token (record_id, rtype, id, param, system, code, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                vec![t(system), t(code), t(text)],
+            ),
+            IndexValue::String { norm, exact } => (
+                "INSERT INTO idx_string (record_id, rtype, id, param, norm, exact) VALUES (?, ?, ?, ?, ?, ?)",
+                vec![t(norm), t(exact)],
+            ),
+            IndexValue::Date(range) => (
+                "INSERT INTO idx_date (record_id, rtype, id, param, lo, hi) VALUES (?, ?, ?, ?, ?, ?)",
+                vec![SqlValue::Int(range.lo), SqlValue::Int(range.hi)],
+            ),
+            IndexValue::Reference {
+                target_type,
+                target_id,
+                url,
+            } => (
+                "INSERT INTO idx_ref (record_id, rtype, id, param, target_type, target_id, url) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                vec![t(target_type), t(target_id), t(url)],
+            ),
+            IndexValue::Quantity {
+                system,
+                code,
+                value,
+            } => (
+                "INSERT INTO idx_quantity (record_id, rtype, id, param, system, code, value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                vec![t(system), t(code), SqlValue::Real(*value)],
+            ),
+            IndexValue::Number(value) => (
+                "INSERT INTO idx_number (record_id, rtype, id, param, value) VALUES (?, ?, ?, ?, ?)",
+                vec![SqlValue::Real(*value)],
+            ),
+            IndexValue::Uri(value) => (
+                "INSERT INTO idx_uri (record_id, rtype, id, param, value) VALUES (?, ?, ?, ?, ?)",
+                vec![t(value)],
+            ),
+        };
+        let params: Vec<SqlValue> = head.iter().cloned().chain(rest).collect();
+        db.execute(sql, &params)?;
+    }
+    Ok(())
+}
+
+fn delete(
+    db: &mut dyn Db,
+    record: &RecordId,
+    rtype: &str,
+    id: &str,
+    expect: Expect,
+    now: i64,
+) -> Result<Option<StoredResource>, StoreError> {
+    let cur = current(db, rtype, id)?;
+    check(rtype, id, record, cur.as_ref(), expect)?;
+    let Some(c) = cur.filter(|c| !c.deleted) else {
+        return Ok(None);
+    };
+    let r = record.as_str();
+    let version = c.version + 1;
+    db.execute(
+        "INSERT INTO resource_versions (record_id, rtype, id, version, updated_at, method, content) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+        &[t(r), t(rtype), t(id), SqlValue::Int(version), SqlValue::Int(now), t(Method::Delete.as_str())],
+    )?;
+    set_current(db, r, rtype, id, version, now, true, true)?;
+    replace_index(db, r, rtype, id, &[])?;
+    Ok(Some(StoredResource {
+        record: record.clone(),
+        resource_type: rtype.to_owned(),
+        id: id.to_owned(),
+        version,
+        last_updated: now,
+        method: Method::Delete,
+        resource: None,
+    }))
+}
+
+fn scoped(sql: &mut String, params: &mut Vec<SqlValue>, alias: &str, scope: Option<&RecordId>) {
+    if let Some(r) = scope {
+        sql.push_str(&format!(" AND {alias}.record_id = ?"));
+        params.push(t(r.as_str()));
+    }
+}
+
+const FROM: &str = "FROM resources r JOIN resource_versions v ON v.record_id = r.record_id AND v.rtype = r.rtype AND v.id = r.id";
+/// Like [`RESOURCE_COLUMNS`], but each version's own number and time (vread, history).
+const VERSION_COLUMNS: &str =
+    "r.record_id, r.rtype, r.id, v.version, v.updated_at, v.method, v.content";
+
+/// The current version of a resource.
+pub fn read(
+    db: &mut dyn Db,
+    keys: &Keyring,
+    scope: Option<&RecordId>,
+    rtype: &str,
+    id: &str,
+) -> Result<Option<StoredResource>, StoreError> {
+    let mut sql = format!(
+        "SELECT {RESOURCE_COLUMNS} {FROM} AND v.version = r.version WHERE r.rtype = ? AND r.id = ?"
+    );
+    let mut params = vec![t(rtype), t(id)];
+    scoped(&mut sql, &mut params, "r", scope);
+    let rows = db.query(&sql, &params)?;
+    Ok(decode(db, keys, rows)?.into_iter().next())
+}
+
+/// One version of a resource.
+pub fn vread(
+    db: &mut dyn Db,
+    keys: &Keyring,
+    scope: Option<&RecordId>,
+    rtype: &str,
+    id: &str,
+    version: i64,
+) -> Result<Option<StoredResource>, StoreError> {
+    let mut sql =
+        format!("SELECT {VERSION_COLUMNS} {FROM} WHERE r.rtype = ? AND r.id = ? AND v.version = ?");
+    let mut params = vec![t(rtype), t(id), SqlValue::Int(version)];
+    scoped(&mut sql, &mut params, "r", scope);
+    let rows = db.query(&sql, &params)?;
+    Ok(decode(db, keys, rows)?.into_iter().next())
+}
+
+/// History, newest first.
+pub fn history(
+    db: &mut dyn Db,
+    keys: &Keyring,
+    scope: Option<&RecordId>,
+    q: &HistoryQuery,
+) -> Result<Vec<StoredResource>, StoreError> {
+    let mut sql = format!("SELECT {VERSION_COLUMNS} {FROM} WHERE 1 = 1");
+    let mut params = Vec::new();
+    scoped(&mut sql, &mut params, "r", scope);
+    if let Some(rt) = &q.resource_type {
+        sql.push_str(" AND r.rtype = ?");
+        params.push(t(rt));
+    }
+    if let Some(id) = &q.id {
+        sql.push_str(" AND r.id = ?");
+        params.push(t(id));
+    }
+    if let Some(since) = q.since {
+        sql.push_str(" AND v.updated_at >= ?");
+        params.push(SqlValue::Int(since));
+    }
+    sql.push_str(" ORDER BY v.updated_at DESC, v.version DESC, r.id LIMIT ?");
+    params.push(SqlValue::Int(i64::try_from(q.count).unwrap_or(i64::MAX)));
+    let rows = db.query(&sql, &params)?;
+    decode(db, keys, rows)
+}
+
+fn run(db: &mut dyn Db, keys: &Keyring, sql: Sql) -> Result<Vec<StoredResource>, StoreError> {
+    let rows = db.query(&sql.text, &sql.params)?;
+    decode(db, keys, rows)
+}
+
+/// A search: the page, what it includes, and the total when asked.
+pub fn search(
+    db: &mut dyn Db,
+    keys: &Keyring,
+    scope: Option<&RecordId>,
+    q: &SearchQuery,
+) -> Result<SearchPage, StoreError> {
+    let total = if q.summary_count || q.total == hale_fhir::search::Total::Accurate {
+        let c = sql::search_count(scope, q);
+        let rows = db.query(&c.text, &c.params)?;
+        Some(rows.first().and_then(|r| r.first()).map_or(0, int))
+    } else {
+        None
+    };
+    if q.summary_count {
+        return Ok(SearchPage {
+            matches: Vec::new(),
+            included: Vec::new(),
+            total,
+        });
+    }
+    let matches = run(db, keys, sql::search_page(scope, q))?;
+    let ids: Vec<String> = matches.iter().map(|m| m.id.clone()).collect();
+    let mut included: Vec<StoredResource> = Vec::new();
+    if !ids.is_empty() {
+        let specs = q
+            .include
+            .iter()
+            .map(|i| (i, false))
+            .chain(q.revinclude.iter().map(|i| (i, true)));
+        for (inc, reverse) in specs {
+            for found in run(
+                db,
+                keys,
+                sql::include(scope, inc, &q.resource_type, &ids, reverse),
+            )? {
+                let dup =
+                    |x: &StoredResource| x.resource_type == found.resource_type && x.id == found.id;
+                if !matches.iter().any(dup) && !included.iter().any(dup) {
+                    included.push(found);
+                }
+            }
+        }
+    }
+    Ok(SearchPage {
+        matches,
+        included,
+        total,
+    })
+}
+
+/// Every current resource of a record.
+pub fn everything(
+    db: &mut dyn Db,
+    keys: &Keyring,
+    record: &RecordId,
+) -> Result<Vec<StoredResource>, StoreError> {
+    let sql = format!(
+        "SELECT {RESOURCE_COLUMNS} {FROM} AND v.version = r.version WHERE r.record_id = ? AND r.deleted = 0 ORDER BY r.rtype, r.id"
+    );
+    let rows = db.query(&sql, &[t(record.as_str())])?;
+    decode(db, keys, rows)
+}
+
+/// Whether a record exists.
+pub fn record_exists(db: &mut dyn Db, record: &RecordId) -> Result<bool, StoreError> {
+    Ok(!db
+        .query(
+            "SELECT 1 FROM records WHERE record_id = ?",
+            &[t(record.as_str())],
+        )?
+        .is_empty())
+}
+
+/// Live resources of a record by type.
+pub fn count_by_type(db: &mut dyn Db, record: &RecordId) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = db.query(
+        "SELECT rtype, COUNT(*) FROM resources WHERE record_id = ? AND deleted = 0 GROUP BY rtype ORDER BY rtype",
+        &[t(record.as_str())],
+    )?;
+    Ok(rows.iter().map(|r| (text(&r[0]), int(&r[1]))).collect())
+}

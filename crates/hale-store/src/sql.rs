@@ -1,0 +1,569 @@
+//! The search SQL both backends run, built once from a parsed [`SearchQuery`].
+//!
+//! Placeholders are written as `?`; the PostgreSQL backend renumbers them `$1, $2, …`. The
+//! SQL is the common subset of SQLite and PostgreSQL, and every value is a bound parameter:
+//! nothing from a request is ever spliced into the text. Each clause becomes
+//! `r.id IN (SELECT id FROM idx_… WHERE rtype = ? AND param = ? …)`, which an index on
+//! `(record_id, rtype, param, value)` serves; ids are unique per type across records.
+
+use hale_core::RecordId;
+use hale_fhir::SearchParamType;
+use hale_fhir::date::DateRange;
+use hale_fhir::search::{
+    Clause, Include, NumberRange, Prefix, RefMatch, SearchQuery, SortKey, StringMode, Test,
+    TokenMatch,
+};
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// TEXT
+    Text(String),
+    /// BIGINT
+    Int(i64),
+    /// DOUBLE PRECISION / REAL
+    Real(f64),
+    /// BLOB / BYTEA
+    Blob(Vec<u8>),
+    /// NULL
+    Null,
+}
+
+/// SQL text with its parameters, in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sql {
+    /// The statement, with `?` placeholders.
+    pub text: String,
+    /// The values, in placeholder order.
+    pub params: Vec<SqlValue>,
+}
+
+impl Sql {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+    fn bind(&mut self, v: SqlValue) {
+        self.text.push('?');
+        self.params.push(v);
+    }
+    fn text_param(&mut self, s: &str) {
+        self.bind(SqlValue::Text(s.to_owned()));
+    }
+    fn append(&mut self, other: Sql) {
+        self.text.push_str(&other.text);
+        self.params.extend(other.params);
+    }
+}
+
+/// The columns every resource query selects, in this order: record id, type, id, version,
+/// last updated, method, sealed content (NULL when deleted).
+pub const RESOURCE_COLUMNS: &str =
+    "r.record_id, r.rtype, r.id, r.version, r.updated_at, v.method, v.content";
+
+const RESOURCE_FROM: &str = "resources r JOIN resource_versions v ON v.record_id = r.record_id \
+     AND v.rtype = r.rtype AND v.id = r.id AND v.version = r.version";
+
+/// The index table for a parameter type.
+pub fn table_of(kind: SearchParamType) -> &'static str {
+    match kind {
+        SearchParamType::Token => "idx_token",
+        SearchParamType::String => "idx_string",
+        SearchParamType::Date => "idx_date",
+        SearchParamType::Reference => "idx_ref",
+        SearchParamType::Quantity => "idx_quantity",
+        SearchParamType::Number => "idx_number",
+        SearchParamType::Uri => "idx_uri",
+    }
+}
+
+fn scope_filter(sql: &mut Sql, alias: &str, scope: Option<&RecordId>) {
+    if let Some(record) = scope {
+        sql.push(&format!(" AND {alias}.record_id = "));
+        sql.text_param(record.as_str());
+    }
+}
+
+/// `WHERE` conditions for the matches of `q` (without the `WHERE` keyword).
+fn conditions(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("r.rtype = ");
+    sql.text_param(&q.resource_type);
+    sql.push(" AND r.deleted = 0");
+    scope_filter(&mut sql, "r", scope);
+    for clause in &q.clauses {
+        sql.push(" AND ");
+        sql.append(clause_sql(scope, &q.resource_type, clause, "r"));
+    }
+    sql
+}
+
+/// One clause as a condition on `alias.id`.
+fn clause_sql(scope: Option<&RecordId>, rtype: &str, clause: &Clause, alias: &str) -> Sql {
+    let mut sql = Sql::default();
+    match &clause.test {
+        Test::Id(ids) => {
+            sql.push(&format!("{alias}.id IN ("));
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.text_param(id);
+            }
+            sql.push(")");
+        }
+        Test::LastUpdated(ranges) => {
+            sql.push("(");
+            for (i, (prefix, range)) in ranges.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" OR ");
+                }
+                let col = format!("{alias}.updated_at");
+                date_condition(&mut sql, &col, &col, *prefix, *range);
+            }
+            sql.push(")");
+        }
+        Test::Missing(missing) => {
+            let table = clause.kind.map(table_of).unwrap_or("idx_token");
+            sql.push(&format!(
+                "{alias}.id {}IN (SELECT m.id FROM {table} m WHERE m.rtype = ",
+                if *missing { "NOT " } else { "" }
+            ));
+            sql.text_param(rtype);
+            sql.push(" AND m.param = ");
+            sql.text_param(&clause.param);
+            scope_filter(&mut sql, "m", scope);
+            sql.push(")");
+        }
+        Test::Chain { target_type, inner } => {
+            sql.push(&format!(
+                "{alias}.id IN (SELECT f.id FROM idx_ref f WHERE f.rtype = "
+            ));
+            sql.text_param(rtype);
+            sql.push(" AND f.param = ");
+            sql.text_param(&clause.param);
+            scope_filter(&mut sql, "f", scope);
+            sql.push(" AND f.target_type = ");
+            sql.text_param(target_type);
+            sql.push(" AND f.target_id IN (SELECT t.id FROM resources t WHERE t.rtype = ");
+            sql.text_param(target_type);
+            sql.push(" AND t.deleted = 0");
+            scope_filter(&mut sql, "t", scope);
+            sql.push(" AND ");
+            sql.append(clause_sql(scope, target_type, inner, "t"));
+            sql.push("))");
+        }
+        test => {
+            let negate = matches!(test, Test::Token { negate: true, .. });
+            let table = match test {
+                Test::Token { .. } => "idx_token",
+                Test::String { .. } => "idx_string",
+                Test::Date(_) => "idx_date",
+                Test::Number(_) => "idx_number",
+                Test::Quantity(_) => "idx_quantity",
+                Test::Reference(_) => "idx_ref",
+                _ => "idx_uri",
+            };
+            sql.push(&format!(
+                "{alias}.id {}IN (SELECT x.id FROM {table} x WHERE x.rtype = ",
+                if negate { "NOT " } else { "" }
+            ));
+            sql.text_param(rtype);
+            sql.push(" AND x.param = ");
+            sql.text_param(&clause.param);
+            scope_filter(&mut sql, "x", scope);
+            sql.push(" AND (");
+            alternatives(&mut sql, test);
+            sql.push("))");
+        }
+    }
+    sql
+}
+
+/// The OR of a clause's values, on index alias `x`.
+fn alternatives(sql: &mut Sql, test: &Test) {
+    let mut first = true;
+    let mut or = |sql: &mut Sql| {
+        if !first {
+            sql.push(" OR ");
+        }
+        first = false;
+    };
+    match test {
+        Test::Token { any, .. } => {
+            for m in any {
+                or(sql);
+                match m {
+                    TokenMatch::Code(c) => {
+                        sql.push("x.code = ");
+                        sql.text_param(c);
+                    }
+                    TokenMatch::SystemCode(s, c) => {
+                        sql.push("(x.system = ");
+                        sql.text_param(s);
+                        sql.push(" AND x.code = ");
+                        sql.text_param(c);
+                        sql.push(")");
+                    }
+                    TokenMatch::NoSystem(c) => {
+                        sql.push("(x.system = '' AND x.code = ");
+                        sql.text_param(c);
+                        sql.push(")");
+                    }
+                    TokenMatch::System(s) => {
+                        sql.push("x.system = ");
+                        sql.text_param(s);
+                    }
+                    TokenMatch::Text(t) => {
+                        sql.push("x.text LIKE ");
+                        sql.text_param(&format!("{}%", like_escape(t)));
+                        sql.push(" ESCAPE '\\'");
+                    }
+                }
+            }
+        }
+        Test::String { any, mode } => {
+            for v in any {
+                or(sql);
+                match mode {
+                    StringMode::Exact => {
+                        sql.push("x.exact = ");
+                        sql.text_param(v);
+                    }
+                    StringMode::StartsWith => {
+                        // A range, not LIKE, so both databases use the index.
+                        sql.push("(x.norm >= ");
+                        sql.text_param(v);
+                        sql.push(" AND x.norm < ");
+                        sql.text_param(&format!("{v}\u{10FFFF}"));
+                        sql.push(")");
+                    }
+                    StringMode::Contains => {
+                        sql.push("x.norm LIKE ");
+                        sql.text_param(&format!("%{}%", like_escape(v)));
+                        sql.push(" ESCAPE '\\'");
+                    }
+                }
+            }
+        }
+        Test::Date(ranges) => {
+            for (prefix, range) in ranges {
+                or(sql);
+                date_condition(sql, "x.lo", "x.hi", *prefix, *range);
+            }
+        }
+        Test::Number(values) => {
+            for (prefix, n) in values {
+                or(sql);
+                number_condition(sql, "x.value", *prefix, *n);
+            }
+        }
+        Test::Quantity(values) => {
+            for (prefix, n, system, code) in values {
+                or(sql);
+                sql.push("(");
+                number_condition(sql, "x.value", *prefix, *n);
+                if let Some(s) = system {
+                    sql.push(" AND x.system = ");
+                    sql.text_param(s);
+                }
+                if let Some(c) = code {
+                    sql.push(" AND x.code = ");
+                    sql.text_param(c);
+                }
+                sql.push(")");
+            }
+        }
+        Test::Reference(refs) => {
+            for m in refs {
+                or(sql);
+                match m {
+                    RefMatch::Local {
+                        target_type: Some(t),
+                        id,
+                    } => {
+                        sql.push("(x.target_type = ");
+                        sql.text_param(t);
+                        sql.push(" AND x.target_id = ");
+                        sql.text_param(id);
+                        sql.push(")");
+                    }
+                    RefMatch::Local {
+                        target_type: None,
+                        id,
+                    } => {
+                        sql.push("x.target_id = ");
+                        sql.text_param(id);
+                    }
+                    RefMatch::Url(u) => {
+                        sql.push("x.url = ");
+                        sql.text_param(u);
+                    }
+                }
+            }
+        }
+        Test::Uri(values) => {
+            for v in values {
+                or(sql);
+                sql.push("x.value = ");
+                sql.text_param(v);
+            }
+        }
+        Test::Id(_) | Test::LastUpdated(_) | Test::Missing(_) | Test::Chain { .. } => {
+            sql.push("1 = 0");
+        }
+    }
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// A stored range [lo, hi] against a search range, per FHIR R4 §3.1.1.4.6.
+fn date_condition(sql: &mut Sql, lo: &str, hi: &str, prefix: Prefix, r: DateRange) {
+    let int = |sql: &mut Sql, v: i64| sql.bind(SqlValue::Int(v));
+    match prefix {
+        Prefix::Eq | Prefix::Ne => {
+            if prefix == Prefix::Ne {
+                sql.push("NOT ");
+            }
+            sql.push(&format!("({lo} >= "));
+            int(sql, r.lo);
+            sql.push(&format!(" AND {hi} <= "));
+            int(sql, r.hi);
+            sql.push(")");
+        }
+        Prefix::Gt => {
+            sql.push(&format!("{hi} > "));
+            int(sql, r.hi);
+        }
+        Prefix::Lt => {
+            sql.push(&format!("{lo} < "));
+            int(sql, r.lo);
+        }
+        Prefix::Ge => {
+            sql.push(&format!("{hi} >= "));
+            int(sql, r.lo);
+        }
+        Prefix::Le => {
+            sql.push(&format!("{lo} <= "));
+            int(sql, r.hi);
+        }
+        Prefix::Sa => {
+            sql.push(&format!("{lo} > "));
+            int(sql, r.hi);
+        }
+        Prefix::Eb => {
+            sql.push(&format!("{hi} < "));
+            int(sql, r.lo);
+        }
+        Prefix::Ap => {
+            // Approximately: within 10 % of the gap to now, and at least a day (§3.1.1.4.1).
+            let now = hale_fhir::date::now_millis();
+            let slack = ((now - r.lo).abs() / 10).max(86_400_000);
+            sql.push(&format!("({hi} >= "));
+            int(sql, r.lo - slack);
+            sql.push(&format!(" AND {lo} <= "));
+            int(sql, r.hi + slack);
+            sql.push(")");
+        }
+    }
+}
+
+fn number_condition(sql: &mut Sql, col: &str, prefix: Prefix, n: NumberRange) {
+    let real = |sql: &mut Sql, v: f64| sql.bind(SqlValue::Real(v));
+    match prefix {
+        Prefix::Eq | Prefix::Ne => {
+            if prefix == Prefix::Ne {
+                sql.push("NOT ");
+            }
+            sql.push(&format!("({col} >= "));
+            real(sql, n.lo);
+            sql.push(&format!(" AND {col} < "));
+            real(sql, n.hi);
+            sql.push(")");
+        }
+        Prefix::Gt | Prefix::Sa => {
+            sql.push(&format!("{col} > "));
+            real(sql, n.value);
+        }
+        Prefix::Lt | Prefix::Eb => {
+            sql.push(&format!("{col} < "));
+            real(sql, n.value);
+        }
+        Prefix::Ge => {
+            sql.push(&format!("{col} >= "));
+            real(sql, n.value);
+        }
+        Prefix::Le => {
+            sql.push(&format!("{col} <= "));
+            real(sql, n.value);
+        }
+        Prefix::Ap => {
+            let slack = (n.value * 0.1).abs();
+            sql.push(&format!("({col} >= "));
+            real(sql, n.value - slack);
+            sql.push(&format!(" AND {col} <= "));
+            real(sql, n.value + slack);
+            sql.push(")");
+        }
+    }
+}
+
+fn sort_sql(sql: &mut Sql, key: &SortKey) {
+    let dir = if key.descending { "DESC" } else { "ASC" };
+    let expr = match (key.param.as_str(), key.kind) {
+        ("_id", _) => {
+            sql.push(&format!("r.id {dir}, "));
+            return;
+        }
+        ("_lastUpdated", _) => {
+            sql.push(&format!("r.updated_at {dir}, "));
+            return;
+        }
+        (_, Some(kind)) => {
+            let (col, agg) = match (kind, key.descending) {
+                (SearchParamType::Date, false) => ("lo", "MIN"),
+                (SearchParamType::Date, true) => ("hi", "MAX"),
+                (SearchParamType::String, d) => ("norm", if d { "MAX" } else { "MIN" }),
+                (SearchParamType::Token, d) => ("code", if d { "MAX" } else { "MIN" }),
+                (_, d) => ("value", if d { "MAX" } else { "MIN" }),
+            };
+            let mut e = Sql::default();
+            e.push(&format!(
+                "(SELECT {agg}(s.{col}) FROM {} s WHERE s.rtype = r.rtype AND s.id = r.id AND s.param = ",
+                table_of(kind)
+            ));
+            e.text_param(&key.param);
+            e.push(")");
+            e
+        }
+        (_, None) => return,
+    };
+    // Resources without a value sort last in both directions, on both databases.
+    sql.append(expr.clone());
+    sql.push(" IS NULL, ");
+    sql.append(expr);
+    sql.push(&format!(" {dir}, "));
+}
+
+/// The page of matches of `q`, as [`RESOURCE_COLUMNS`].
+pub fn search_page(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT {RESOURCE_COLUMNS} FROM {RESOURCE_FROM} WHERE "
+    ));
+    sql.append(conditions(scope, q));
+    sql.push(" ORDER BY ");
+    for key in &q.sort {
+        sort_sql(&mut sql, key);
+    }
+    // A stable tiebreak, so pages never overlap or skip.
+    sql.push("r.id ASC LIMIT ");
+    sql.bind(SqlValue::Int(i64::try_from(q.count).unwrap_or(i64::MAX)));
+    sql.push(" OFFSET ");
+    sql.bind(SqlValue::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+    sql
+}
+
+/// The number of matches of `q`.
+pub fn search_count(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("SELECT COUNT(*) FROM resources r WHERE ");
+    sql.append(conditions(scope, q));
+    sql
+}
+
+/// Resources that `_include` (`reverse = false`) or `_revinclude` (`reverse = true`) brings
+/// in for the page's ids (all of type `searched_type`), as [`RESOURCE_COLUMNS`].
+pub fn include(
+    scope: Option<&RecordId>,
+    inc: &Include,
+    searched_type: &str,
+    page_ids: &[String],
+    reverse: bool,
+) -> Sql {
+    let mut sql = Sql::default();
+    let join = if reverse {
+        "r.rtype = f.rtype AND r.id = f.id"
+    } else {
+        "r.rtype = f.target_type AND r.id = f.target_id"
+    };
+    sql.push(&format!(
+        "SELECT DISTINCT {RESOURCE_COLUMNS} FROM idx_ref f JOIN resources r ON {join} \
+         JOIN resource_versions v ON v.record_id = r.record_id AND v.rtype = r.rtype \
+         AND v.id = r.id AND v.version = r.version WHERE r.deleted = 0 AND f.rtype = "
+    ));
+    sql.text_param(&inc.source_type);
+    sql.push(" AND f.param = ");
+    sql.text_param(&inc.param);
+    scope_filter(&mut sql, "f", scope);
+    scope_filter(&mut sql, "r", scope);
+    if let Some(t) = &inc.target_type {
+        sql.push(" AND f.target_type = ");
+        sql.text_param(t);
+    }
+    if reverse {
+        sql.push(" AND f.target_type = ");
+        sql.text_param(searched_type);
+        sql.push(" AND f.target_id IN (");
+    } else {
+        sql.push(" AND f.id IN (");
+    }
+    for (i, id) in page_ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text_param(id);
+    }
+    sql.push(") ORDER BY r.rtype, r.id");
+    sql
+}
+
+/// Rewrites `?` placeholders as `$1, $2, …` (PostgreSQL). The builder never emits `?`
+/// anywhere but as a placeholder.
+pub fn numbered(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut n = 0;
+    for c in text.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hale_fhir::Definitions;
+
+    fn query(rt: &str, pairs: &[(&str, &str)]) -> SearchQuery {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        hale_fhir::search::parse(Definitions::r4(), rt, &pairs, false).unwrap()
+    }
+
+    #[test]
+    fn request_values_are_bound_never_spliced() {
+        let evil = "x'); DROP TABLE resources; --";
+        let q = query("Patient", &[("name", evil), ("identifier", evil)]);
+        let record = RecordId::parse("r1").unwrap();
+        let sql = search_page(Some(&record), &q);
+        assert!(!sql.text.contains("DROP"));
+        assert_eq!(sql.text.matches('?').count(), sql.params.len());
+        assert!(sql.params.contains(&SqlValue::Text("r1".into())));
+    }
+
+    #[test]
+    fn placeholders_are_renumbered_for_postgres() {
+        assert_eq!(numbered("a = ? AND b = ?"), "a = $1 AND b = $2");
+    }
+}

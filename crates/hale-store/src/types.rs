@@ -1,0 +1,141 @@
+//! The values that cross the storage boundary.
+
+use hale_core::RecordId;
+use hale_fhir::index::IndexEntry;
+use serde_json::Value;
+
+/// How a version came to be (for history bundles' `request.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// First version.
+    Create,
+    /// A later version.
+    Update,
+    /// A deletion marker.
+    Delete,
+}
+
+impl Method {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Create => "create",
+            Method::Update => "update",
+            Method::Delete => "delete",
+        }
+    }
+
+    /// From storage.
+    pub fn parse(s: &str) -> Method {
+        match s {
+            "create" => Method::Create,
+            "delete" => Method::Delete,
+            _ => Method::Update,
+        }
+    }
+}
+
+/// One version of a resource, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    /// The record it belongs to.
+    pub record: RecordId,
+    /// Its type.
+    pub resource_type: String,
+    /// Its id.
+    pub id: String,
+    /// Its version (1, 2, …).
+    pub version: i64,
+    /// When this version was written, ms since the epoch.
+    pub last_updated: i64,
+    /// How this version came to be.
+    pub method: Method,
+    /// The content, with `id` and `meta.versionId`/`meta.lastUpdated` set; `None` if deleted.
+    pub resource: Option<Value>,
+}
+
+/// What a write expects of the current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Must not exist yet (create with a server-assigned or client id).
+    Absent,
+    /// Must exist at this version (`If-Match`).
+    Version(i64),
+    /// Whatever is there (update, create-on-update, delete).
+    Any,
+}
+
+/// One change in a batch.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Creates a record (and its key). Idempotent for an existing record is an error.
+    CreateRecord {
+        /// The new record.
+        record: RecordId,
+    },
+    /// Writes a new version of a resource with its index entries.
+    Put {
+        /// The record it belongs to.
+        record: RecordId,
+        /// Its type.
+        resource_type: String,
+        /// Its id.
+        id: String,
+        /// The precondition.
+        expect: Expect,
+        /// The content; the store sets `id`, `meta.versionId` and `meta.lastUpdated`.
+        resource: Value,
+        /// Its search-index entries.
+        index: Vec<IndexEntry>,
+    },
+    /// Marks a resource deleted (a new version without content); absent is not an error.
+    Delete {
+        /// The record it belongs to.
+        record: RecordId,
+        /// Its type.
+        resource_type: String,
+        /// Its id.
+        id: String,
+        /// The precondition.
+        expect: Expect,
+    },
+}
+
+/// Changes applied together, atomically.
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    /// In order.
+    pub ops: Vec<WriteOp>,
+}
+
+/// What a batch did: one entry per op (`None` for `CreateRecord`, and for a `Delete` of
+/// something absent).
+#[derive(Debug, Clone, Default)]
+pub struct WriteOutcome {
+    /// Per op.
+    pub results: Vec<Option<StoredResource>>,
+}
+
+/// Which history to list.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    /// The type, or all types.
+    pub resource_type: Option<String>,
+    /// One resource's id (needs `resource_type`).
+    pub id: Option<String>,
+    /// Only versions written at or after this instant (ms).
+    pub since: Option<i64>,
+    /// At most this many.
+    pub count: usize,
+}
+
+/// A page of search results.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPage {
+    /// The matches on this page, in order.
+    pub matches: Vec<StoredResource>,
+    /// `_include`d and `_revinclude`d resources (no duplicates, none that is also a match).
+    pub included: Vec<StoredResource>,
+    /// The total number of matches, when asked for.
+    pub total: Option<i64>,
+}
