@@ -1,1 +1,279 @@
+//! Hale's use cases. The only place that decides access (scopes, record confinement) and,
+//! as the consent and audit work lands, the only place that writes audit.
+//!
+//! Handlers parse a request, call one [`App`] method with a [`RequestContext`], and render
+//! what comes back. `App` never sees HTTP; it sees FHIR JSON and the actor.
+//!
+//! ```no_run
+//! # fn demo(app: &hale_app::App, ctx: &hale_core::RequestContext) -> Result<(), hale_app::AppError> {
+//! let patient = app.read(ctx, "Patient", "example")?;
+//! # Ok(()) }
+//! ```
 
+mod error;
+mod placement;
+mod resources;
+pub mod token;
+mod transaction;
+
+use std::sync::Arc;
+
+use hale_core::{Actor, Interaction, RecordId, RequestContext, ResourceId};
+use hale_fhir::Definitions;
+use hale_store::{Expect, Store, WriteBatch, WriteOp};
+use serde_json::{Value, json};
+
+pub use error::AppError;
+pub use hale_store::{Method, SearchPage, StoredResource};
+pub use token::{Claims, TokenKey};
+pub use transaction::{BundleKind, EntryResult, EntryStatus, parse_etag};
+
+/// The most resources one bundle may carry.
+pub const MAX_BUNDLE_ENTRIES: usize = 1000;
+
+/// The application: storage, definitions and the token key, shared by every request.
+pub struct App {
+    store: Arc<dyn Store>,
+    defs: &'static Definitions,
+    tokens: TokenKey,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+/// The outcome of a create or update: the version written, and whether it was new.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// What is now stored.
+    pub resource: StoredResource,
+    /// `true` for 201 Created, `false` for 200 OK (an update, or a conditional create that
+    /// found an existing match).
+    pub created: bool,
+}
+
+fn now_secs() -> i64 {
+    hale_fhir::date::now_millis() / 1000
+}
+
+impl App {
+    /// An application over `store`, signing tokens with `tokens`.
+    pub fn new(store: Arc<dyn Store>, tokens: TokenKey) -> Self {
+        Self {
+            store,
+            defs: Definitions::r4(),
+            tokens,
+        }
+    }
+
+    /// The FHIR definitions in use.
+    pub fn definitions(&self) -> &'static Definitions {
+        self.defs
+    }
+
+    /// Turns an `Authorization` header into an actor. No header, a bad token, or a token for a
+    /// record that no longer exists: refused.
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Actor, AppError> {
+        let header = authorization.ok_or_else(|| {
+            AppError::Unauthenticated("send Authorization: Bearer <token>".into())
+        })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or_else(|| AppError::Unauthenticated("only Bearer tokens are accepted".into()))?;
+        let actor = self.tokens.verify(token.trim(), now_secs())?;
+        if let Some(record) = actor.record()
+            && !self.store.record_exists(record)?
+        {
+            return Err(AppError::Unauthenticated(
+                "the token's record does not exist".into(),
+            ));
+        }
+        Ok(actor)
+    }
+
+    /// Issues a bearer token: for one record (`Some`), or a system token (`None`, which needs
+    /// `system/` scopes).
+    pub fn issue_token(
+        &self,
+        subject: &str,
+        record: Option<&RecordId>,
+        scope: &str,
+        ttl_secs: i64,
+    ) -> Result<String, AppError> {
+        let scopes = hale_core::Scopes::parse(scope)
+            .map_err(|e| AppError::bad_request("scope", e.to_string()))?;
+        match record {
+            Some(r) if !self.store.record_exists(r)? => {
+                return Err(AppError::NotFound {
+                    resource_type: "Patient".into(),
+                    id: r.to_string(),
+                });
+            }
+            None if !scopes.has_system_level() => {
+                return Err(AppError::bad_request(
+                    "scope",
+                    "a system token needs system/ scopes",
+                ));
+            }
+            _ => {}
+        }
+        if ttl_secs <= 0 {
+            return Err(AppError::bad_request(
+                "ttl",
+                "the lifetime must be positive",
+            ));
+        }
+        let now = now_secs();
+        self.tokens.sign(&Claims {
+            sub: subject.to_owned(),
+            rec: record.map(|r| r.to_string()),
+            scope: scopes.as_str().to_owned(),
+            iat: now,
+            exp: now + ttl_secs,
+        })
+    }
+
+    /// Creates a new record for a person (operator use). Returns the record id.
+    pub fn create_person(
+        &self,
+        name: &str,
+        email: Option<&str>,
+        nhs_number: Option<&str>,
+    ) -> Result<RecordId, AppError> {
+        let id = ResourceId::generate();
+        let mut patient = json!({"resourceType": "Patient", "id": id.as_str(), "active": true,
+            "name": [{"use": "usual", "text": name}]});
+        if let Some(email) = email {
+            patient["telecom"] = json!([{"system": "email", "value": email}]);
+        }
+        if let Some(n) = nhs_number {
+            patient["identifier"] =
+                json!([{"system": hale_fhir::nhs_number::SYSTEM, "value": n.replace(' ', "")}]);
+        }
+        self.check_content("Patient", &patient)?;
+        let record = RecordId::of_patient(&id);
+        let index = hale_fhir::index::extract(self.defs, "Patient", &patient);
+        self.store.write(WriteBatch {
+            ops: vec![
+                WriteOp::CreateRecord {
+                    record: record.clone(),
+                },
+                WriteOp::Put {
+                    record: record.clone(),
+                    resource_type: "Patient".into(),
+                    id: id.to_string(),
+                    expect: Expect::Absent,
+                    resource: patient,
+                    index,
+                },
+            ],
+        })?;
+        Ok(record)
+    }
+
+    /// Checks that `rtype` names a record resource type the actor may act on.
+    fn require(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        interaction: Interaction,
+    ) -> Result<(), AppError> {
+        if !self.defs.is_resource_type(rtype) {
+            return Err(AppError::NotSupported(format!(
+                "'{rtype}' is not an R4 resource type"
+            )));
+        }
+        if !ctx.actor.allows(rtype, interaction) {
+            return Err(AppError::Forbidden(format!(
+                "the token's scopes do not allow {interaction:?} on {rtype}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The record scope of the actor: its record, or every record for a system actor.
+    fn scope<'a>(&self, ctx: &'a RequestContext) -> Option<&'a RecordId> {
+        ctx.actor.record()
+    }
+
+    /// Structure and definition checks common to every write and `$validate`.
+    fn check_content(&self, rtype: &str, body: &Value) -> Result<(), AppError> {
+        let Some(obj) = body.as_object() else {
+            return Err(AppError::bad_request("", "the body must be a JSON object"));
+        };
+        match obj.get("resourceType").and_then(Value::as_str) {
+            Some(t) if t == rtype => {}
+            Some(_) => {
+                return Err(AppError::bad_request(
+                    "resourceType",
+                    format!("resourceType must be {rtype}, as in the URL"),
+                ));
+            }
+            None => {
+                return Err(AppError::bad_request(
+                    "resourceType",
+                    "resourceType is missing",
+                ));
+            }
+        }
+        if depth(body) > hale_fhir::MAX_DEPTH {
+            return Err(AppError::bad_request(
+                "",
+                format!("JSON nested deeper than {}", hale_fhir::MAX_DEPTH),
+            ));
+        }
+        if self.defs.is_definitional(rtype) {
+            return Err(AppError::unprocessable(
+                rtype,
+                format!(
+                    "{rtype} is a definitional resource, not part of a person's record; Hale does not store it"
+                ),
+            ));
+        }
+        hale_fhir::validate(self.defs, body).map_err(AppError::Invalid)
+    }
+
+    /// `$validate`: the same checks as a write, without storing.
+    pub fn validate(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        body: &Value,
+    ) -> Result<(), AppError> {
+        let _ = ctx;
+        if !self.defs.is_resource_type(rtype) {
+            return Err(AppError::NotSupported(format!(
+                "'{rtype}' is not an R4 resource type"
+            )));
+        }
+        // Validation of a definitional resource is still useful; only storing is refused.
+        let Some(obj) = body.as_object() else {
+            return Err(AppError::bad_request("", "the body must be a JSON object"));
+        };
+        if obj.get("resourceType").and_then(Value::as_str) != Some(rtype) {
+            return Err(AppError::bad_request(
+                "resourceType",
+                format!("resourceType must be {rtype}, as in the URL"),
+            ));
+        }
+        if depth(body) > hale_fhir::MAX_DEPTH {
+            return Err(AppError::bad_request(
+                "",
+                format!("JSON nested deeper than {}", hale_fhir::MAX_DEPTH),
+            ));
+        }
+        hale_fhir::validate(self.defs, body).map_err(AppError::Invalid)
+    }
+}
+
+/// The nesting depth of a JSON value.
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(obj) => 1 + obj.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}

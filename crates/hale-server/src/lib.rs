@@ -1,1 +1,134 @@
+//! Configuration and wiring: the one place that names a storage backend and builds the
+//! [`App`](hale_app::App). The `hale` binary (`main.rs`) is a thin command line over this.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let config = hale_server::Config::for_data_dir("./hale-data".into());
+//! let app = hale_server::open_app(&config)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! hale_server::serve(app, &config, listener, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
 
+mod key;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use hale_app::{App, TokenKey};
+use hale_store::{MasterKey, Store};
+
+pub use key::load_or_create_master_key;
+
+/// Where the data lives and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data folder (SQLite database, key file).
+    pub data_dir: PathBuf,
+    /// A database URL: `postgres://…`, or `sqlite://PATH`; `None` for `DATA_DIR/hale.db`.
+    pub database: Option<String>,
+    /// The master key file; `None` for `DATA_DIR/hale.key` (unless `HALE_KEY` is set).
+    pub key_file: Option<PathBuf>,
+    /// The master key itself, as 64 hex digits (from `HALE_KEY`); wins over the file.
+    pub key_hex: Option<String>,
+    /// The public base URL, when `Host` is not to be trusted for links.
+    pub public_url: Option<String>,
+}
+
+impl Config {
+    /// Defaults for a data folder.
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            database: None,
+            key_file: None,
+            key_hex: None,
+            public_url: None,
+        }
+    }
+}
+
+/// The storage backend a URL names. Any scheme but these two is an error, never a new
+/// empty database somewhere unexpected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server.
+    Postgres(String),
+}
+
+/// Chooses the backend for a configuration.
+pub fn backend(config: &Config) -> anyhow::Result<Backend> {
+    match config.database.as_deref() {
+        None | Some("") => Ok(Backend::Sqlite(config.data_dir.join("hale.db"))),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Backend::Postgres(url.to_owned()))
+        }
+        Some(url) if url.starts_with("sqlite://") => {
+            Ok(Backend::Sqlite(PathBuf::from(&url["sqlite://".len()..])))
+        }
+        Some(url) => {
+            let scheme = url.split_once("://").map_or("(none)", |(s, _)| s);
+            bail!(
+                "unsupported database URL scheme '{scheme}': use postgres://… or sqlite://PATH, or leave --database out for the embedded database"
+            )
+        }
+    }
+}
+
+/// Opens the store (running migrations) for a configuration.
+pub fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, MasterKey)> {
+    let backend = backend(config)?;
+    let fresh = match &backend {
+        Backend::Sqlite(path) => !path.exists(),
+        Backend::Postgres(_) => false,
+    };
+    let master = load_or_create_master_key(config, fresh)?;
+    let store: Arc<dyn Store> = match backend {
+        Backend::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+            }
+            Arc::new(
+                hale_store_sqlite::SqliteStore::open(&path, &master)
+                    .with_context(|| format!("cannot open {}", path.display()))?,
+            )
+        }
+        Backend::Postgres(url) => Arc::new(
+            hale_store_postgres::PostgresStore::open(&url, &master)
+                .context("cannot open the PostgreSQL database")?,
+        ),
+    };
+    Ok((store, master))
+}
+
+/// Builds the application for a configuration.
+pub fn open_app(config: &Config) -> anyhow::Result<Arc<App>> {
+    let (store, master) = open_store(config)?;
+    Ok(Arc::new(App::new(
+        store,
+        TokenKey::new(master.derive("bearer-token-signing")),
+    )))
+}
+
+/// Serves HTTP on `listener` until `shutdown` completes.
+pub async fn serve(
+    app: Arc<App>,
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = hale_web::router(
+        app,
+        hale_web::WebConfig {
+            public_url: config.public_url.clone(),
+        },
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the HTTP server failed")
+}

@@ -1,0 +1,406 @@
+//! The FHIR interactions on single resources, history, search and `$everything`.
+
+use std::collections::HashSet;
+
+use hale_core::{Interaction, RequestContext, ResourceId};
+use hale_fhir::search::SearchQuery;
+use hale_store::{Expect, HistoryQuery, SearchPage, StoredResource, WriteBatch, WriteOp};
+use serde_json::Value;
+
+use crate::placement::Placement;
+use crate::{App, AppError, Written};
+
+/// A write prepared for the store: checked, placed and indexed.
+pub(crate) struct Prepared {
+    pub placement: Placement,
+    pub op: WriteOp,
+}
+
+impl App {
+    /// Checks, places and indexes one resource write.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prepare(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+        mut body: Value,
+        expect: Expect,
+        forced: Option<&Placement>,
+        in_bundle: &HashSet<String>,
+    ) -> Result<Prepared, AppError> {
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("id".into(), Value::String(id.to_owned()));
+        }
+        self.check_content(rtype, &body)?;
+        // Only a system actor may look beyond its record to find where an id lives.
+        let existing = self
+            .store
+            .read(self.scope(ctx), rtype, id)?
+            .map(|e| e.record);
+        let placement = self.place(
+            ctx,
+            rtype,
+            id,
+            &mut body,
+            existing.as_ref(),
+            forced,
+            in_bundle,
+        )?;
+        let index = hale_fhir::index::extract(self.defs, rtype, &body);
+        Ok(Prepared {
+            op: WriteOp::Put {
+                record: placement.record.clone(),
+                resource_type: rtype.to_owned(),
+                id: id.to_owned(),
+                expect,
+                resource: body,
+                index,
+            },
+            placement,
+        })
+    }
+
+    fn write_prepared(&self, prepared: Prepared) -> Result<StoredResource, AppError> {
+        let mut ops = Vec::with_capacity(2);
+        if prepared.placement.new_record {
+            ops.push(WriteOp::CreateRecord {
+                record: prepared.placement.record.clone(),
+            });
+        }
+        ops.push(prepared.op);
+        let n = ops.len();
+        let out = self.store.write(WriteBatch { ops })?;
+        out.results
+            .into_iter()
+            .nth(n - 1)
+            .flatten()
+            .ok_or_else(|| AppError::Internal("the store returned no result for a write".into()))
+    }
+
+    /// `GET [type]/[id]`.
+    pub fn read(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+    ) -> Result<StoredResource, AppError> {
+        self.require(ctx, rtype, Interaction::Read)?;
+        let found = self
+            .store
+            .read(self.scope(ctx), rtype, id)?
+            .ok_or_else(|| AppError::NotFound {
+                resource_type: rtype.into(),
+                id: id.into(),
+            })?;
+        if found.resource.is_none() {
+            return Err(AppError::Gone {
+                resource_type: rtype.into(),
+                id: id.into(),
+            });
+        }
+        Ok(found)
+    }
+
+    /// `GET [type]/[id]/_history/[vid]`.
+    pub fn vread(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<StoredResource, AppError> {
+        self.require(ctx, rtype, Interaction::Read)?;
+        let not_found = || AppError::NotFound {
+            resource_type: rtype.into(),
+            id: format!("{id}/_history/{version}"),
+        };
+        let v: i64 = version.parse().map_err(|_| not_found())?;
+        let found = self
+            .store
+            .vread(self.scope(ctx), rtype, id, v)?
+            .ok_or_else(not_found)?;
+        if found.resource.is_none() {
+            return Err(AppError::Gone {
+                resource_type: rtype.into(),
+                id: id.into(),
+            });
+        }
+        Ok(found)
+    }
+
+    /// `POST [type]`, with an optional `If-None-Exist` query (conditional create).
+    pub fn create(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        body: Value,
+        if_none_exist: Option<&str>,
+    ) -> Result<Written, AppError> {
+        self.require(ctx, rtype, Interaction::Create)?;
+        if let Some(query) = if_none_exist {
+            let pairs = parse_query(query.split_once('?').map_or(query, |(_, q)| q));
+            match self.matches(ctx, rtype, &pairs)?.as_slice() {
+                [] => {}
+                [one] => {
+                    return Ok(Written {
+                        resource: one.clone(),
+                        created: false,
+                    });
+                }
+                _ => {
+                    return Err(AppError::PreconditionFailed(
+                        "If-None-Exist matched more than one resource".into(),
+                    ));
+                }
+            }
+        }
+        // The server assigns the id of a created resource (FHIR R4 §3.1.0.7).
+        let id = ResourceId::generate();
+        let prepared = self.prepare(
+            ctx,
+            rtype,
+            id.as_str(),
+            body,
+            Expect::Absent,
+            None,
+            &HashSet::new(),
+        )?;
+        Ok(Written {
+            resource: self.write_prepared(prepared)?,
+            created: true,
+        })
+    }
+
+    /// `PUT [type]/[id]`: update, or create with the client's id.
+    pub fn update(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+        body: Value,
+        if_match: Option<i64>,
+    ) -> Result<Written, AppError> {
+        self.require(ctx, rtype, Interaction::Update)?;
+        let id = ResourceId::parse(id).map_err(|e| AppError::bad_request("id", e.to_string()))?;
+        match body.get("id").and_then(Value::as_str) {
+            Some(body_id) if body_id == id.as_str() => {}
+            Some(_) => {
+                return Err(AppError::bad_request(
+                    "id",
+                    "the id in the body differs from the id in the URL",
+                ));
+            }
+            None => {
+                return Err(AppError::bad_request(
+                    "id",
+                    "an update must carry the resource's id",
+                ));
+            }
+        }
+        let expect = if_match.map_or(Expect::Any, Expect::Version);
+        let prepared =
+            self.prepare(ctx, rtype, id.as_str(), body, expect, None, &HashSet::new())?;
+        let stored = self.write_prepared(prepared)?;
+        let created = stored.method == hale_store::Method::Create;
+        Ok(Written {
+            resource: stored,
+            created,
+        })
+    }
+
+    /// `PUT [type]?[search]`: update the one match, or create when there is none.
+    pub fn conditional_update(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        query: &str,
+        mut body: Value,
+        if_match: Option<i64>,
+    ) -> Result<Written, AppError> {
+        self.require(ctx, rtype, Interaction::Update)?;
+        let pairs = parse_query(query);
+        match self.matches(ctx, rtype, &pairs)?.as_slice() {
+            [] => {
+                let id = match body.get("id").and_then(Value::as_str) {
+                    Some(id) => id.to_owned(),
+                    None => ResourceId::generate().to_string(),
+                };
+                if let Some(o) = body.as_object_mut() {
+                    o.insert("id".into(), Value::String(id.clone()));
+                }
+                self.update(ctx, rtype, &id, body, if_match)
+            }
+            [one] => {
+                match body.get("id").and_then(Value::as_str) {
+                    Some(i) if i != one.id => {
+                        return Err(AppError::bad_request(
+                            "id",
+                            "the id in the body differs from the matched resource",
+                        ));
+                    }
+                    _ => {}
+                }
+                if let Some(o) = body.as_object_mut() {
+                    o.insert("id".into(), Value::String(one.id.clone()));
+                }
+                self.update(ctx, rtype, &one.id.clone(), body, if_match)
+            }
+            _ => Err(AppError::PreconditionFailed(
+                "the conditional update matched more than one resource".into(),
+            )),
+        }
+    }
+
+    /// `PATCH [type]/[id]` with a JSON Patch (RFC 6902).
+    pub fn patch(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+        patch: Value,
+        if_match: Option<i64>,
+    ) -> Result<Written, AppError> {
+        self.require(ctx, rtype, Interaction::Update)?;
+        let current = self.read(ctx, rtype, id)?;
+        if let Some(v) = if_match
+            && v != current.version
+        {
+            return Err(AppError::PreconditionFailed(format!(
+                "{rtype}/{id} is at version {}, not {v}",
+                current.version
+            )));
+        }
+        let ops: json_patch::Patch = serde_json::from_value(patch).map_err(|_| {
+            AppError::bad_request(
+                "",
+                "the body must be a JSON Patch document (an array of operations)",
+            )
+        })?;
+        let mut doc = current.resource.clone().unwrap_or(Value::Null);
+        json_patch::patch(&mut doc, &ops).map_err(|e| {
+            AppError::unprocessable("", format!("the patch cannot be applied: {}", e.kind))
+        })?;
+        if doc.get("id").and_then(Value::as_str) != Some(id)
+            || doc.get("resourceType").and_then(Value::as_str) != Some(rtype)
+        {
+            return Err(AppError::unprocessable(
+                "",
+                "a patch must not change the id or resourceType",
+            ));
+        }
+        self.update(ctx, rtype, id, doc, Some(current.version))
+    }
+
+    /// `DELETE [type]/[id]`.
+    pub fn delete(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> Result<(), AppError> {
+        self.require(ctx, rtype, Interaction::Delete)?;
+        let current = self.read(ctx, rtype, id)?;
+        if rtype == "Patient" && current.record.as_str() == id {
+            return Err(AppError::unprocessable(
+                "Patient",
+                "the record's own Patient cannot be deleted on its own; erase the whole record instead",
+            ));
+        }
+        self.store.write(WriteBatch {
+            ops: vec![WriteOp::Delete {
+                record: current.record,
+                resource_type: rtype.into(),
+                id: id.into(),
+                expect: if_match.map_or(Expect::Any, Expect::Version),
+            }],
+        })?;
+        Ok(())
+    }
+
+    /// `GET [type]/[id]/_history` and `GET [type]/_history`.
+    pub fn history(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: Option<&str>,
+        count: usize,
+        since: Option<i64>,
+    ) -> Result<Vec<StoredResource>, AppError> {
+        self.require(ctx, rtype, Interaction::Read)?;
+        let versions = self.store.history(
+            self.scope(ctx),
+            &HistoryQuery {
+                resource_type: Some(rtype.into()),
+                id: id.map(str::to_owned),
+                since,
+                count: count.clamp(1, hale_fhir::search::MAX_COUNT),
+            },
+        )?;
+        if let Some(id) = id
+            && versions.is_empty()
+        {
+            return Err(AppError::NotFound {
+                resource_type: rtype.into(),
+                id: id.into(),
+            });
+        }
+        Ok(versions)
+    }
+
+    /// `GET [type]?…`: a search.
+    pub fn search(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        pairs: &[(String, String)],
+        strict: bool,
+    ) -> Result<(SearchQuery, SearchPage), AppError> {
+        self.require(ctx, rtype, Interaction::Search)?;
+        let query = hale_fhir::search::parse(self.defs, rtype, pairs, strict)
+            .map_err(|i| AppError::BadRequest(vec![i]))?;
+        let mut page = self.store.search(self.scope(ctx), &query)?;
+        // Included resources are shown only where the scopes allow reading them.
+        page.included
+            .retain(|r| ctx.actor.allows(&r.resource_type, Interaction::Read));
+        Ok((query, page))
+    }
+
+    /// The current matches of a search (for conditional operations), all of them.
+    fn matches(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Vec<StoredResource>, AppError> {
+        if pairs.is_empty() {
+            return Err(AppError::bad_request(
+                "",
+                "a conditional operation needs search parameters",
+            ));
+        }
+        let mut pairs = pairs.to_vec();
+        pairs.push(("_count".into(), "2".into()));
+        let query = hale_fhir::search::parse(self.defs, rtype, &pairs, true)
+            .map_err(|i| AppError::BadRequest(vec![i]))?;
+        Ok(self.store.search(self.scope(ctx), &query)?.matches)
+    }
+
+    /// `GET Patient/[id]/$everything`: every resource of the patient's record the actor may read.
+    pub fn everything(
+        &self,
+        ctx: &RequestContext,
+        patient_id: &str,
+    ) -> Result<Vec<StoredResource>, AppError> {
+        let patient = self.read(ctx, "Patient", patient_id)?;
+        let mut all = self.store.everything(&patient.record)?;
+        all.retain(|r| ctx.actor.allows(&r.resource_type, Interaction::Read));
+        Ok(all)
+    }
+}
+
+/// `a=1&b=2` into decoded pairs.
+pub(crate) fn parse_query(q: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}

@@ -1,0 +1,160 @@
+//! Hale's own bearer tokens, until the OAuth server arrives: HMAC-SHA256-signed claims.
+//!
+//! `hale.<base64url(claims JSON)>.<base64url(HMAC-SHA256(key, "hale." + claims))>`. The key
+//! is derived from the master key, so the CLI and every server sharing the data can issue
+//! and check tokens without a shared database row. Tokens are short-lived (an hour by
+//! default) because they cannot be revoked one by one; rotating the master key revokes all.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hale_core::{Actor, RecordId, Scopes};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::AppError;
+
+/// The claims a token carries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// Who it was issued to (an account or client id).
+    pub sub: String,
+    /// The one record it reaches; `None` for a system token.
+    pub rec: Option<String>,
+    /// SMART scopes.
+    pub scope: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+}
+
+/// Signs and verifies tokens with one key.
+pub struct TokenKey([u8; 32]);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
+}
+
+const PREFIX: &str = "hale.";
+
+impl TokenKey {
+    /// A key from 32 secret bytes.
+    pub fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    fn mac(&self) -> Result<Hmac<Sha256>, AppError> {
+        Hmac::<Sha256>::new_from_slice(&self.0)
+            .map_err(|_| AppError::Internal("bad token key".into()))
+    }
+
+    /// Signs claims into a token.
+    pub fn sign(&self, claims: &Claims) -> Result<String, AppError> {
+        let body = serde_json::to_vec(claims).map_err(|e| AppError::Internal(e.to_string()))?;
+        let signed = format!("{PREFIX}{}", B64.encode(body));
+        let mut mac = self.mac()?;
+        mac.update(signed.as_bytes());
+        Ok(format!(
+            "{signed}.{}",
+            B64.encode(mac.finalize().into_bytes())
+        ))
+    }
+
+    /// Verifies a token's signature and expiry, and turns it into an actor.
+    pub fn verify(&self, token: &str, now_secs: i64) -> Result<Actor, AppError> {
+        let bad = || AppError::Unauthenticated("the bearer token is not valid".into());
+        let (signed, sig) = token.rsplit_once('.').ok_or_else(bad)?;
+        let body = signed.strip_prefix(PREFIX).ok_or_else(bad)?;
+        let mut mac = self.mac()?;
+        mac.update(signed.as_bytes());
+        // verify_slice compares in constant time.
+        mac.verify_slice(&B64.decode(sig).map_err(|_| bad())?)
+            .map_err(|_| bad())?;
+        let claims: Claims =
+            serde_json::from_slice(&B64.decode(body).map_err(|_| bad())?).map_err(|_| bad())?;
+        if claims.exp <= now_secs {
+            return Err(AppError::Unauthenticated(
+                "the bearer token has expired".into(),
+            ));
+        }
+        let scopes = Scopes::parse(&claims.scope).map_err(|_| bad())?;
+        match claims.rec {
+            Some(r) => Ok(Actor::Record {
+                record: RecordId::parse(&r).map_err(|_| bad())?,
+                scopes,
+                subject: claims.sub,
+            }),
+            // A token without a record context must be a system token: never widened.
+            None if scopes.has_system_level() => Ok(Actor::System {
+                scopes,
+                subject: claims.sub,
+            }),
+            None => Err(AppError::Unauthenticated(
+                "the token has no record context".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn claims(rec: Option<&str>, scope: &str, exp: i64) -> Claims {
+        Claims {
+            sub: "t".into(),
+            rec: rec.map(str::to_owned),
+            scope: scope.into(),
+            iat: 0,
+            exp,
+        }
+    }
+
+    #[test]
+    fn a_signed_record_token_verifies_to_that_record_only() {
+        let key = TokenKey::new([7; 32]);
+        let token = key
+            .sign(&claims(Some("rec-a"), "patient/*.cruds", 100))
+            .unwrap();
+        let actor = key.verify(&token, 50).unwrap();
+        assert_eq!(actor.record().map(RecordId::as_str), Some("rec-a"));
+    }
+
+    #[test]
+    fn tampered_expired_or_foreign_tokens_are_refused() {
+        let key = TokenKey::new([7; 32]);
+        let token = key
+            .sign(&claims(Some("rec-a"), "patient/*.cruds", 100))
+            .unwrap();
+        assert!(key.verify(&token, 100).is_err(), "expired");
+        assert!(
+            TokenKey::new([8; 32]).verify(&token, 50).is_err(),
+            "other key"
+        );
+        let forged = key
+            .sign(&claims(Some("rec-b"), "patient/*.cruds", 100))
+            .unwrap();
+        let (forged_body, _) = forged.rsplit_once('.').unwrap();
+        let (_, sig) = token.rsplit_once('.').unwrap();
+        assert!(
+            key.verify(&format!("{forged_body}.{sig}"), 50).is_err(),
+            "swapped body"
+        );
+    }
+
+    #[test]
+    fn a_token_without_a_record_needs_system_scopes() {
+        let key = TokenKey::new([7; 32]);
+        let token = key.sign(&claims(None, "patient/*.read", 100)).unwrap();
+        assert!(key.verify(&token, 50).is_err());
+        let token = key.sign(&claims(None, "system/*.cruds", 100)).unwrap();
+        assert!(matches!(
+            key.verify(&token, 50).unwrap(),
+            Actor::System { .. }
+        ));
+    }
+}
