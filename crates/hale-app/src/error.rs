@@ -44,6 +44,9 @@ pub enum AppError {
     /// A conflicting write (the id exists already, or a concurrent writer won).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The request body is larger than the server accepts.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// The operation or parameter is not supported.
     #[error("not supported: {0}")]
     NotSupported(String),
@@ -77,6 +80,7 @@ impl AppError {
                     AppError::Gone { .. } => IssueCode::Deleted,
                     AppError::PreconditionFailed(_) | AppError::Conflict(_) => IssueCode::Conflict,
                     AppError::NotSupported(_) => IssueCode::NotSupported,
+                    AppError::TooLarge(_) => IssueCode::Throttled,
                     _ => IssueCode::Exception,
                 };
                 let message = match other {

@@ -394,6 +394,13 @@ fn primitive_problem(t: &str, value: &Value) -> Option<String> {
         _ => match expect_string(value) {
             Err(e) => Some(e),
             Ok(s) if s.is_empty() => Some("must not be an empty string".to_owned()),
+            // FHIR R4 §2.24.0.1: no characters below U+0020 except tab, CR and LF.
+            Ok(s)
+                if s.chars()
+                    .any(|c| c < ' ' && !matches!(c, '\t' | '\r' | '\n')) =>
+            {
+                Some("must not contain control characters".to_owned())
+            }
             Ok(s) => format_of(t)
                 .is_some_and(|r| !r.is_match(&s))
                 .then(|| format!("is not a valid {t}")),

@@ -10,15 +10,18 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 mod key;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use hale_app::{App, TokenKey};
+use hale_app::TokenKey;
 use hale_store::{MasterKey, Store};
 
+pub use hale_app::App;
+pub use hale_core::RecordId;
 pub use key::load_or_create_master_key;
 
 /// Where the data lives and how to reach it.

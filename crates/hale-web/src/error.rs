@@ -28,6 +28,7 @@ pub fn status_of(e: &AppError) -> StatusCode {
         AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

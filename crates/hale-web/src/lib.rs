@@ -49,7 +49,8 @@ pub fn router(app: Arc<App>, config: WebConfig) -> Router {
         .route("/", get(home))
         .route("/healthz", get(|| async { "ok" }))
         .nest("/fhir", fhir::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        // Bodies are limited where they are read (fhir::read_body), with a proper 413.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 

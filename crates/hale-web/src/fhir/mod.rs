@@ -4,8 +4,7 @@ mod bundle;
 mod capability;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State as AxumState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -114,23 +113,46 @@ impl Call {
         }
     }
 
-    fn json_body(&self, body: Result<Bytes, BytesRejection>) -> Result<Value, ApiError> {
-        let bytes = body.map_err(|rejection| {
-            let too_big = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
-            self.fail(AppError::bad_request(
-                "",
-                if too_big {
-                    format!("the body is larger than {} bytes", crate::MAX_BODY)
-                } else {
-                    "the body could not be read".into()
-                },
-            ))
-        })?;
+    async fn json_body(&self, body: Body) -> Result<Value, ApiError> {
+        let bytes = read_body(body).await.map_err(|e| self.fail(e))?;
         serde_json::from_slice(&bytes).map_err(|e| {
             // serde_json's messages give line and column, never the content.
             self.fail(AppError::bad_request("", format!("malformed JSON: {e}")))
         })
     }
+}
+
+/// Reads a body of at most [`MAX_BODY`](crate::MAX_BODY) bytes. A larger one is refused,
+/// but read on (and discarded, up to four times the limit) before the answer goes out, so
+/// the client finishes sending and sees the 413 instead of a reset connection (what nginx
+/// calls a lingering close).
+async fn read_body(body: Body) -> Result<Bytes, AppError> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut seen = 0usize;
+    let mut over = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| AppError::bad_request("", "the body could not be read"))?;
+        seen += chunk.len();
+        if !over && buf.len() + chunk.len() > crate::MAX_BODY {
+            over = true;
+            buf = Vec::new();
+        }
+        if !over {
+            buf.extend_from_slice(&chunk);
+        }
+        if seen > 4 * crate::MAX_BODY {
+            break;
+        }
+    }
+    if over {
+        return Err(AppError::TooLarge(format!(
+            "the body is larger than {} bytes",
+            crate::MAX_BODY
+        )));
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
@@ -294,10 +316,10 @@ async fn type_post(
     AxumState(state): AxumState<State>,
     Path(rtype): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let call = authenticate(&state, &headers).await?;
-    let body = call.json_body(body)?;
+    let body = call.json_body(body).await?;
     let if_none_exist = headers
         .get("if-none-exist")
         .and_then(|h| h.to_str().ok())
@@ -325,12 +347,12 @@ async fn type_operation(
     AxumState(state): AxumState<State>,
     Path((rtype, op)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let call = authenticate(&state, &headers).await?;
     match op.as_str() {
         "$validate" => {
-            let body = call.json_body(body)?;
+            let body = call.json_body(body).await?;
             // A Parameters wrapper carries the resource in parameter "resource".
             let resource = match body.get("resourceType").and_then(Value::as_str) {
                 Some("Parameters") if rtype != "Parameters" => body
@@ -356,8 +378,7 @@ async fn type_operation(
             ))
         }
         "_search" => {
-            let bytes = body
-                .map_err(|_| call.fail(AppError::bad_request("", "the body could not be read")))?;
+            let bytes = read_body(body).await.map_err(|e| call.fail(e))?;
             let pairs = form_urlencoded::parse(&bytes).into_owned().collect();
             search(&state, call, rtype, pairs).await
         }
@@ -372,10 +393,10 @@ async fn conditional_put(
     Path(rtype): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let call = authenticate(&state, &headers).await?;
-    let body = call.json_body(body)?;
+    let body = call.json_body(body).await?;
     let expected = if_match(&call, &headers)?;
     let ctx = call.ctx.clone();
     let query = q.unwrap_or_default();
@@ -507,10 +528,10 @@ async fn update(
     AxumState(state): AxumState<State>,
     Path((rtype, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let call = authenticate(&state, &headers).await?;
-    let body = call.json_body(body)?;
+    let body = call.json_body(body).await?;
     let expected = if_match(&call, &headers)?;
     let ctx = call.ctx.clone();
     let written = blocking(&state, &call.ctx.request_id, move |app| {
@@ -534,10 +555,10 @@ async fn patch(
     AxumState(state): AxumState<State>,
     Path((rtype, id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let call = authenticate(&state, &headers).await?;
-    let body = call.json_body(body)?;
+    let body = call.json_body(body).await?;
     let expected = if_match(&call, &headers)?;
     let ctx = call.ctx.clone();
     let written = blocking(&state, &call.ctx.request_id, move |app| {
@@ -570,10 +591,10 @@ async fn delete(
 async fn bundle_post(
     AxumState(state): AxumState<State>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let call = authenticate(&state, &headers).await?;
-    let body = call.json_body(body)?;
+    let body = call.json_body(body).await?;
     let ctx = call.ctx.clone();
     let (kind, results) = blocking(&state, &call.ctx.request_id, move |app| {
         app.bundle(&ctx, &body)

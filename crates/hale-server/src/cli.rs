@@ -1,0 +1,243 @@
+//! The `hale` command line: run Hale, and operate it.
+
+use std::path::PathBuf;
+
+use crate::Config;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use hale_core::RecordId;
+
+#[derive(Parser)]
+#[command(
+    name = "hale",
+    version,
+    about = "Hale: a personal health record that the person owns"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// The data folder (embedded database and key file).
+    #[arg(
+        long,
+        env = "HALE_DATA_DIR",
+        default_value = "./hale-data",
+        global = true
+    )]
+    data_dir: PathBuf,
+    /// A database URL: postgres://… (or sqlite://PATH). Default: the embedded database.
+    #[arg(long, env = "HALE_DATABASE", global = true)]
+    database: Option<String>,
+    /// The master key file. Default: DATA_DIR/hale.key. HALE_KEY (64 hex digits) wins.
+    #[arg(long, env = "HALE_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn config(&self) -> Config {
+        Config {
+            data_dir: self.data_dir.clone(),
+            database: self.database.clone(),
+            key_file: self.key_file.clone(),
+            key_hex: std::env::var("HALE_KEY").ok().filter(|k| !k.is_empty()),
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The address to listen on.
+        #[arg(long, env = "HALE_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The public base URL for links, if not http://HOST.
+        #[arg(long, env = "HALE_PUBLIC_URL")]
+        public_url: Option<String>,
+    },
+    /// Operator tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Copy the embedded database to FILE (consistent, still encrypted with the same key).
+    Backup {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Where to write the copy.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// People and their records.
+    Person {
+        #[command(subcommand)]
+        command: PersonCommand,
+    },
+    /// Bearer tokens for scripts and tests.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PersonCommand {
+    /// Create a record for a person; prints the record id.
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The person's name, as they write it.
+        #[arg(long)]
+        name: String,
+        /// Their email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Their NHS number (checked).
+        #[arg(long)]
+        nhs_number: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a bearer token; prints the token.
+    Issue {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The record the token reaches.
+        #[arg(long, conflicts_with = "system", required_unless_present = "system")]
+        record: Option<String>,
+        /// An operator token that can create records and write into any.
+        #[arg(long)]
+        system: bool,
+        /// SMART scopes, e.g. 'patient/*.cruds' or 'system/*.cruds'.
+        #[arg(long)]
+        scope: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
+    },
+}
+
+/// Parses the process arguments and runs the command.
+pub fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve {
+            data,
+            listen,
+            public_url,
+        } => serve(data, &listen, public_url),
+        Command::Admin {
+            command:
+                AdminCommand::Person {
+                    command:
+                        PersonCommand::Create {
+                            data,
+                            name,
+                            email,
+                            nhs_number,
+                        },
+                },
+        } => {
+            if let Some(n) = &nhs_number
+                && !hale_fhir::nhs_number::is_valid(n)
+            {
+                anyhow::bail!("that NHS number fails its check digit");
+            }
+            let app = crate::open_app(&data.config())?;
+            let record = app.create_person(&name, email.as_deref(), nhs_number.as_deref())?;
+            println!("{record}");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Token {
+                    command:
+                        TokenCommand::Issue {
+                            data,
+                            record,
+                            system,
+                            scope,
+                            ttl,
+                        },
+                },
+        } => {
+            let app = crate::open_app(&data.config())?;
+            let record = match (record, system) {
+                (Some(r), false) => Some(RecordId::parse(&r).context("not a record id")?),
+                _ => None,
+            };
+            let token = app.issue_token(
+                if record.is_some() {
+                    "operator-cli"
+                } else {
+                    "system-cli"
+                },
+                record.as_ref(),
+                &scope,
+                ttl,
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Backup { data, file } => {
+            let (store, _) = crate::open_store(&data.config())?;
+            store
+                .backup(&file)
+                .with_context(|| format!("cannot write the backup to {}", file.display()))?;
+            eprintln!(
+                "backup written to {} (encrypted with the same key)",
+                file.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn serve(data: DataArgs, listen: &str, public_url: Option<String>) -> anyhow::Result<()> {
+    let mut config = data.config();
+    config.public_url = public_url;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let app = crate::open_app(&config)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        println!("Hale is running at http://{addr}/ (FHIR API at http://{addr}/fhir)");
+        crate::serve(app, &config, listener, shutdown_signal()).await
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
