@@ -144,7 +144,7 @@ fn searches_over_synthea_data_match_an_independent_count() {
             .filter(|(_, r)| {
                 r["effectiveDateTime"]
                     .as_str()
-                    .is_some_and(|d| d >= "2015" && d < "2017")
+                    .is_some_and(|d| ("2015".."2017").contains(&d))
             })
             .count();
         let r = t.get(
