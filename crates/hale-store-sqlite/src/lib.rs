@@ -323,6 +323,19 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_migration_stops_start_up_loudly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hale.db");
+        let master = MasterKey::generate();
+        // A database whose tables clash with the first migration.
+        let conn = db::open_connection(&path, &master.derive("sqlcipher-database")).unwrap();
+        conn.execute_batch("CREATE TABLE records (something_else TEXT)").unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&path, &master).unwrap_err();
+        assert!(matches!(err, StoreError::Migration { version: 1, .. }), "{err}");
+    }
+
+    #[test]
     fn a_wrong_key_is_refused_and_the_file_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hale.db");

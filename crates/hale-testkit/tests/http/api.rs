@@ -379,3 +379,64 @@ fn the_same_api_runs_on_postgresql() {
     let r = t.post("/fhir", &t.system_token, &bundle);
     assert_eq!(r.status, 200, "{}", r.json);
 }
+
+#[test]
+fn conditional_update_updates_the_one_match_or_creates() {
+    let t = TestApp::spawn();
+    let (p, token) = t.new_person("Ada Example");
+    let mut body = weight(&p, "60");
+    body["identifier"] = json!([{"system": "https://example.org/ids", "value": "cu-1"}]);
+    let path = "/fhir/Observation?identifier=https://example.org/ids|cu-1";
+    let first = t.put(path, &token, &body);
+    assert_eq!(first.status, 201, "{}", first.json);
+    body["valueQuantity"]["value"] = json!(61);
+    let second = t.put(path, &token, &body);
+    assert_eq!(second.status, 200, "{}", second.json);
+    assert_eq!(second.json["id"], first.json["id"]);
+    assert_eq!(second.json["meta"]["versionId"], "2");
+    // Two matches: refused.
+    let mut other = body.clone();
+    other.as_object_mut().unwrap().remove("id");
+    assert_eq!(t.post("/fhir/Observation", &token, &other).status, 201);
+    assert_eq!(t.put(path, &token, &body).status, 412);
+}
+
+#[test]
+fn a_batch_runs_each_entry_on_its_own() {
+    let t = TestApp::spawn();
+    let (p, token) = t.new_person("Ada Example");
+    let mut bad = weight(&p, "60");
+    bad["status"] = json!("nearly");
+    let batch = json!({"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "POST", "url": "Observation"}, "resource": weight(&p, "60")},
+        {"request": {"method": "POST", "url": "Observation"}, "resource": bad},
+        {"request": {"method": "GET", "url": format!("Patient/{p}")}},
+        {"request": {"method": "GET", "url": "Observation?code=29463-7"}}]});
+    let r = t.post("/fhir", &token, &batch);
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["type"], "batch-response");
+    let statuses: Vec<&str> = r.json["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["201 Created", "400 Bad Request", "200 OK", "200 OK"]);
+    assert_eq!(r.json["entry"][1]["response"]["outcome"]["resourceType"], "OperationOutcome");
+    assert_eq!(r.json["entry"][2]["resource"]["id"], p.as_str());
+    assert_eq!(r.json["entry"][3]["resource"]["total"], 1);
+}
+
+#[test]
+fn type_history_last_updated_and_logical_references_are_searchable() {
+    let t = TestApp::spawn();
+    let (p, token) = t.new_person("Ada Example");
+    let mut body = weight(&p, "60");
+    body["performer"] = json!([{"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "A12345"}}]);
+    assert_eq!(t.post("/fhir/Observation", &token, &body).status, 201);
+    assert_eq!(t.post("/fhir/Observation", &token, &weight(&p, "61")).status, 201);
+    let h = t.get("/fhir/Observation/_history", &token);
+    assert_eq!(h.json["total"], 2);
+    let found = t.get("/fhir/Observation?performer:identifier=https://fhir.nhs.uk/Id/ods-organization-code|A12345", &token);
+    assert_eq!(found.json["total"], 1);
+    let today = &hale_fhir::date::format_instant(hale_fhir::date::now_millis())[..10];
+    assert_eq!(t.get(&format!("/fhir/Observation?_lastUpdated=ge{today}"), &token).json["total"], 2);
+    assert_eq!(t.get("/fhir/Observation?_lastUpdated=lt2000-01-01", &token).json["total"], 0);
+    let none = t.get("/fhir/Observation?_total=none", &token);
+    assert!(none.json.get("total").is_none());
+}
