@@ -33,11 +33,15 @@ impl App {
             obj.insert("id".into(), Value::String(id.to_owned()));
         }
         self.check_content(rtype, &body)?;
-        // Only a system actor may look beyond its record to find where an id lives.
-        let existing = self
-            .store
-            .read(self.scope(ctx), rtype, id)?
-            .map(|e| e.record);
+        // Only a system actor may look beyond its record to find where an id lives. A create
+        // (expecting absence) needs no look: the store enforces it in the transaction.
+        let existing = match expect {
+            Expect::Absent => None,
+            _ => self
+                .store
+                .read(self.scope(ctx), rtype, id)?
+                .map(|e| e.record),
+        };
         let placement = self.place(
             ctx,
             rtype,

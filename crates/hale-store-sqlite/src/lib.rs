@@ -329,10 +329,14 @@ mod tests {
         let master = MasterKey::generate();
         // A database whose tables clash with the first migration.
         let conn = db::open_connection(&path, &master.derive("sqlcipher-database")).unwrap();
-        conn.execute_batch("CREATE TABLE records (something_else TEXT)").unwrap();
+        conn.execute_batch("CREATE TABLE records (something_else TEXT)")
+            .unwrap();
         drop(conn);
         let err = SqliteStore::open(&path, &master).unwrap_err();
-        assert!(matches!(err, StoreError::Migration { version: 1, .. }), "{err}");
+        assert!(
+            matches!(err, StoreError::Migration { version: 1, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -282,7 +282,7 @@ fn put(
         &[t(r), t(rtype), t(id), SqlValue::Int(version), SqlValue::Int(now), t(method.as_str()), SqlValue::Blob(sealed)],
     )?;
     set_current(db, r, rtype, id, version, now, false, cur.is_some())?;
-    replace_index(db, r, rtype, id, index)?;
+    replace_index(db, r, rtype, id, index, cur.is_some())?;
     Ok(StoredResource {
         record: record.clone(),
         resource_type: rtype.to_owned(),
@@ -330,14 +330,16 @@ const INDEX_TABLES: [&str; 7] = [
     "idx_uri",
 ];
 
+/// Writes a resource's index entries; `had_entries` when an earlier version's must go first.
 fn replace_index(
     db: &mut dyn Db,
     r: &str,
     rtype: &str,
     id: &str,
     index: &[IndexEntry],
+    had_entries: bool,
 ) -> Result<(), StoreError> {
-    for table in INDEX_TABLES {
+    for table in INDEX_TABLES.iter().filter(|_| had_entries) {
         db.execute(
             &format!("DELETE FROM {table} WHERE record_id = ? AND rtype = ? AND id = ?"),
             &[t(r), t(rtype), t(id)],
@@ -409,7 +411,7 @@ fn delete(
         &[t(r), t(rtype), t(id), SqlValue::Int(version), SqlValue::Int(now), t(Method::Delete.as_str())],
     )?;
     set_current(db, r, rtype, id, version, now, true, true)?;
-    replace_index(db, r, rtype, id, &[])?;
+    replace_index(db, r, rtype, id, &[], true)?;
     Ok(Some(StoredResource {
         record: record.clone(),
         resource_type: rtype.to_owned(),

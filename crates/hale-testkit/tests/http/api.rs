@@ -415,9 +415,20 @@ fn a_batch_runs_each_entry_on_its_own() {
     let r = t.post("/fhir", &token, &batch);
     assert_eq!(r.status, 200, "{}", r.json);
     assert_eq!(r.json["type"], "batch-response");
-    let statuses: Vec<&str> = r.json["entry"].as_array().unwrap().iter().map(|e| e["response"]["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["201 Created", "400 Bad Request", "200 OK", "200 OK"]);
-    assert_eq!(r.json["entry"][1]["response"]["outcome"]["resourceType"], "OperationOutcome");
+    let statuses: Vec<&str> = r.json["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["201 Created", "400 Bad Request", "200 OK", "200 OK"]
+    );
+    assert_eq!(
+        r.json["entry"][1]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
     assert_eq!(r.json["entry"][2]["resource"]["id"], p.as_str());
     assert_eq!(r.json["entry"][3]["resource"]["total"], 1);
 }
@@ -429,14 +440,26 @@ fn type_history_last_updated_and_logical_references_are_searchable() {
     let mut body = weight(&p, "60");
     body["performer"] = json!([{"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "A12345"}}]);
     assert_eq!(t.post("/fhir/Observation", &token, &body).status, 201);
-    assert_eq!(t.post("/fhir/Observation", &token, &weight(&p, "61")).status, 201);
+    assert_eq!(
+        t.post("/fhir/Observation", &token, &weight(&p, "61"))
+            .status,
+        201
+    );
     let h = t.get("/fhir/Observation/_history", &token);
     assert_eq!(h.json["total"], 2);
     let found = t.get("/fhir/Observation?performer:identifier=https://fhir.nhs.uk/Id/ods-organization-code|A12345", &token);
     assert_eq!(found.json["total"], 1);
     let today = &hale_fhir::date::format_instant(hale_fhir::date::now_millis())[..10];
-    assert_eq!(t.get(&format!("/fhir/Observation?_lastUpdated=ge{today}"), &token).json["total"], 2);
-    assert_eq!(t.get("/fhir/Observation?_lastUpdated=lt2000-01-01", &token).json["total"], 0);
+    assert_eq!(
+        t.get(&format!("/fhir/Observation?_lastUpdated=ge{today}"), &token)
+            .json["total"],
+        2
+    );
+    assert_eq!(
+        t.get("/fhir/Observation?_lastUpdated=lt2000-01-01", &token)
+            .json["total"],
+        0
+    );
     let none = t.get("/fhir/Observation?_total=none", &token);
     assert!(none.json.get("total").is_none());
 }

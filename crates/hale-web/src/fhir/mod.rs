@@ -89,10 +89,14 @@ async fn authenticate(state: &State, headers: &HeaderMap) -> Result<Call, ApiErr
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
-    let actor = blocking(state, &request_id, move |app| {
-        app.authenticate(auth.as_deref())
-    })
-    .await?;
+    // Signature and expiry only: no I/O, so no blocking thread.
+    let actor = state
+        .app
+        .authenticate(auth.as_deref())
+        .map_err(|error| ApiError {
+            error,
+            request_id: request_id.clone(),
+        })?;
     let prefer = headers
         .get("prefer")
         .and_then(|h| h.to_str().ok())
