@@ -90,15 +90,65 @@ fn conditions(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
     sql.text_param(&q.resource_type);
     sql.push(" AND r.deleted = 0");
     scope_filter(&mut sql, "r", scope);
-    for clause in &q.clauses {
+    // The most selective clause drives (`r.id IN (…)`, served by a value index); the others
+    // are probed row by row (`EXISTS`, served by the row index). Without this, SQLite
+    // materialises every clause, including wide date ranges, in full.
+    let mut clauses: Vec<&Clause> = q.clauses.iter().collect();
+    clauses.sort_by_key(|c| selectivity_rank(&c.test));
+    for (i, clause) in clauses.into_iter().enumerate() {
         sql.push(" AND ");
-        sql.append(clause_sql(scope, &q.resource_type, clause, "r"));
+        sql.append(clause_sql(scope, &q.resource_type, clause, "r", i > 0));
     }
     sql
 }
 
+/// Lower is more selective, as a rule of thumb: ids, then codes and references, then text,
+/// numbers, dates, and last the clauses that match by absence.
+fn selectivity_rank(test: &Test) -> u8 {
+    match test {
+        Test::Id(_) => 0,
+        Test::Token { negate: false, .. } | Test::Reference(_) | Test::Uri(_) => 1,
+        Test::String { mode, .. } if *mode != StringMode::Contains => 2,
+        Test::Chain { .. } => 3,
+        Test::Quantity(_) | Test::Number(_) => 4,
+        Test::Date(_) | Test::String { .. } => 5,
+        Test::LastUpdated(_) => 6,
+        Test::Missing(_) | Test::Token { negate: true, .. } => 7,
+    }
+}
+
+/// How a value column is written: as is where an index should serve it (the driving
+/// clause), or wrapped so that no value index is chosen for a row-by-row probe.
+#[derive(Clone, Copy)]
+struct Cols {
+    probe: bool,
+}
+
+impl Cols {
+    fn text(self, col: &str) -> String {
+        if self.probe {
+            format!("(x.{col} || '')")
+        } else {
+            format!("x.{col}")
+        }
+    }
+    fn num(self, col: &str) -> String {
+        if self.probe {
+            format!("(x.{col} + 0)")
+        } else {
+            format!("x.{col}")
+        }
+    }
+}
+
 /// One clause as a condition on `alias.id`.
-fn clause_sql(scope: Option<&RecordId>, rtype: &str, clause: &Clause, alias: &str) -> Sql {
+fn clause_sql(
+    scope: Option<&RecordId>,
+    rtype: &str,
+    clause: &Clause,
+    alias: &str,
+    probe: bool,
+) -> Sql {
     let mut sql = Sql::default();
     match &clause.test {
         Test::Id(ids) => {
@@ -149,7 +199,7 @@ fn clause_sql(scope: Option<&RecordId>, rtype: &str, clause: &Clause, alias: &st
             sql.push(" AND t.deleted = 0");
             scope_filter(&mut sql, "t", scope);
             sql.push(" AND ");
-            sql.append(clause_sql(scope, target_type, inner, "t"));
+            sql.append(clause_sql(scope, target_type, inner, "t", false));
             sql.push("))");
         }
         test => {
@@ -163,16 +213,24 @@ fn clause_sql(scope: Option<&RecordId>, rtype: &str, clause: &Clause, alias: &st
                 Test::Reference(_) => "idx_ref",
                 _ => "idx_uri",
             };
-            sql.push(&format!(
-                "{alias}.id {}IN (SELECT x.id FROM {table} x WHERE x.rtype = ",
-                if negate { "NOT " } else { "" }
-            ));
-            sql.text_param(rtype);
-            sql.push(" AND x.param = ");
-            sql.text_param(&clause.param);
-            scope_filter(&mut sql, "x", scope);
+            if probe {
+                sql.push(&format!(
+                    "{}EXISTS (SELECT 1 FROM {table} x WHERE x.rtype = {alias}.rtype AND x.id = {alias}.id AND x.param = ",
+                    if negate { "NOT " } else { "" }
+                ));
+                sql.text_param(&clause.param);
+            } else {
+                sql.push(&format!(
+                    "{alias}.id {}IN (SELECT x.id FROM {table} x WHERE x.rtype = ",
+                    if negate { "NOT " } else { "" }
+                ));
+                sql.text_param(rtype);
+                sql.push(" AND x.param = ");
+                sql.text_param(&clause.param);
+                scope_filter(&mut sql, "x", scope);
+            }
             sql.push(" AND (");
-            alternatives(&mut sql, test);
+            alternatives(&mut sql, test, Cols { probe });
             sql.push("))");
         }
     }
@@ -180,7 +238,7 @@ fn clause_sql(scope: Option<&RecordId>, rtype: &str, clause: &Clause, alias: &st
 }
 
 /// The OR of a clause's values, on index alias `x`.
-fn alternatives(sql: &mut Sql, test: &Test) {
+fn alternatives(sql: &mut Sql, test: &Test, col: Cols) {
     let mut first = true;
     let mut or = |sql: &mut Sql| {
         if !first {
@@ -194,27 +252,31 @@ fn alternatives(sql: &mut Sql, test: &Test) {
                 or(sql);
                 match m {
                     TokenMatch::Code(c) => {
-                        sql.push("x.code = ");
+                        sql.push(&format!("{} = ", col.text("code")));
                         sql.text_param(c);
                     }
                     TokenMatch::SystemCode(s, c) => {
-                        sql.push("(x.system = ");
+                        sql.push(&format!("({} = ", col.text("system")));
                         sql.text_param(s);
-                        sql.push(" AND x.code = ");
+                        sql.push(&format!(" AND {} = ", col.text("code")));
                         sql.text_param(c);
                         sql.push(")");
                     }
                     TokenMatch::NoSystem(c) => {
-                        sql.push("(x.system = '' AND x.code = ");
+                        sql.push(&format!(
+                            "({} = '' AND {} = ",
+                            col.text("system"),
+                            col.text("code")
+                        ));
                         sql.text_param(c);
                         sql.push(")");
                     }
                     TokenMatch::System(s) => {
-                        sql.push("x.system = ");
+                        sql.push(&format!("{} = ", col.text("system")));
                         sql.text_param(s);
                     }
                     TokenMatch::Text(t) => {
-                        sql.push("x.text LIKE ");
+                        sql.push(&format!("{} LIKE ", col.text("text")));
                         sql.text_param(&format!("{}%", like_escape(t)));
                         sql.push(" ESCAPE '\\'");
                     }
@@ -226,19 +288,19 @@ fn alternatives(sql: &mut Sql, test: &Test) {
                 or(sql);
                 match mode {
                     StringMode::Exact => {
-                        sql.push("x.exact = ");
+                        sql.push(&format!("{} = ", col.text("exact")));
                         sql.text_param(v);
                     }
                     StringMode::StartsWith => {
                         // A range, not LIKE, so both databases use the index.
-                        sql.push("(x.norm >= ");
+                        sql.push(&format!("({} >= ", col.text("norm")));
                         sql.text_param(v);
-                        sql.push(" AND x.norm < ");
+                        sql.push(&format!(" AND {} < ", col.text("norm")));
                         sql.text_param(&format!("{v}\u{10FFFF}"));
                         sql.push(")");
                     }
                     StringMode::Contains => {
-                        sql.push("x.norm LIKE ");
+                        sql.push(&format!("{} LIKE ", col.text("norm")));
                         sql.text_param(&format!("%{}%", like_escape(v)));
                         sql.push(" ESCAPE '\\'");
                     }
@@ -248,26 +310,26 @@ fn alternatives(sql: &mut Sql, test: &Test) {
         Test::Date(ranges) => {
             for (prefix, range) in ranges {
                 or(sql);
-                date_condition(sql, "x.lo", "x.hi", *prefix, *range);
+                date_condition(sql, &col.num("lo"), &col.num("hi"), *prefix, *range);
             }
         }
         Test::Number(values) => {
             for (prefix, n) in values {
                 or(sql);
-                number_condition(sql, "x.value", *prefix, *n);
+                number_condition(sql, &col.num("value"), *prefix, *n);
             }
         }
         Test::Quantity(values) => {
             for (prefix, n, system, code) in values {
                 or(sql);
                 sql.push("(");
-                number_condition(sql, "x.value", *prefix, *n);
+                number_condition(sql, &col.num("value"), *prefix, *n);
                 if let Some(s) = system {
-                    sql.push(" AND x.system = ");
+                    sql.push(&format!(" AND {} = ", col.text("system")));
                     sql.text_param(s);
                 }
                 if let Some(c) = code {
-                    sql.push(" AND x.code = ");
+                    sql.push(&format!(" AND {} = ", col.text("code")));
                     sql.text_param(c);
                 }
                 sql.push(")");
@@ -281,9 +343,9 @@ fn alternatives(sql: &mut Sql, test: &Test) {
                         target_type: Some(t),
                         id,
                     } => {
-                        sql.push("(x.target_type = ");
+                        sql.push(&format!("({} = ", col.text("target_type")));
                         sql.text_param(t);
-                        sql.push(" AND x.target_id = ");
+                        sql.push(&format!(" AND {} = ", col.text("target_id")));
                         sql.text_param(id);
                         sql.push(")");
                     }
@@ -291,11 +353,11 @@ fn alternatives(sql: &mut Sql, test: &Test) {
                         target_type: None,
                         id,
                     } => {
-                        sql.push("x.target_id = ");
+                        sql.push(&format!("{} = ", col.text("target_id")));
                         sql.text_param(id);
                     }
                     RefMatch::Url(u) => {
-                        sql.push("x.url = ");
+                        sql.push(&format!("{} = ", col.text("url")));
                         sql.text_param(u);
                     }
                 }
@@ -304,7 +366,7 @@ fn alternatives(sql: &mut Sql, test: &Test) {
         Test::Uri(values) => {
             for v in values {
                 or(sql);
-                sql.push("x.value = ");
+                sql.push(&format!("{} = ", col.text("value")));
                 sql.text_param(v);
             }
         }
