@@ -281,7 +281,7 @@ impl App {
                 "the body must be a JSON Patch document (an array of operations)",
             )
         })?;
-        let mut doc = current.resource.clone().unwrap_or(Value::Null);
+        let mut doc = current.value().unwrap_or(Value::Null);
         json_patch::patch(&mut doc, &ops).map_err(|e| {
             AppError::unprocessable("", format!("the patch cannot be applied: {}", e.kind))
         })?;

@@ -131,10 +131,10 @@ pub fn content_round_trips_exactly_including_decimals(store: &dyn Store) {
         obs("o1", "p1", "29463-7", "12.340", "2024-03-01"),
     );
     let got = store.read(Some(&r), "Observation", "o1").unwrap().unwrap();
-    let text = serde_json::to_string(got.resource.as_ref().unwrap()).unwrap();
+    let text = got.resource.as_ref().unwrap().get().to_owned();
     assert!(text.contains("12.340"), "decimal precision lost: {text}");
     assert_eq!(got.version, 1);
-    assert_eq!(got.resource.as_ref().unwrap()["meta"]["versionId"], "1");
+    assert_eq!(got.value().unwrap()["meta"]["versionId"], "1");
     assert_eq!(got.method, Method::Create);
     assert_eq!(got.record, r);
 }
@@ -149,7 +149,7 @@ pub fn every_version_is_kept_and_history_is_newest_first(store: &dyn Store) {
         .vread(Some(&r), "Observation", "o1", 1)
         .unwrap()
         .unwrap();
-    assert_eq!(v1.resource.unwrap()["valueQuantity"]["value"], json!(1));
+    assert_eq!(v1.value().unwrap()["valueQuantity"]["value"], json!(1));
     let h = store
         .history(
             Some(&r),

@@ -9,6 +9,7 @@ use hale_core::RecordId;
 use hale_fhir::index::{IndexEntry, IndexValue};
 use hale_fhir::search::SearchQuery;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::sql::{self, RESOURCE_COLUMNS, Sql, SqlValue};
 use crate::{
@@ -85,8 +86,10 @@ fn decode(
             SqlValue::Blob(sealed) => {
                 let key = keys.record_key(&record, || wrapped_key(db, &record))?;
                 let plain = Keyring::open(&key, (&record, &rtype, &id, version), &sealed)?;
+                let text = String::from_utf8(plain)
+                    .map_err(|_| StoreError::Database("stored content is not UTF-8".into()))?;
                 Some(
-                    serde_json::from_slice(&plain)
+                    RawValue::from_string(text)
                         .map_err(|_| StoreError::Database("stored content is not JSON".into()))?,
                 )
             }
@@ -273,10 +276,11 @@ fn put(
     };
     let mut content = resource.clone();
     stamp(&mut content, id, version, now);
-    let plain = serde_json::to_vec(&content).map_err(|e| StoreError::Database(e.to_string()))?;
+    let text = serde_json::to_string(&content).map_err(|e| StoreError::Database(e.to_string()))?;
+    let plain = text.as_bytes();
     let r = record.as_str();
     let key = keys.record_key(r, || wrapped_key(db, r))?;
-    let sealed = Keyring::seal(&key, (r, rtype, id, version), &plain)?;
+    let sealed = Keyring::seal(&key, (r, rtype, id, version), plain)?;
     db.execute(
         "INSERT INTO resource_versions (record_id, rtype, id, version, updated_at, method, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
         &[t(r), t(rtype), t(id), SqlValue::Int(version), SqlValue::Int(now), t(method.as_str()), SqlValue::Blob(sealed)],
@@ -290,7 +294,9 @@ fn put(
         version,
         last_updated: now,
         method,
-        resource: Some(content),
+        resource: Some(
+            RawValue::from_string(text).map_err(|e| StoreError::Database(e.to_string()))?,
+        ),
     })
 }
 

@@ -3,6 +3,7 @@
 use hale_core::RecordId;
 use hale_fhir::index::IndexEntry;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// How a version came to be (for history bundles' `request.method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,7 @@ impl Method {
 }
 
 /// One version of a resource, as stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct StoredResource {
     /// The record it belongs to.
     pub record: RecordId,
@@ -51,7 +52,17 @@ pub struct StoredResource {
     /// How this version came to be.
     pub method: Method,
     /// The content, with `id` and `meta.versionId`/`meta.lastUpdated` set; `None` if deleted.
-    pub resource: Option<Value>,
+    /// Kept as the stored JSON text, so answers are written out without being re-parsed.
+    pub resource: Option<Box<RawValue>>,
+}
+
+impl StoredResource {
+    /// The content parsed, for code that looks inside it.
+    pub fn value(&self) -> Option<Value> {
+        self.resource
+            .as_ref()
+            .and_then(|r| serde_json::from_str(r.get()).ok())
+    }
 }
 
 /// What a write expects of the current state.

@@ -5,6 +5,7 @@ use hale_app::StoredResource;
 use hale_fhir::date::format_instant;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// A Bundle resource.
 #[derive(Debug, Serialize)]
@@ -50,7 +51,7 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     full_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    resource: Option<Value>,
+    resource: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     search: Option<SearchMode>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,7 +110,7 @@ impl Bundle {
         base: &str,
         total: Option<i64>,
         link: Vec<Link>,
-        matches: Vec<Value>,
+        matches: Vec<Box<RawValue>>,
         found: &[StoredResource],
         included: Vec<StoredResource>,
     ) -> Self {
@@ -211,7 +212,8 @@ impl Entry {
                 };
             }
             let found = matches.clone();
-            let values: Vec<Value> = matches.into_iter().filter_map(|m| m.resource).collect();
+            let values: Vec<Box<RawValue>> =
+                matches.into_iter().filter_map(|m| m.resource).collect();
             let bundle = Bundle::searchset(
                 base,
                 i64::try_from(found.len()).ok(),
@@ -221,7 +223,7 @@ impl Entry {
                 Vec::new(),
             );
             return Entry {
-                resource: serde_json::to_value(bundle).ok(),
+                resource: serde_json::value::to_raw_value(&bundle).ok(),
                 response: Some(Response {
                     status: status.into(),
                     location: None,

@@ -14,6 +14,7 @@ use hale_core::RequestContext;
 use hale_fhir::OperationOutcome;
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::State;
 use crate::error::{ApiError, status_line};
@@ -272,13 +273,17 @@ async fn search(
             link_for(query.offset.saturating_sub(query.count)),
         ));
     }
-    let values: Vec<Value> = page
+    let values: Vec<Box<RawValue>> = page
         .matches
         .iter()
         .filter_map(|m| m.resource.clone())
-        .map(|v| match &query.elements {
-            Some(keep) => subset(v, keep),
-            None => v,
+        .map(|raw| match &query.elements {
+            // Only _elements needs the content parsed; otherwise the stored text goes out.
+            Some(keep) => serde_json::from_str(raw.get())
+                .ok()
+                .and_then(|v| serde_json::value::to_raw_value(&subset(v, keep)).ok())
+                .unwrap_or(raw),
+            None => raw,
         })
         .collect();
     let bundle = Bundle::searchset(
