@@ -39,6 +39,10 @@ struct TypeDef {
     #[serde(rename = "abstract")]
     is_abstract: bool,
     elements: HashMap<String, ElementDef>,
+    /// Each element path's direct children (name, path), built once after loading, so
+    /// validation never scans a type's whole element list.
+    #[serde(skip)]
+    children: HashMap<String, Vec<(String, String)>>,
 }
 
 /// The type of a search parameter (FHIR R4 §3.1.1.4).
@@ -171,7 +175,20 @@ impl Definitions {
         flate2::read::GzDecoder::new(gz)
             .read_to_end(&mut json)
             .map_err(|e| e.to_string())?;
-        let raw: Raw = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+        let mut raw: Raw = serde_json::from_slice(&json).map_err(|e| e.to_string())?;
+        for (name, t) in raw.types.iter_mut() {
+            let mut children: HashMap<String, Vec<(String, String)>> = HashMap::new();
+            for path in t.elements.keys() {
+                if let Some((parent, child)) = path.rsplit_once('.') {
+                    children
+                        .entry(parent.to_owned())
+                        .or_default()
+                        .push((child.to_owned(), path.clone()));
+                }
+            }
+            children.entry(name.clone()).or_default();
+            t.children = children;
+        }
         Ok(Definitions {
             resource_set: raw.resources.iter().cloned().collect(),
             resources: raw.resources,
@@ -228,16 +245,13 @@ impl Definitions {
     pub fn children<'a>(
         &'a self,
         type_name: &str,
-        path: &'a str,
+        path: &str,
     ) -> impl Iterator<Item = (&'a str, &'a ElementDef)> + 'a {
-        self.types
-            .get(type_name)
+        let t = self.types.get(type_name);
+        t.and_then(|t| t.children.get(path))
             .into_iter()
-            .flat_map(|t| t.elements.iter())
-            .filter_map(move |(p, def)| {
-                let rest = p.strip_prefix(path)?.strip_prefix('.')?;
-                (!rest.contains('.')).then_some((rest, def))
-            })
+            .flatten()
+            .filter_map(move |(name, full)| Some((name.as_str(), t?.elements.get(full)?)))
     }
 
     /// The codes of a required value set, if Hale could expand it.

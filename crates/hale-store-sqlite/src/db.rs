@@ -33,6 +33,9 @@ pub(crate) fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection,
     })
     .map_err(|_| StoreError::Open("the file is not a Hale database, or the key is wrong".into()))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    // The engine uses a few dozen distinct statements; rusqlite's default cache of 16 would
+    // re-prepare them on every write.
+    conn.set_prepared_statement_cache_capacity(256);
     // WAL + synchronous=FULL: a commit is on disk (WAL fsynced) before it is acknowledged.
     // secure_delete overwrites freed pages, so erased content does not linger in the file.
     conn.execute_batch(
