@@ -364,6 +364,19 @@ impl App {
         self.require(ctx, rtype, Interaction::Search)?;
         let query = hale_fhir::search::parse(self.defs, rtype, pairs, strict)
             .map_err(|i| AppError::BadRequest(vec![i]))?;
+        if self.scope(ctx).is_none()
+            && !query.clauses.is_empty()
+            && !query
+                .clauses
+                .iter()
+                .any(|c| hale_store::sql::globally_indexed(&c.test))
+        {
+            return Err(AppError::BadRequest(vec![hale_fhir::Issue::error(
+                hale_fhir::IssueCode::TooCostly,
+                "",
+                "a search across every record needs _id, a code or identifier, or a reference: no index serves it otherwise",
+            )]));
+        }
         let mut page = self.store.search(self.scope(ctx), &query)?;
         // Included resources are shown only where the scopes allow reading them.
         page.included

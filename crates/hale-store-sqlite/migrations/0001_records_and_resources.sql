@@ -1,8 +1,5 @@
 -- Records, their wrapped keys, resources with every version, and the typed search index.
 -- The record id leads every key: one person's data is one range.
--- Each index table has three indexes: by value within a record (a person's own searches),
--- by value across records (system searches), and by row (rewriting a resource's entries,
--- and the correlated lookups of _sort).
 
 CREATE TABLE records (
     record_id   TEXT PRIMARY KEY,
@@ -40,46 +37,43 @@ CREATE TABLE resource_versions (
 ) WITHOUT ROWID;
 CREATE INDEX resource_versions_by_time ON resource_versions (record_id, updated_at);
 
-CREATE TABLE idx_token (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
-    system TEXT NOT NULL, code TEXT NOT NULL, text TEXT NOT NULL);
-CREATE INDEX idx_token_value ON idx_token (record_id, rtype, param, code, system);
-CREATE INDEX idx_token_text ON idx_token (record_id, rtype, param, text);
+-- Index tables are keyed by value within a record (WITHOUT ROWID: the table is that index),
+-- plus a row index (rewriting a resource's entries, row-by-row probes and _sort). Tokens and
+-- references also have a cross-record index, for system searches by identifier or patient.
+CREATE TABLE idx_token (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+    code TEXT NOT NULL, system TEXT NOT NULL, text TEXT NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (record_id, rtype, param, code, system, text, id)) WITHOUT ROWID;
 CREATE INDEX idx_token_global ON idx_token (rtype, param, code, system);
 CREATE INDEX idx_token_row ON idx_token (rtype, id, param);
 
-CREATE TABLE idx_string (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
-    norm TEXT NOT NULL, exact TEXT NOT NULL);
-CREATE INDEX idx_string_value ON idx_string (record_id, rtype, param, norm);
-CREATE INDEX idx_string_global ON idx_string (rtype, param, norm);
+CREATE TABLE idx_string (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+    norm TEXT NOT NULL, exact TEXT NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (record_id, rtype, param, norm, exact, id)) WITHOUT ROWID;
 CREATE INDEX idx_string_row ON idx_string (rtype, id, param);
 
-CREATE TABLE idx_date (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
-    lo INTEGER NOT NULL, hi INTEGER NOT NULL);
-CREATE INDEX idx_date_value ON idx_date (record_id, rtype, param, lo, hi);
-CREATE INDEX idx_date_global ON idx_date (rtype, param, lo, hi);
+CREATE TABLE idx_date (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+    lo INTEGER NOT NULL, hi INTEGER NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (record_id, rtype, param, lo, hi, id)) WITHOUT ROWID;
 CREATE INDEX idx_date_row ON idx_date (rtype, id, param);
 
-CREATE TABLE idx_ref (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
-    target_type TEXT NOT NULL, target_id TEXT NOT NULL, url TEXT NOT NULL);
-CREATE INDEX idx_ref_value ON idx_ref (record_id, rtype, param, target_id);
-CREATE INDEX idx_ref_target ON idx_ref (record_id, target_type, target_id);
+CREATE TABLE idx_ref (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+    target_id TEXT NOT NULL, target_type TEXT NOT NULL, url TEXT NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (record_id, rtype, param, target_id, target_type, url, id)) WITHOUT ROWID;
 CREATE INDEX idx_ref_global ON idx_ref (rtype, param, target_id);
+CREATE INDEX idx_ref_target ON idx_ref (record_id, target_type, target_id);
 CREATE INDEX idx_ref_row ON idx_ref (rtype, id, param);
 
-CREATE TABLE idx_quantity (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
-    system TEXT NOT NULL, code TEXT NOT NULL, value REAL NOT NULL);
-CREATE INDEX idx_quantity_value ON idx_quantity (record_id, rtype, param, value);
-CREATE INDEX idx_quantity_global ON idx_quantity (rtype, param, value);
+CREATE TABLE idx_quantity (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+    value REAL NOT NULL, system TEXT NOT NULL, code TEXT NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (record_id, rtype, param, value, system, code, id)) WITHOUT ROWID;
 CREATE INDEX idx_quantity_row ON idx_quantity (rtype, id, param);
 
-CREATE TABLE idx_number (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
-    value REAL NOT NULL);
-CREATE INDEX idx_number_value ON idx_number (record_id, rtype, param, value);
-CREATE INDEX idx_number_global ON idx_number (rtype, param, value);
+CREATE TABLE idx_number (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+    value REAL NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (record_id, rtype, param, value, id)) WITHOUT ROWID;
 CREATE INDEX idx_number_row ON idx_number (rtype, id, param);
 
-CREATE TABLE idx_uri (record_id TEXT NOT NULL, rtype TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
-    value TEXT NOT NULL);
-CREATE INDEX idx_uri_value ON idx_uri (record_id, rtype, param, value);
-CREATE INDEX idx_uri_global ON idx_uri (rtype, param, value);
+CREATE TABLE idx_uri (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
+    value TEXT NOT NULL, id TEXT NOT NULL,
+    PRIMARY KEY (record_id, rtype, param, value, id)) WITHOUT ROWID;
 CREATE INDEX idx_uri_row ON idx_uri (rtype, id, param);

@@ -50,6 +50,7 @@ pub struct SqliteStore {
     keys: Arc<Keyring>,
     writer: Mutex<Option<mpsc::Sender<(WriteBatch, Reply)>>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
+    checkpointer: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -61,6 +62,10 @@ impl Drop for SqliteStore {
             w.take();
         }
         if let Some(t) = self.writer_thread.take() {
+            let _ = t.join();
+        }
+        if let Some((stop, t)) = self.checkpointer.take() {
+            drop(stop);
             let _ = t.join();
         }
     }
@@ -81,6 +86,15 @@ impl SqliteStore {
         let sqlcipher_key = master.derive("sqlcipher-database");
         let mut conn = open_connection(path, &sqlcipher_key)?;
         migrate(&mut conn)?;
+        // Checkpoints run on their own thread, off the commit path (see `checkpoint_loop`).
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0")
+            .map_err(db::err)?;
+        let checkpoint_conn = open_connection(path, &sqlcipher_key)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let checkpoint_thread = std::thread::Builder::new()
+            .name("hale-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpoint_conn, &stopped))
+            .map_err(|e| StoreError::Open(e.to_string()))?;
         let keys = Arc::new(Keyring::new(master));
         let (tx, rx) = mpsc::channel::<(WriteBatch, Reply)>();
         let writer_keys = Arc::clone(&keys);
@@ -94,6 +108,7 @@ impl SqliteStore {
             keys,
             writer: Mutex::new(Some(tx)),
             writer_thread: Some(writer_thread),
+            checkpointer: Some((stop, checkpoint_thread)),
             readers: Mutex::new(Vec::new()),
         })
     }
@@ -156,6 +171,18 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version, "applied sqlite migration");
     }
     Ok(())
+}
+
+/// Copies committed WAL frames into the database every 200 ms, so the writer never pays
+/// for it and the WAL stays small. PASSIVE: it never blocks readers or the writer; frames a
+/// reader still needs are left for the next round. Ends when the store is dropped.
+fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(200)) {
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            tracing::warn!(error = %e, "checkpoint failed; will retry");
+        }
+    }
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 /// Group commit: take one batch, then whatever else is already waiting, and commit them

@@ -355,15 +355,15 @@ fn replace_index(
         let head = [t(r), t(rtype), t(id), t(&entry.param)];
         let (sql, rest): (&str, Vec<SqlValue>) = match &entry.value {
             IndexValue::Token { system, code, text } => (
-                "INSERT INTO idx_token (record_id, rtype, id, param, system, code, text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO idx_token (record_id, rtype, id, param, system, code, text) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 vec![t(system), t(code), t(text)],
             ),
             IndexValue::String { norm, exact } => (
-                "INSERT INTO idx_string (record_id, rtype, id, param, norm, exact) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO idx_string (record_id, rtype, id, param, norm, exact) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 vec![t(norm), t(exact)],
             ),
             IndexValue::Date(range) => (
-                "INSERT INTO idx_date (record_id, rtype, id, param, lo, hi) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO idx_date (record_id, rtype, id, param, lo, hi) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 vec![SqlValue::Int(range.lo), SqlValue::Int(range.hi)],
             ),
             IndexValue::Reference {
@@ -371,7 +371,7 @@ fn replace_index(
                 target_id,
                 url,
             } => (
-                "INSERT INTO idx_ref (record_id, rtype, id, param, target_type, target_id, url) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO idx_ref (record_id, rtype, id, param, target_type, target_id, url) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 vec![t(target_type), t(target_id), t(url)],
             ),
             IndexValue::Quantity {
@@ -379,15 +379,15 @@ fn replace_index(
                 code,
                 value,
             } => (
-                "INSERT INTO idx_quantity (record_id, rtype, id, param, system, code, value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO idx_quantity (record_id, rtype, id, param, system, code, value) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 vec![t(system), t(code), SqlValue::Real(*value)],
             ),
             IndexValue::Number(value) => (
-                "INSERT INTO idx_number (record_id, rtype, id, param, value) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO idx_number (record_id, rtype, id, param, value) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 vec![SqlValue::Real(*value)],
             ),
             IndexValue::Uri(value) => (
-                "INSERT INTO idx_uri (record_id, rtype, id, param, value) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO idx_uri (record_id, rtype, id, param, value) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 vec![t(value)],
             ),
         };

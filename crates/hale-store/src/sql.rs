@@ -117,6 +117,15 @@ fn selectivity_rank(test: &Test) -> u8 {
     }
 }
 
+/// Whether a clause can drive a search across every record: only ids, tokens, references
+/// and chains have cross-record indexes. A system search without one would scan.
+pub fn globally_indexed(test: &Test) -> bool {
+    matches!(
+        test,
+        Test::Id(_) | Test::Token { negate: false, .. } | Test::Reference(_) | Test::Chain { .. }
+    )
+}
+
 /// How a value column is written: as is where an index should serve it (the driving
 /// clause), or wrapped so that no value index is chosen for a row-by-row probe.
 #[derive(Clone, Copy)]

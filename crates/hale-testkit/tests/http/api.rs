@@ -463,3 +463,20 @@ fn type_history_last_updated_and_logical_references_are_searchable() {
     let none = t.get("/fhir/Observation?_total=none", &token);
     assert!(none.json.get("total").is_none());
 }
+
+#[test]
+fn a_search_across_every_record_that_no_index_serves_is_refused() {
+    let t = TestApp::spawn();
+    let (_p, token) = t.new_person("Ada Example");
+    // Within a record, any parameter.
+    assert_eq!(t.get("/fhir/Patient?family=example", &token).status, 200);
+    // Across records, only what a cross-record index serves.
+    let r = t.get("/fhir/Patient?family=example", &t.system_token);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json["issue"][0]["code"], "too-costly");
+    assert_eq!(
+        t.get("/fhir/Patient?family=example&identifier=x", &t.system_token)
+            .status,
+        200
+    );
+}

@@ -41,9 +41,9 @@ fn database_wal_and_backup_hold_no_readable_health_data() {
         201
     );
     // The data is really there: searchable by the planted values.
+    let token = t.token(&pid, "patient/*.rs");
     assert_eq!(
-        t.get("/fhir/Patient?family=quartermaine", &t.system_token)
-            .json["total"],
+        t.get("/fhir/Patient?family=quartermaine", &token).json["total"],
         1
     );
     assert_eq!(
