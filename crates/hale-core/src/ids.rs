@@ -31,9 +31,13 @@ impl ResourceId {
         }
     }
 
-    /// A fresh server-assigned id (a random UUID, so ids reveal nothing about order or count).
+    /// A fresh server-assigned id: a UUIDv7 (RFC 9562), time-ordered so that new rows land
+    /// together at the end of every index instead of on a random page each (measured: the
+    /// difference between encrypting a few pages per bundle and hundreds). It reveals the
+    /// creation time to the millisecond, which `meta.lastUpdated` of the first version shows
+    /// anyway, and 74 random bits, so ids cannot be guessed.
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+        Self(uuid::Uuid::now_v7().to_string())
     }
 
     /// The id as text.

@@ -44,36 +44,36 @@ CREATE TABLE idx_token (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT
     code TEXT NOT NULL, system TEXT NOT NULL, text TEXT COLLATE "C" NOT NULL, id TEXT NOT NULL,
     PRIMARY KEY (record_id, rtype, param, code, system, text, id));
 CREATE INDEX idx_token_global ON idx_token (rtype, param, code, system);
-CREATE INDEX idx_token_row ON idx_token (rtype, id, param);
+CREATE INDEX idx_token_row ON idx_token (record_id, rtype, id, param);
 
 CREATE TABLE idx_string (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
     norm TEXT COLLATE "C" NOT NULL, exact TEXT NOT NULL, id TEXT NOT NULL,
     PRIMARY KEY (record_id, rtype, param, norm, exact, id));
-CREATE INDEX idx_string_row ON idx_string (rtype, id, param);
+CREATE INDEX idx_string_row ON idx_string (record_id, rtype, id, param);
 
 CREATE TABLE idx_date (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
     lo BIGINT NOT NULL, hi BIGINT NOT NULL, id TEXT NOT NULL,
     PRIMARY KEY (record_id, rtype, param, lo, hi, id));
-CREATE INDEX idx_date_row ON idx_date (rtype, id, param);
+CREATE INDEX idx_date_row ON idx_date (record_id, rtype, id, param);
 
 CREATE TABLE idx_ref (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
     target_id TEXT NOT NULL, target_type TEXT NOT NULL, url TEXT NOT NULL, id TEXT NOT NULL,
     PRIMARY KEY (record_id, rtype, param, target_id, target_type, url, id));
 CREATE INDEX idx_ref_global ON idx_ref (rtype, param, target_id);
 CREATE INDEX idx_ref_target ON idx_ref (record_id, target_type, target_id);
-CREATE INDEX idx_ref_row ON idx_ref (rtype, id, param);
+CREATE INDEX idx_ref_row ON idx_ref (record_id, rtype, id, param);
 
 CREATE TABLE idx_quantity (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
     value DOUBLE PRECISION NOT NULL, system TEXT NOT NULL, code TEXT NOT NULL, id TEXT NOT NULL,
     PRIMARY KEY (record_id, rtype, param, value, system, code, id));
-CREATE INDEX idx_quantity_row ON idx_quantity (rtype, id, param);
+CREATE INDEX idx_quantity_row ON idx_quantity (record_id, rtype, id, param);
 
 CREATE TABLE idx_number (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
     value DOUBLE PRECISION NOT NULL, id TEXT NOT NULL,
     PRIMARY KEY (record_id, rtype, param, value, id));
-CREATE INDEX idx_number_row ON idx_number (rtype, id, param);
+CREATE INDEX idx_number_row ON idx_number (record_id, rtype, id, param);
 
 CREATE TABLE idx_uri (record_id TEXT NOT NULL, rtype TEXT NOT NULL, param TEXT NOT NULL,
     value TEXT NOT NULL, id TEXT NOT NULL,
     PRIMARY KEY (record_id, rtype, param, value, id));
-CREATE INDEX idx_uri_row ON idx_uri (rtype, id, param);
+CREATE INDEX idx_uri_row ON idx_uri (record_id, rtype, id, param);

@@ -25,8 +25,15 @@ pub(crate) fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection,
     .map_err(|e| StoreError::Open(e.to_string()))?;
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     // A raw key (x'...') skips SQLCipher's PBKDF2: the key is already 256 random bits.
-    conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
-        .map_err(|e| StoreError::Open(e.to_string()))?;
+    // HMAC-SHA256 rather than SQLCipher 4's default SHA512 for the per-page MAC: as strong
+    // for integrity here, and several times faster on CPUs with SHA extensions (page
+    // encryption was a quarter of the write path's time). Every connection must agree, so
+    // it is set here, once, for all of them; changing it makes existing files unreadable.
+    conn.execute_batch(&format!(
+        "PRAGMA key = \"x'{hex}'\"; PRAGMA cipher_hmac_algorithm = HMAC_SHA256; \
+         PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA256;"
+    ))
+    .map_err(|e| StoreError::Open(e.to_string()))?;
     // The first read proves the key: a wrong key reads as "file is not a database".
     conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)

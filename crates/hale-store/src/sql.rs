@@ -224,7 +224,7 @@ fn clause_sql(
             };
             if probe {
                 sql.push(&format!(
-                    "{}EXISTS (SELECT 1 FROM {table} x WHERE x.rtype = {alias}.rtype AND x.id = {alias}.id AND x.param = ",
+                    "{}EXISTS (SELECT 1 FROM {table} x WHERE x.record_id = {alias}.record_id AND x.rtype = {alias}.rtype AND x.id = {alias}.id AND x.param = ",
                     if negate { "NOT " } else { "" }
                 ));
                 sql.text_param(&clause.param);
@@ -503,7 +503,7 @@ fn sort_sql(sql: &mut Sql, key: &SortKey) {
             };
             let mut e = Sql::default();
             e.push(&format!(
-                "(SELECT {agg}(s.{col}) FROM {} s WHERE s.rtype = r.rtype AND s.id = r.id AND s.param = ",
+                "(SELECT {agg}(s.{col}) FROM {} s WHERE s.record_id = r.record_id AND s.rtype = r.rtype AND s.id = r.id AND s.param = ",
                 table_of(kind)
             ));
             e.text_param(&key.param);
