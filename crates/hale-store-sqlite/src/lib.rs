@@ -312,13 +312,23 @@ impl Store for SqliteStore {
     }
 
     fn backup(&self, dest: &Path) -> Result<(), StoreError> {
-        // VACUUM INTO writes a consistent copy encrypted with the same key (SQLCipher
-        // encrypts attached and vacuumed-into databases with the main key by default).
-        let conn = open_connection(&self.path, &self.sqlcipher_key)?;
-        let dest = dest
-            .to_str()
-            .ok_or_else(|| StoreError::Database("backup path is not UTF-8".into()))?;
-        conn.execute("VACUUM INTO ?1", [dest]).map_err(db::err)?;
+        // SQLite's online backup, page by page, into a new file opened with the same key and
+        // cipher settings: a consistent copy, as unreadable without the key as the original.
+        if dest.exists() {
+            return Err(StoreError::Database(
+                "the backup file exists already; choose a new name".into(),
+            ));
+        }
+        let src = open_connection(&self.path, &self.sqlcipher_key)?;
+        let mut out = open_connection(dest, &self.sqlcipher_key)?;
+        {
+            let backup = rusqlite::backup::Backup::new(&src, &mut out).map_err(db::err)?;
+            backup
+                .run_to_completion(1024, Duration::from_millis(0), None)
+                .map_err(db::err)?;
+        }
+        out.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE")
+            .map_err(db::err)?;
         Ok(())
     }
 }
