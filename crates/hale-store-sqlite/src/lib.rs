@@ -126,9 +126,13 @@ impl SqliteStore {
         };
         // A consistent snapshot across the several queries of one read (search + includes).
         let result = (|| {
-            conn.execute_batch("BEGIN").map_err(db::err)?;
+            conn.prepare_cached("BEGIN")
+                .and_then(|mut st| st.execute([]))
+                .map_err(db::err)?;
             let out = f(&mut SqliteDb(&conn), &self.keys);
-            conn.execute_batch("COMMIT").map_err(db::err)?;
+            conn.prepare_cached("COMMIT")
+                .and_then(|mut st| st.execute([]))
+                .map_err(db::err)?;
             out
         })();
         if result.is_err() {
