@@ -68,6 +68,12 @@ impl App {
         }
     }
 
+    /// Whether single-resource reads may run on the request's own task (see
+    /// [`Store::inline_reads`]).
+    pub fn inline_reads(&self) -> bool {
+        self.store.inline_reads()
+    }
+
     /// The FHIR definitions in use.
     pub fn definitions(&self) -> &'static Definitions {
         self.defs

@@ -315,6 +315,10 @@ impl Store for SqliteStore {
         self.with_reader(|db, _| engine::count_by_type(db, record))
     }
 
+    fn inline_reads(&self) -> bool {
+        true
+    }
+
     fn backup(&self, dest: &Path) -> Result<(), StoreError> {
         // SQLite's online backup, page by page, into a new file opened with the same key and
         // cipher settings: a consistent copy, as unreadable without the key as the original.

@@ -83,4 +83,11 @@ pub trait Store: Send + Sync {
 
     /// Copies the database to `dest` (a consistent online backup, still encrypted).
     fn backup(&self, dest: &std::path::Path) -> Result<(), StoreError>;
+
+    /// Whether a read by primary key is cheap and safe to run on an async task: true for an
+    /// embedded database (tens of microseconds, no network); false where a read waits on a
+    /// server, or the client cannot run inside an async runtime at all.
+    fn inline_reads(&self) -> bool {
+        false
+    }
 }

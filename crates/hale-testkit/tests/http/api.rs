@@ -360,6 +360,14 @@ fn the_same_api_runs_on_postgresql() {
     let created = t.post("/fhir/Observation", &token, &weight(&p, "70.50"));
     assert_eq!(created.status, 201, "{}", created.json);
     assert!(String::from_utf8_lossy(&created.bytes).contains("70.50"));
+    let id = created.json["id"].as_str().unwrap();
+    let read = t.get(&format!("/fhir/Observation/{id}"), &token);
+    assert_eq!(read.status, 200, "{}", read.json);
+    assert_eq!(
+        t.get(&format!("/fhir/Observation/{id}/_history/1"), &token)
+            .status,
+        200
+    );
     assert_eq!(
         t.search_ids(
             "/fhir/Observation?code=http://loinc.org|29463-7&date=2024-05",

@@ -84,18 +84,21 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
-/// Runs a bounded App call (a read of one resource by primary key, tens of microseconds)
-/// on the request's own task: handing it to a blocking thread and back costs more than the
-/// read itself. Anything that can take longer goes through [`blocking`].
-fn inline<T>(
+/// Runs a bounded App call (a read of one resource by primary key): on the request's own
+/// task where the store says that is cheap (embedded SQLite: tens of microseconds, less than
+/// a hand-off to a blocking thread and back), otherwise through [`blocking`].
+async fn bounded<T: Send + 'static>(
     state: &State,
     request_id: &str,
-    f: impl FnOnce(&App) -> Result<T, AppError>,
+    f: impl FnOnce(&App) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    f(&state.app).map_err(|error| ApiError {
-        error,
-        request_id: request_id.to_owned(),
-    })
+    if state.app.inline_reads() {
+        return f(&state.app).map_err(|error| ApiError {
+            error,
+            request_id: request_id.to_owned(),
+        });
+    }
+    blocking(state, request_id, f).await
 }
 
 async fn authenticate(state: &State, headers: &HeaderMap) -> Result<Call, ApiError> {
@@ -452,9 +455,10 @@ async fn id_get(
     if id == "_history" {
         return history(&state, call, rtype, None, query_pairs(q)).await;
     }
-    let r = inline(&state, &call.ctx.request_id, |app| {
+    let r = bounded(&state, &call.ctx.request_id, move |app| {
         app.read(&ctx, &rtype, &id)
-    })?;
+    })
+    .await?;
     Ok(resource_response(&call, StatusCode::OK, &r, false))
 }
 
@@ -539,9 +543,10 @@ async fn vread(
 ) -> Result<Response, ApiError> {
     let call = authenticate(&state, &headers).await?;
     let ctx = call.ctx.clone();
-    let r = inline(&state, &call.ctx.request_id, |app| {
+    let r = bounded(&state, &call.ctx.request_id, move |app| {
         app.vread(&ctx, &rtype, &id, &vid)
-    })?;
+    })
+    .await?;
     Ok(resource_response(&call, StatusCode::OK, &r, false))
 }
 
