@@ -422,6 +422,9 @@ pub fn search_by_every_parameter_type(store: &dyn Store) {
         ["o1"]
     );
     assert_eq!(s("Patient", &[("birthdate", "1980")]), ["p1"]);
+    assert_eq!(s("Observation", &[("date", "sa2024-01-31")]), ["o2"]);
+    assert_eq!(s("Observation", &[("date", "eb2024-01-01")]), ["o3"]);
+    assert_eq!(s("Observation", &[("date", "ne2024-01")]), ["o2", "o3"]);
     // reference
     assert_eq!(
         s(
@@ -447,6 +450,14 @@ pub fn search_by_every_parameter_type(store: &dyn Store) {
         ["o2", "o3"]
     );
     assert_eq!(s("Observation", &[("value-quantity", "ap85")]), ["o3"]);
+    assert_eq!(
+        s("Observation", &[("value-quantity", "ne60")]),
+        ["o2", "o3"]
+    );
+    assert_eq!(
+        s("Observation", &[("value-quantity", "le75.5")]),
+        ["o1", "o2"]
+    );
     // number
     assert_eq!(s("RiskAssessment", &[("probability", "0.25")]), ["ra1"]);
     assert_eq!(
