@@ -22,10 +22,13 @@ use hale_store::{
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
 
-const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    include_str!("../migrations/0001_records_and_resources.sql"),
-)];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/0001_records_and_resources.sql"),
+    ),
+    (2, include_str!("../migrations/0002_samples.sql")),
+];
 const POOL_MAX: usize = 16;
 /// Serialises migrations when several servers start at once.
 const MIGRATION_LOCK: i64 = 0x4841_4c45; // "HALE"
@@ -256,6 +259,21 @@ impl Store for PostgresStore {
 
     fn everything(&self, record: &RecordId) -> Result<Vec<StoredResource>, StoreError> {
         self.in_transaction(|db| engine::everything(db, &self.keys, record))
+    }
+
+    fn sample_buckets(
+        &self,
+        record: &RecordId,
+        metric: &str,
+        from: i64,
+        to: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<hale_store::SampleBucket>, StoreError> {
+        self.in_transaction(|db| engine::sample_buckets(db, record, metric, from, to, bucket_ms))
+    }
+
+    fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
+        self.in_transaction(|db| engine::sample_count(db, record))
     }
 
     fn record_exists(&self, record: &RecordId) -> Result<bool, StoreError> {

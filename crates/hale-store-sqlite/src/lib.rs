@@ -36,10 +36,13 @@ pub const GROUP_MAX: usize = 64;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const READERS: usize = 8;
 
-const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    include_str!("../migrations/0001_records_and_resources.sql"),
-)];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/0001_records_and_resources.sql"),
+    ),
+    (2, include_str!("../migrations/0002_samples.sql")),
+];
 
 type Reply = mpsc::SyncSender<Result<WriteOutcome, StoreError>>;
 
@@ -305,6 +308,21 @@ impl Store for SqliteStore {
 
     fn everything(&self, record: &RecordId) -> Result<Vec<StoredResource>, StoreError> {
         self.with_reader(|db, keys| engine::everything(db, keys, record))
+    }
+
+    fn sample_buckets(
+        &self,
+        record: &RecordId,
+        metric: &str,
+        from: i64,
+        to: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<hale_store::SampleBucket>, StoreError> {
+        self.with_reader(|db, _| engine::sample_buckets(db, record, metric, from, to, bucket_ms))
+    }
+
+    fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
+        self.with_reader(|db, _| engine::sample_count(db, record))
     }
 
     fn record_exists(&self, record: &RecordId) -> Result<bool, StoreError> {

@@ -9,7 +9,7 @@ use hale_fhir::Definitions;
 use hale_fhir::search::SearchQuery;
 use serde_json::{Value, json};
 
-use crate::{Expect, HistoryQuery, Method, Store, StoreError, WriteBatch, WriteOp};
+use crate::{Expect, HistoryQuery, Method, SampleRow, Store, StoreError, WriteBatch, WriteOp};
 
 /// Expands to one `#[test]` per conformance check, each on a store from `$make()`, which
 /// returns `Some(guard)` (a guard derefs to the store and cleans up when dropped), or `None`
@@ -32,6 +32,7 @@ macro_rules! conformance_tests {
             search_sorts_counts_and_pages,
             search_includes_revincludes_and_chains,
             everything_returns_the_whole_record,
+            samples_are_stored_once_and_summarised_by_bucket,
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -597,4 +598,68 @@ pub fn everything_returns_the_whole_record(store: &dyn Store) {
             .sum::<i64>(),
         3
     );
+}
+
+pub fn samples_are_stored_once_and_summarised_by_bucket(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    let other = new_record(store, "p2");
+    let day = 86_400_000;
+    let rows: Vec<SampleRow> = (0..48)
+        .map(|h| SampleRow {
+            metric: "heart_rate".into(),
+            source: "Watch".into(),
+            start: h * 3_600_000,
+            end: h * 3_600_000,
+            value: 60.0 + (h % 24) as f64,
+        })
+        .collect();
+    let write = |record: &RecordId, rows: Vec<SampleRow>| {
+        store
+            .write(WriteBatch {
+                ops: vec![WriteOp::Samples {
+                    record: record.clone(),
+                    rows,
+                }],
+            })
+            .unwrap()
+    };
+    assert_eq!(write(&r, rows.clone()).samples_added, 48);
+    // The same export again, and an overlapping one: nothing new, or only what is new.
+    assert_eq!(write(&r, rows.clone()).samples_added, 0);
+    let mut more = rows[40..].to_vec();
+    more.push(SampleRow {
+        metric: "heart_rate".into(),
+        source: "Watch".into(),
+        start: 48 * 3_600_000,
+        end: 48 * 3_600_000,
+        value: 61.0,
+    });
+    assert_eq!(write(&r, more).samples_added, 1);
+    assert_eq!(store.sample_count(&r).unwrap(), 49);
+    assert_eq!(store.sample_count(&other).unwrap(), 0);
+    let days = store
+        .sample_buckets(&r, "heart_rate", 0, 2 * day, day)
+        .unwrap();
+    assert_eq!(days.len(), 2);
+    assert_eq!(
+        (days[0].start, days[0].count, days[0].min, days[0].max),
+        (0, 24, 60.0, 83.0)
+    );
+    assert!((days[0].mean - 71.5).abs() < 1e-9);
+    assert_eq!(days[1].start, day);
+    assert!(
+        store
+            .sample_buckets(&other, "heart_rate", 0, 2 * day, day)
+            .unwrap()
+            .is_empty()
+    );
+    let err = store
+        .write(WriteBatch {
+            ops: vec![WriteOp::Samples {
+                record: record("nobody"),
+                rows,
+            }],
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoRecord(_)));
 }

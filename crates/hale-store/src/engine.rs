@@ -13,8 +13,8 @@ use serde_json::value::RawValue;
 
 use crate::sql::{self, RESOURCE_COLUMNS, Sql, SqlValue};
 use crate::{
-    Expect, HistoryQuery, Keyring, Method, SearchPage, StoreError, StoredResource, WriteBatch,
-    WriteOp, WriteOutcome,
+    Expect, HistoryQuery, Keyring, Method, SampleBucket, SampleRow, SearchPage, StoreError,
+    StoredResource, WriteBatch, WriteOp, WriteOutcome,
 };
 
 /// A row: values in column order.
@@ -136,6 +136,7 @@ pub fn apply(
     now: i64,
 ) -> Result<WriteOutcome, StoreError> {
     let mut results = Vec::with_capacity(batch.ops.len());
+    let mut samples_added = 0;
     for op in &batch.ops {
         results.push(match op {
             WriteOp::CreateRecord { record } => {
@@ -186,9 +187,16 @@ pub fn apply(
                 id,
                 expect,
             } => delete(db, record, resource_type, id, *expect, now)?,
+            WriteOp::Samples { record, rows } => {
+                samples_added += write_samples(db, record, rows)?;
+                None
+            }
         });
     }
-    Ok(WriteOutcome { results })
+    Ok(WriteOutcome {
+        results,
+        samples_added,
+    })
 }
 
 struct Current {
@@ -589,4 +597,100 @@ pub fn count_by_type(db: &mut dyn Db, record: &RecordId) -> Result<Vec<(String, 
         &[t(record.as_str())],
     )?;
     Ok(rows.iter().map(|r| (text(&r[0]), int(&r[1]))).collect())
+}
+
+/// Stores samples, each series (record, metric, source) looked up or created once per batch.
+fn write_samples(
+    db: &mut dyn Db,
+    record: &RecordId,
+    rows: &[SampleRow],
+) -> Result<u64, StoreError> {
+    require_record(db, record)?;
+    let r = record.as_str();
+    let mut series: std::collections::HashMap<(&str, &str), i64> = std::collections::HashMap::new();
+    let mut added = 0;
+    for row in rows {
+        let key = (row.metric.as_str(), row.source.as_str());
+        let id = match series.get(&key) {
+            Some(id) => *id,
+            None => {
+                let found = db.query(
+                    "SELECT series_id FROM sample_series WHERE record_id = ? AND metric = ? AND source = ?",
+                    &[t(r), t(key.0), t(key.1)],
+                )?;
+                let id = match found.first().and_then(|f| f.first()) {
+                    Some(v) => int(v),
+                    None => db
+                        .query(
+                            "INSERT INTO sample_series (record_id, metric, source) VALUES (?, ?, ?) RETURNING series_id",
+                            &[t(r), t(key.0), t(key.1)],
+                        )?
+                        .first()
+                        .and_then(|f| f.first())
+                        .map(int)
+                        .ok_or_else(|| StoreError::Database("no series id returned".into()))?,
+                };
+                series.insert(key, id);
+                id
+            }
+        };
+        added += db.execute(
+            "INSERT INTO samples (series_id, start_ms, end_ms, value) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            &[SqlValue::Int(id), SqlValue::Int(row.start), SqlValue::Int(row.end), SqlValue::Real(row.value)],
+        )?;
+    }
+    Ok(added)
+}
+
+fn real(v: &SqlValue) -> f64 {
+    match v {
+        SqlValue::Real(f) => *f,
+        SqlValue::Int(i) => *i as f64,
+        _ => 0.0,
+    }
+}
+
+/// A metric's samples in buckets of `bucket_ms` from `from` (inclusive) to `to` (exclusive).
+pub fn sample_buckets(
+    db: &mut dyn Db,
+    record: &RecordId,
+    metric: &str,
+    from: i64,
+    to: i64,
+    bucket_ms: i64,
+) -> Result<Vec<SampleBucket>, StoreError> {
+    let bucket = bucket_ms.max(1);
+    let rows = db.query(
+        "SELECT (s.start_ms - ?) / ? AS b, COUNT(*), MIN(s.value), MAX(s.value), AVG(s.value) \
+         FROM samples s JOIN sample_series ss ON ss.series_id = s.series_id \
+         WHERE ss.record_id = ? AND ss.metric = ? AND s.start_ms >= ? AND s.start_ms < ? \
+         GROUP BY b ORDER BY b",
+        &[
+            SqlValue::Int(from),
+            SqlValue::Int(bucket),
+            t(record.as_str()),
+            t(metric),
+            SqlValue::Int(from),
+            SqlValue::Int(to),
+        ],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| SampleBucket {
+            start: from + int(&r[0]) * bucket,
+            count: int(&r[1]),
+            min: real(&r[2]),
+            max: real(&r[3]),
+            mean: real(&r[4]),
+        })
+        .collect())
+}
+
+/// How many samples a record holds.
+pub fn sample_count(db: &mut dyn Db, record: &RecordId) -> Result<i64, StoreError> {
+    let rows = db.query(
+        "SELECT COUNT(*) FROM samples s JOIN sample_series ss ON ss.series_id = s.series_id WHERE ss.record_id = ?",
+        &[t(record.as_str())],
+    )?;
+    Ok(rows.first().and_then(|r| r.first()).map_or(0, int))
 }

@@ -27,7 +27,8 @@ mod types;
 pub use crypto::{Keyring, MasterKey};
 pub use error::StoreError;
 pub use types::{
-    Expect, HistoryQuery, Method, SearchPage, StoredResource, WriteBatch, WriteOp, WriteOutcome,
+    Expect, HistoryQuery, Method, SampleBucket, SampleRow, SearchPage, StoredResource, WriteBatch,
+    WriteOp, WriteOutcome,
 };
 
 use hale_core::RecordId;
@@ -83,6 +84,20 @@ pub trait Store: Send + Sync {
 
     /// Copies the database to `dest` (a consistent online backup, still encrypted).
     fn backup(&self, dest: &std::path::Path) -> Result<(), StoreError>;
+
+    /// A metric's samples in a record between `from` and `to` (ms, start inclusive, end
+    /// exclusive), in buckets of `bucket_ms`, oldest first.
+    fn sample_buckets(
+        &self,
+        record: &RecordId,
+        metric: &str,
+        from: i64,
+        to: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<SampleBucket>, StoreError>;
+
+    /// How many samples a record holds.
+    fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError>;
 
     /// Whether a read by primary key is cheap and safe to run on an async task: true for an
     /// embedded database (tens of microseconds, no network); false where a read waits on a

@@ -99,6 +99,15 @@ pub enum WriteOp {
         /// Its search-index entries.
         index: Vec<IndexEntry>,
     },
+    /// Stores samples into a record; duplicates (same metric, source, times and value) are
+    /// stored once. The outcome for this op is `None`; the count of new rows is in
+    /// [`WriteOutcome::samples_added`].
+    Samples {
+        /// The record they belong to.
+        record: RecordId,
+        /// The rows.
+        rows: Vec<SampleRow>,
+    },
     /// Marks a resource deleted (a new version without content); absent is not an error.
     Delete {
         /// The record it belongs to.
@@ -110,6 +119,36 @@ pub enum WriteOp {
         /// The precondition.
         expect: Expect,
     },
+}
+
+/// One wearable sample for storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRow {
+    /// The metric's stable id (`heart_rate`).
+    pub metric: String,
+    /// The app or device that recorded it.
+    pub source: String,
+    /// Start, ms since the epoch.
+    pub start: i64,
+    /// End, ms since the epoch.
+    pub end: i64,
+    /// The value in the metric's canonical unit.
+    pub value: f64,
+}
+
+/// One bucket of a metric's samples over time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleBucket {
+    /// The bucket's start, ms since the epoch.
+    pub start: i64,
+    /// How many samples.
+    pub count: i64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Mean value.
+    pub mean: f64,
 }
 
 /// Changes applied together, atomically.
@@ -125,6 +164,8 @@ pub struct WriteBatch {
 pub struct WriteOutcome {
     /// Per op.
     pub results: Vec<Option<StoredResource>>,
+    /// Samples newly stored by `Samples` ops (duplicates not counted).
+    pub samples_added: u64,
 }
 
 /// Which history to list.
