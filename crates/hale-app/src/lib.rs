@@ -11,6 +11,8 @@
 //! ```
 
 mod error;
+mod import;
+
 mod placement;
 mod resources;
 pub mod token;
@@ -25,6 +27,7 @@ use serde_json::{Value, json};
 
 pub use error::AppError;
 pub use hale_store::{Method, SearchPage, StoredResource};
+pub use import::ImportSummary;
 pub use token::{Claims, TokenKey};
 pub use transaction::{BundleKind, EntryResult, EntryStatus, parse_etag};
 

@@ -66,12 +66,32 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Import a wearable or app export into a person's record.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Copy the embedded database to FILE (consistent, still encrypted with the same key).
     Backup {
         #[command(flatten)]
         data: DataArgs,
         /// Where to write the copy.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// An Apple Health export.xml ("Export All Health Data", unzipped). Safe to run again:
+    /// what is already stored is skipped.
+    AppleHealth {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The export.xml file.
+        file: PathBuf,
+        /// The record to import into.
+        #[arg(long)]
+        record: String,
     },
 }
 
@@ -195,6 +215,9 @@ pub fn run() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
+        Command::Import {
+            command: ImportCommand::AppleHealth { data, file, record },
+        } => import_apple_health(&data, &file, &record),
         Command::Backup { data, file } => {
             let (store, _) = crate::open_store(&data.config())?;
             store
@@ -240,4 +263,66 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+fn import_apple_health(
+    data: &DataArgs,
+    file: &std::path::Path,
+    record: &str,
+) -> anyhow::Result<()> {
+    let record = RecordId::parse(record).context("not a record id")?;
+    let app = crate::open_app(&data.config())?;
+    let total = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    let input =
+        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let ctx = hale_core::RequestContext {
+        actor: hale_core::Actor::System {
+            scopes: hale_core::Scopes::parse("system/*.cruds").context("scopes")?,
+            subject: "operator-cli".into(),
+        },
+        request_id: "cli-import".into(),
+    };
+    let started = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    let mut show = |s: &hale_app::ImportSummary, force: bool| {
+        if !force && last.elapsed() < std::time::Duration::from_secs(1) {
+            return;
+        }
+        last = std::time::Instant::now();
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        let rate = s.report.bytes as f64 / secs;
+        let eta = if rate > 0.0 {
+            (total.saturating_sub(s.report.bytes)) as f64 / rate
+        } else {
+            0.0
+        };
+        eprint!(
+            "\r{} records, {:.0} of {:.0} MB, {:.1} MB/s, about {:.0} s left   ",
+            s.report.records,
+            s.report.bytes as f64 / 1e6,
+            total as f64 / 1e6,
+            rate / 1e6,
+            eta
+        );
+    };
+    let summary =
+        app.import_apple_health(&ctx, &record, std::io::BufReader::new(input), &mut |s| {
+            show(s, false)
+        })?;
+    show(&summary, true);
+    eprintln!();
+    println!(
+        "imported {} measurements ({} new, {} already there) from {} records in {:.1} s",
+        summary.report.imported,
+        summary.added,
+        summary.duplicates(),
+        summary.report.records,
+        started.elapsed().as_secs_f64()
+    );
+    for (why, n) in &summary.report.rejected {
+        println!("not imported: {n} ({})", why.describe());
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ mod cli;
 mod durability;
 mod encryption;
 mod examples;
+mod import;
 mod synthea;
 
 /// The real `hale` command line (built as `hale-under-test`).

@@ -1,0 +1,131 @@
+//! Imports of wearable and app exports into a record's time series.
+
+use std::io::Read;
+
+use hale_core::{Interaction, RecordId, RequestContext};
+use hale_import::{ImportError, Report};
+use hale_store::{SampleRow, WriteBatch, WriteOp};
+
+use crate::{App, AppError};
+
+/// How many samples go to the store in one transaction: large enough that commits are a
+/// small share of the time, small enough that progress shows every second or so.
+const BATCH: usize = 20_000;
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImportSummary {
+    /// The reader's counts: records seen, samples produced, rejections by reason.
+    pub report: Report,
+    /// Samples newly stored (the rest were already there: the same export imported again).
+    pub added: u64,
+}
+
+impl ImportSummary {
+    /// Samples that were already stored.
+    pub fn duplicates(&self) -> u64 {
+        self.report.imported.saturating_sub(self.added)
+    }
+}
+
+impl App {
+    /// Imports an Apple Health `export.xml` into `record`. Safe to repeat or to resume after
+    /// an interruption: samples already stored are skipped, so the result is the same.
+    pub fn import_apple_health(
+        &self,
+        ctx: &RequestContext,
+        record: &RecordId,
+        input: impl Read,
+        progress: &mut dyn FnMut(&ImportSummary),
+    ) -> Result<ImportSummary, AppError> {
+        if ctx.actor.record().is_some_and(|r| r != record)
+            || !ctx.actor.allows("Observation", Interaction::Create)
+        {
+            return Err(AppError::Forbidden(
+                "this actor may not add measurements to that record".into(),
+            ));
+        }
+        if !self.store.record_exists(record)? {
+            return Err(AppError::NotFound {
+                resource_type: "Patient".into(),
+                id: record.to_string(),
+            });
+        }
+        let mut reader = hale_import::apple_health::Reader::new(input);
+        let mut summary = ImportSummary::default();
+        let mut rows: Vec<SampleRow> = Vec::with_capacity(BATCH);
+        loop {
+            let next = reader.next();
+            match next {
+                Some(Ok(s)) => rows.push(SampleRow {
+                    metric: s.metric.id.to_owned(),
+                    source: s.source,
+                    start: s.start,
+                    end: s.end,
+                    value: s.value,
+                }),
+                Some(Err(e)) => {
+                    // What was read before the break is kept; the error says where it broke.
+                    self.flush(record, &mut rows, &mut summary)?;
+                    return Err(match e {
+                        ImportError::NotAnExport => AppError::bad_request("", e.to_string()),
+                        other => AppError::unprocessable("", other.to_string()),
+                    });
+                }
+                None => break,
+            }
+            if rows.len() >= BATCH {
+                self.flush(record, &mut rows, &mut summary)?;
+                summary.report = reader.report().clone();
+                progress(&summary);
+            }
+        }
+        self.flush(record, &mut rows, &mut summary)?;
+        summary.report = reader.report().clone();
+        progress(&summary);
+        Ok(summary)
+    }
+
+    fn flush(
+        &self,
+        record: &RecordId,
+        rows: &mut Vec<SampleRow>,
+        summary: &mut ImportSummary,
+    ) -> Result<(), AppError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(rows, Vec::with_capacity(BATCH));
+        let out = self.store.write(WriteBatch {
+            ops: vec![WriteOp::Samples {
+                record: record.clone(),
+                rows: batch,
+            }],
+        })?;
+        summary.added += out.samples_added;
+        Ok(())
+    }
+
+    /// A metric's daily (or other) summaries for a record, for charts and the FHIR view.
+    pub fn sample_buckets(
+        &self,
+        ctx: &RequestContext,
+        record: &RecordId,
+        metric: &str,
+        from: i64,
+        to: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<hale_store::SampleBucket>, AppError> {
+        if ctx.actor.record().is_some_and(|r| r != record)
+            || !ctx.actor.allows("Observation", Interaction::Read)
+        {
+            return Err(AppError::NotFound {
+                resource_type: "Patient".into(),
+                id: record.to_string(),
+            });
+        }
+        Ok(self
+            .store
+            .sample_buckets(record, metric, from, to, bucket_ms)?)
+    }
+}

@@ -1,0 +1,261 @@
+//! `hale import apple-health`: counts, repeat imports, and an import killed half way and run
+//! again giving exactly what an uninterrupted one gives.
+
+use std::io::BufWriter;
+use std::process::Output;
+
+use hale_core::{Actor, RecordId, RequestContext, Scopes};
+use hale_import::synthetic::{Options, write_export};
+
+fn run(args: &[&str]) -> Output {
+    crate::hale()
+        .args(args)
+        .env_remove("HALE_KEY")
+        .output()
+        .unwrap()
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "hale failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn operator() -> RequestContext {
+    RequestContext {
+        actor: Actor::System {
+            scopes: Scopes::parse("system/*.cruds").unwrap(),
+            subject: "test".into(),
+        },
+        request_id: "test".into(),
+    }
+}
+
+/// (sample count, daily heart-rate summaries) of a record: what a person would see.
+fn contents(data: &std::path::Path, record: &str) -> (i64, String) {
+    let app = hale_server::open_app(&hale_server::Config::for_data_dir(data.to_owned())).unwrap();
+    let r = RecordId::parse(record).unwrap();
+    let days = app
+        .sample_buckets(&operator(), &r, "heart_rate", 0, i64::MAX / 2, 86_400_000)
+        .unwrap();
+    let steps = app
+        .sample_buckets(&operator(), &r, "steps", 0, i64::MAX / 2, 86_400_000)
+        .unwrap();
+    let total: i64 = [
+        "heart_rate",
+        "steps",
+        "body_weight",
+        "systolic_bp",
+        "diastolic_bp",
+    ]
+    .iter()
+    .map(|m| {
+        app.sample_buckets(&operator(), &r, m, 0, i64::MAX / 2, i64::MAX / 4)
+            .unwrap()
+            .iter()
+            .map(|b| b.count)
+            .sum::<i64>()
+    })
+    .sum();
+    (total, format!("{days:?}{steps:?}"))
+}
+
+#[test]
+fn the_sample_export_imports_once_however_often_it_is_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let record = ok(run(&[
+        "admin",
+        "person",
+        "create",
+        "--data-dir",
+        d,
+        "--name",
+        "Import Test",
+    ]))
+    .trim()
+    .to_owned();
+    let file =
+        hale_testkit::data_dir().join("../../hale-import/tests/data/apple-health-export.xml");
+    let f = file.to_str().unwrap();
+    let first = ok(run(&[
+        "import",
+        "apple-health",
+        "--data-dir",
+        d,
+        f,
+        "--record",
+        &record,
+    ]));
+    assert!(
+        first.contains("imported 2 measurements (2 new, 0 already there) from 2 records"),
+        "{first}"
+    );
+    let again = ok(run(&[
+        "import",
+        "apple-health",
+        "--data-dir",
+        d,
+        f,
+        "--record",
+        &record,
+    ]));
+    assert!(again.contains("(0 new, 2 already there)"), "{again}");
+    let o = run(&[
+        "import",
+        "apple-health",
+        "--data-dir",
+        d,
+        f,
+        "--record",
+        "no-such-record",
+    ]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn a_messy_export_reports_what_it_did_not_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let record = ok(run(&[
+        "admin",
+        "person",
+        "create",
+        "--data-dir",
+        d,
+        "--name",
+        "Import Test",
+    ]))
+    .trim()
+    .to_owned();
+    let file = dir.path().join("export.xml");
+    let written = write_export(
+        &mut BufWriter::new(std::fs::File::create(&file).unwrap()),
+        Options {
+            records: 20_000,
+            seed: 5,
+            ios16_dtd: true,
+            messy: true,
+        },
+    )
+    .unwrap();
+    let out = ok(run(&[
+        "import",
+        "apple-health",
+        "--data-dir",
+        d,
+        file.to_str().unwrap(),
+        "--record",
+        &record,
+    ]));
+    assert!(
+        out.contains(&format!("imported {} measurements", written.importable)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "not imported: {} (record type not imported yet)",
+            written.unknown_types
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_import_killed_half_way_and_run_again_equals_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.xml");
+    write_export(
+        &mut BufWriter::new(std::fs::File::create(&file).unwrap()),
+        Options {
+            records: 400_000,
+            seed: 9,
+            ios16_dtd: false,
+            messy: true,
+        },
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    // Uninterrupted.
+    let clean = dir.path().join("clean");
+    let c = clean.to_str().unwrap();
+    let rec_clean = ok(run(&[
+        "admin",
+        "person",
+        "create",
+        "--data-dir",
+        c,
+        "--name",
+        "A",
+    ]))
+    .trim()
+    .to_owned();
+    ok(run(&[
+        "import",
+        "apple-health",
+        "--data-dir",
+        c,
+        f,
+        "--record",
+        &rec_clean,
+    ]));
+    // Killed, then run again.
+    let killed = dir.path().join("killed");
+    let k = killed.to_str().unwrap();
+    let rec_killed = ok(run(&[
+        "admin",
+        "person",
+        "create",
+        "--data-dir",
+        k,
+        "--name",
+        "B",
+    ]))
+    .trim()
+    .to_owned();
+    let mut child = crate::hale()
+        .args([
+            "import",
+            "apple-health",
+            "--data-dir",
+            k,
+            f,
+            "--record",
+            &rec_killed,
+        ])
+        .env_remove("HALE_KEY")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the import finished before it could be killed: make the export bigger"
+    );
+    let (partial, _) = contents(&killed, &rec_killed);
+    ok(run(&[
+        "import",
+        "apple-health",
+        "--data-dir",
+        k,
+        f,
+        "--record",
+        &rec_killed,
+    ]));
+    let (n_clean, shape_clean) = contents(&clean, &rec_clean);
+    let (n_killed, shape_killed) = contents(&killed, &rec_killed);
+    assert!(
+        partial < n_clean,
+        "the kill should have left it part way ({partial} of {n_clean})"
+    );
+    assert_eq!(n_killed, n_clean);
+    assert_eq!(shape_killed, shape_clean);
+}
