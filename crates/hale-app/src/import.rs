@@ -86,6 +86,23 @@ impl App {
         Ok(summary)
     }
 
+    /// Imports the `export.xml` inside an Apple Health `export.zip` (checked against zip
+    /// bombs, never unpacked to disk).
+    pub fn import_apple_health_zip<R: std::io::Read + std::io::Seek>(
+        &self,
+        ctx: &RequestContext,
+        record: &RecordId,
+        archive: R,
+        progress: &mut dyn FnMut(&ImportSummary),
+    ) -> Result<ImportSummary, AppError> {
+        hale_import::archive::with_apple_health_export(
+            archive,
+            hale_import::archive::Limits::default(),
+            |xml| self.import_apple_health(ctx, record, xml, progress),
+        )
+        .map_err(|e| AppError::unprocessable("", e.to_string()))?
+    }
+
     fn flush(
         &self,
         record: &RecordId,

@@ -19,6 +19,9 @@ fn main() -> std::io::Result<()> {
     let mut w = BufWriter::new(std::fs::File::create(out)?);
     let written = hale_import::synthetic::write_export(&mut w, opts)?;
     w.flush()?;
-    println!("importable={} unknown_types={}", written.importable, written.unknown_types);
+    println!(
+        "importable={} unknown_types={}",
+        written.importable, written.unknown_types
+    );
     Ok(())
 }

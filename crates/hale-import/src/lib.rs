@@ -18,6 +18,7 @@
 //! ```
 
 pub mod apple_health;
+pub mod archive;
 mod dates;
 pub mod metrics;
 pub mod synthetic;
@@ -96,6 +97,9 @@ pub enum ImportError {
         /// What the parser said (no content).
         message: String,
     },
+    /// The archive was refused (not a zip, no export inside, or too big to be real).
+    #[error("the archive was refused: {0}")]
+    Archive(String),
     /// The file is not an Apple Health export.
     #[error("not an Apple Health export (no <HealthData> root)")]
     NotAnExport,

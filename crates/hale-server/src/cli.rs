@@ -82,12 +82,12 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ImportCommand {
-    /// An Apple Health export.xml ("Export All Health Data", unzipped). Safe to run again:
-    /// what is already stored is skipped.
+    /// An Apple Health export: the export.zip from "Export All Health Data", or the
+    /// export.xml inside it. Safe to run again: what is already stored is skipped.
     AppleHealth {
         #[command(flatten)]
         data: DataArgs,
-        /// The export.xml file.
+        /// The export.zip or export.xml file.
         file: PathBuf,
         /// The record to import into.
         #[arg(long)]
@@ -307,10 +307,21 @@ fn import_apple_health(
             eta
         );
     };
-    let summary =
+    let mut input = input;
+    let mut magic = [0u8; 4];
+    let is_zip = std::io::Read::read(&mut input, &mut magic)
+        .map(|n| n == 4 && magic == *b"PK\x03\x04")
+        .unwrap_or(false);
+    std::io::Seek::rewind(&mut input)?;
+    let summary = if is_zip {
+        app.import_apple_health_zip(&ctx, &record, std::io::BufReader::new(input), &mut |s| {
+            show(s, false)
+        })?
+    } else {
         app.import_apple_health(&ctx, &record, std::io::BufReader::new(input), &mut |s| {
             show(s, false)
-        })?;
+        })?
+    };
     show(&summary, true);
     eprintln!();
     println!(

@@ -259,3 +259,48 @@ fn an_import_killed_half_way_and_run_again_equals_an_uninterrupted_one() {
     assert_eq!(n_killed, n_clean);
     assert_eq!(shape_killed, shape_clean);
 }
+
+#[test]
+fn the_zip_an_iphone_makes_imports_directly() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let record = ok(run(&[
+        "admin",
+        "person",
+        "create",
+        "--data-dir",
+        d,
+        "--name",
+        "Zip Test",
+    ]))
+    .trim()
+    .to_owned();
+    let xml = std::fs::read(
+        hale_testkit::data_dir().join("../../hale-import/tests/data/apple-health-export.xml"),
+    )
+    .unwrap();
+    let path = dir.path().join("export.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    z.start_file("apple_health_export/export_cda.xml", opts)
+        .unwrap();
+    z.write_all(b"<ClinicalDocument/><ClinicalDocument/>")
+        .unwrap();
+    z.start_file("apple_health_export/export.xml", opts)
+        .unwrap();
+    z.write_all(&xml).unwrap();
+    z.finish().unwrap();
+    let out = ok(run(&[
+        "import",
+        "apple-health",
+        "--data-dir",
+        d,
+        path.to_str().unwrap(),
+        "--record",
+        &record,
+    ]));
+    assert!(out.contains("imported 2 measurements"), "{out}");
+}
