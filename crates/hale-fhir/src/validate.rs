@@ -33,6 +33,18 @@ struct Validator<'a> {
     issues: Vec<Issue>,
 }
 
+/// An element's definition as it applies to one JSON key.
+struct Resolved<'a> {
+    /// Its own definition: cardinality, content reference.
+    card: &'a ElementDef,
+    /// Where its types and binding come from (the referenced element, for a contentReference).
+    shape: &'a ElementDef,
+    /// The one type that applies.
+    element_type: &'a str,
+    /// Whether the key is a choice element with its type suffix (`valueQuantity`).
+    choice: bool,
+}
+
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next()
@@ -40,7 +52,7 @@ fn capitalise(s: &str) -> String {
         .unwrap_or_default()
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
     fn issue(&mut self, code: IssueCode, path: &str, message: impl Into<String>) {
         // A badly broken resource can produce thousands of issues; the first hundred say enough.
         if self.issues.len() < 100 {
@@ -125,29 +137,30 @@ impl Validator<'_> {
                 }
                 continue;
             }
-            let Some((def, element_type)) = self.resolve(type_name, def_path, key) else {
+            let Some(resolved) = self.resolve(type_name, def_path, key) else {
                 self.issue(IssueCode::Structure, &child_at, "unknown element");
                 continue;
             };
-            let child_def_path = format!(
-                "{def_path}.{}",
-                def_key(def_path, key, &element_type, self.defs, type_name)
-            );
-            match (def.is_array(), value) {
+            let child_def_path = if resolved.choice {
+                let suffix = capitalise(resolved.element_type);
+                format!("{def_path}.{}[x]", key.strip_suffix(&suffix).unwrap_or(key))
+            } else {
+                format!("{def_path}.{key}")
+            };
+            match (resolved.card.is_array(), value) {
                 (true, Value::Array(items)) => {
                     if items.is_empty() {
                         self.issue(IssueCode::Structure, &child_at, "arrays must not be empty");
                     }
                     for (i, item) in items.iter().enumerate() {
-                        let item_at = format!("{child_at}[{i}]");
                         if item.is_null() && obj.contains_key(&format!("_{key}")) {
                             continue; // a null placeholder paired with an extension
                         }
+                        let item_at = format!("{child_at}[{i}]");
                         self.value(
                             type_name,
                             &child_def_path,
-                            &def,
-                            &element_type,
+                            &resolved,
                             item,
                             &item_at,
                             depth + 1,
@@ -161,8 +174,7 @@ impl Validator<'_> {
                 (false, item) => self.value(
                     type_name,
                     &child_def_path,
-                    &def,
-                    &element_type,
+                    &resolved,
                     item,
                     &child_at,
                     depth + 1,
@@ -218,18 +230,26 @@ impl Validator<'_> {
     }
 
     /// Finds the definition of `key` under `def_path`, and the one type that applies
-    /// (the suffix type for a choice element, or the only type).
-    fn resolve(&self, type_name: &str, def_path: &str, key: &str) -> Option<(ElementDef, String)> {
-        if let Some(def) = self.defs.element(type_name, &format!("{def_path}.{key}")) {
-            let def = self.follow_ref(type_name, def);
-            let t = def
-                .types
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "Element".to_owned());
-            return Some((def, t));
+    /// (the suffix type for a choice element, or the only type). Borrowed from the
+    /// definitions: validation walks every element, so nothing is copied here.
+    fn resolve(&self, type_name: &str, def_path: &str, key: &str) -> Option<Resolved<'a>> {
+        let defs: &'a Definitions = self.defs;
+        if let Some(card) = defs.element(type_name, &format!("{def_path}.{key}")) {
+            // A contentReference element takes its shape from the element it names.
+            let shape = card
+                .content_ref
+                .as_deref()
+                .and_then(|r| defs.element(type_name, r))
+                .unwrap_or(card);
+            let element_type = shape.types.first().map_or("Element", String::as_str);
+            return Some(Resolved {
+                card,
+                shape,
+                element_type,
+                choice: false,
+            });
         }
-        for (name, def) in self.defs.children(type_name, def_path) {
+        for (name, def) in defs.children(type_name, def_path) {
             let Some(prefix) = name.strip_suffix("[x]") else {
                 continue;
             };
@@ -237,47 +257,31 @@ impl Validator<'_> {
                 continue;
             };
             if let Some(t) = def.types.iter().find(|t| capitalise(t) == suffix) {
-                return Some((def.clone(), t.clone()));
+                return Some(Resolved {
+                    card: def,
+                    shape: def,
+                    element_type: t,
+                    choice: true,
+                });
             }
         }
         None
     }
 
-    fn follow_ref(&self, type_name: &str, def: &ElementDef) -> ElementDef {
-        match &def.content_ref {
-            Some(r) => {
-                let target = self
-                    .defs
-                    .element(type_name, r)
-                    .cloned()
-                    .unwrap_or_else(|| def.clone());
-                ElementDef {
-                    min: def.min,
-                    max: def.max.clone(),
-                    types: target.types,
-                    content_ref: Some(r.clone()),
-                    value_set: target.value_set,
-                }
-            }
-            None => def.clone(),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
     fn value(
         &mut self,
         type_name: &str,
         def_path: &str,
-        def: &ElementDef,
-        element_type: &str,
+        resolved: &Resolved<'a>,
         value: &Value,
         at: &str,
         depth: usize,
     ) {
+        let element_type = resolved.element_type;
         match element_type {
             "BackboneElement" | "Element" => match value.as_object() {
                 Some(obj) => {
-                    let path = def.content_ref.as_deref().unwrap_or(def_path);
+                    let path = resolved.card.content_ref.as_deref().unwrap_or(def_path);
                     self.object(type_name, path, obj, at, depth)
                 }
                 None => self.issue(IssueCode::Structure, at, "must be an object"),
@@ -286,7 +290,7 @@ impl Validator<'_> {
             t if self.defs.is_primitive(t) => {
                 if let Some(message) = primitive_problem(t, value) {
                     self.issue(IssueCode::Value, at, message);
-                } else if let (Some(vs), Some(code)) = (&def.value_set, value.as_str())
+                } else if let (Some(vs), Some(code)) = (&resolved.shape.value_set, value.as_str())
                     && let Some(codes) = self.defs.value_set(vs)
                     && !codes.contains(code)
                 {
@@ -308,26 +312,6 @@ impl Validator<'_> {
             ),
         }
     }
-}
-
-/// The element name to use in the definition path: choice elements keep their `[x]` name.
-fn def_key(
-    def_path: &str,
-    key: &str,
-    element_type: &str,
-    defs: &Definitions,
-    type_name: &str,
-) -> String {
-    if defs
-        .element(type_name, &format!("{def_path}.{key}"))
-        .is_some()
-    {
-        return key.to_owned();
-    }
-    let suffix = capitalise(element_type);
-    key.strip_suffix(&suffix)
-        .map(|p| format!("{p}[x]"))
-        .unwrap_or_else(|| key.to_owned())
 }
 
 #[allow(clippy::panic)]
