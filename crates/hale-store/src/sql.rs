@@ -102,18 +102,20 @@ fn conditions(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
     sql
 }
 
-/// Lower is more selective, as a rule of thumb: ids, then codes and references, then text,
+/// Lower is more selective, as a rule of thumb: ids, then codes, then references (in a
+/// person's record, `patient=` matches nearly everything, so a code should drive), text,
 /// numbers, dates, and last the clauses that match by absence.
 fn selectivity_rank(test: &Test) -> u8 {
     match test {
         Test::Id(_) => 0,
-        Test::Token { negate: false, .. } | Test::Reference(_) | Test::Uri(_) => 1,
-        Test::String { mode, .. } if *mode != StringMode::Contains => 2,
-        Test::Chain { .. } => 3,
-        Test::Quantity(_) | Test::Number(_) => 4,
-        Test::Date(_) | Test::String { .. } => 5,
-        Test::LastUpdated(_) => 6,
-        Test::Missing(_) | Test::Token { negate: true, .. } => 7,
+        Test::Token { negate: false, .. } | Test::Uri(_) => 1,
+        Test::Reference(_) => 2,
+        Test::String { mode, .. } if *mode != StringMode::Contains => 3,
+        Test::Chain { .. } => 4,
+        Test::Quantity(_) | Test::Number(_) => 5,
+        Test::Date(_) | Test::String { .. } => 6,
+        Test::LastUpdated(_) => 7,
+        Test::Missing(_) | Test::Token { negate: true, .. } => 8,
     }
 }
 
