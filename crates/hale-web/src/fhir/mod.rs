@@ -224,6 +224,16 @@ fn resource_response(
     response
 }
 
+/// 201 with `Location` for something new, 200 for an update or an existing match.
+fn written_response(call: &Call, written: &hale_app::Written) -> Response {
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    resource_response(call, status, &written.resource, written.created)
+}
+
 fn if_match(call: &Call, headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     match headers.get(header::IF_MATCH).and_then(|h| h.to_str().ok()) {
         None => Ok(None),
@@ -362,17 +372,7 @@ async fn type_post(
         app.create(&ctx, &rtype, body, if_none_exist.as_deref())
     })
     .await?;
-    let status = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(resource_response(
-        &call,
-        status,
-        &written.resource,
-        written.created,
-    ))
+    Ok(written_response(&call, &written))
 }
 
 /// `POST [type]/$validate` and `POST [type]/_search`.
@@ -437,17 +437,7 @@ async fn conditional_put(
         app.conditional_update(&ctx, &rtype, &query, body, expected)
     })
     .await?;
-    let status = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(resource_response(
-        &call,
-        status,
-        &written.resource,
-        written.created,
-    ))
+    Ok(written_response(&call, &written))
 }
 
 /// `GET [type]/[id]`, and `GET [type]/_history`.
@@ -571,17 +561,7 @@ async fn update(
         app.update(&ctx, &rtype, &id, body, expected)
     })
     .await?;
-    let status = if written.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(resource_response(
-        &call,
-        status,
-        &written.resource,
-        written.created,
-    ))
+    Ok(written_response(&call, &written))
 }
 
 async fn patch(
