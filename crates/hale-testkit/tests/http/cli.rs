@@ -1,34 +1,12 @@
 //! The operator command line, run as a real process against the same data as a server.
 
-use std::process::Output;
-
 use hale_testkit::TestApp;
-
-fn run(args: &[&str]) -> Output {
-    crate::hale()
-        .args(args)
-        .env_remove("HALE_KEY")
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "hale failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_owned()
-}
 
 #[test]
 fn admin_commands_print_just_the_id_or_the_token_and_work_beside_a_running_server() {
     let t = TestApp::spawn();
     let data = t.config.data_dir.to_str().unwrap().to_owned();
-    let record = stdout(&run(&[
+    let record = crate::ok(&[
         "admin",
         "person",
         "create",
@@ -38,9 +16,9 @@ fn admin_commands_print_just_the_id_or_the_token_and_work_beside_a_running_serve
         "Cli Person",
         "--nhs-number",
         "943 476 5919",
-    ]));
+    ]);
     assert!(hale_server::RecordId::parse(&record).is_ok(), "{record}");
-    let token = stdout(&run(&[
+    let token = crate::ok(&[
         "admin",
         "token",
         "issue",
@@ -50,7 +28,7 @@ fn admin_commands_print_just_the_id_or_the_token_and_work_beside_a_running_serve
         &record,
         "--scope",
         "patient/*.cruds",
-    ]));
+    ]);
     assert!(!token.contains(char::is_whitespace));
     // The running server accepts the CLI's token and sees the CLI's record.
     let r = t.get(&format!("/fhir/Patient/{record}"), &token);
@@ -59,7 +37,7 @@ fn admin_commands_print_just_the_id_or_the_token_and_work_beside_a_running_serve
     // And that token reaches no other record.
     let (other, _) = t.new_person("Someone Else");
     assert_eq!(t.get(&format!("/fhir/Patient/{other}"), &token).status, 404);
-    let system = stdout(&run(&[
+    let system = crate::ok(&[
         "admin",
         "token",
         "issue",
@@ -70,7 +48,7 @@ fn admin_commands_print_just_the_id_or_the_token_and_work_beside_a_running_serve
         "system/*.cruds",
         "--ttl",
         "60",
-    ]));
+    ]);
     assert_eq!(
         t.get(&format!("/fhir/Patient/{other}"), &system).status,
         200
@@ -81,7 +59,7 @@ fn admin_commands_print_just_the_id_or_the_token_and_work_beside_a_running_serve
 fn bad_arguments_fail_clearly() {
     let t = TestApp::spawn();
     let data = t.config.data_dir.to_str().unwrap().to_owned();
-    let o = run(&[
+    let o = crate::run(&[
         "admin",
         "person",
         "create",
@@ -94,7 +72,7 @@ fn bad_arguments_fail_clearly() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("check digit"));
-    let o = run(&[
+    let o = crate::run(&[
         "admin",
         "token",
         "issue",
@@ -105,7 +83,7 @@ fn bad_arguments_fail_clearly() {
         "patient/*.read",
     ]);
     assert!(!o.status.success());
-    let o = run(&[
+    let o = crate::run(&[
         "admin",
         "person",
         "create",
@@ -125,7 +103,7 @@ fn a_missing_key_file_is_explained_and_no_new_database_is_made() {
     let t = TestApp::spawn();
     let data = t.config.data_dir.clone();
     let elsewhere = tempfile::tempdir().unwrap();
-    let o = run(&[
+    let o = crate::run(&[
         "admin",
         "person",
         "create",

@@ -25,7 +25,6 @@ fn start(data: &str, port: u16) -> Child {
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
-        .env_remove("HALE_KEY")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -36,16 +35,6 @@ fn start(data: &str, port: u16) -> Child {
         .unwrap();
     assert!(line.contains("Hale is running"), "{line}");
     child
-}
-
-fn cli(args: &[&str]) -> String {
-    let o = crate::hale()
-        .args(args)
-        .env_remove("HALE_KEY")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap().trim().to_owned()
 }
 
 /// A transaction of two observations sharing a tag: after a crash, both or neither exist.
@@ -63,7 +52,7 @@ fn pair(patient: &str, tag: &str) -> Value {
 fn acknowledged_writes_survive_sigkill_and_no_partial_transaction_is_visible() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data").to_str().unwrap().to_owned();
-    let patient = cli(&[
+    let patient = crate::ok(&[
         "admin",
         "person",
         "create",
@@ -72,7 +61,7 @@ fn acknowledged_writes_survive_sigkill_and_no_partial_transaction_is_visible() {
         "--name",
         "Crash Test",
     ]);
-    let token = cli(&[
+    let token = crate::ok(&[
         "admin",
         "token",
         "issue",

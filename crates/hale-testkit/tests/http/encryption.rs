@@ -73,7 +73,6 @@ fn database_wal_and_backup_hold_no_readable_health_data() {
             t.config.data_dir.to_str().unwrap(),
             backup.to_str().unwrap(),
         ])
-        .env_remove("HALE_KEY")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -2,27 +2,9 @@
 //! again giving exactly what an uninterrupted one gives.
 
 use std::io::BufWriter;
-use std::process::Output;
 
 use hale_core::{Actor, RecordId, RequestContext, Scopes};
 use hale_import::synthetic::{Options, write_export};
-
-fn run(args: &[&str]) -> Output {
-    crate::hale()
-        .args(args)
-        .env_remove("HALE_KEY")
-        .output()
-        .unwrap()
-}
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "hale failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
 
 fn operator() -> RequestContext {
     RequestContext {
@@ -68,7 +50,7 @@ fn the_sample_export_imports_once_however_often_it_is_run() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    let record = ok(run(&[
+    let record = crate::ok(&[
         "admin",
         "person",
         "create",
@@ -76,13 +58,13 @@ fn the_sample_export_imports_once_however_often_it_is_run() {
         d,
         "--name",
         "Import Test",
-    ]))
+    ])
     .trim()
     .to_owned();
     let file =
         hale_testkit::data_dir().join("../../hale-import/tests/data/apple-health-export.xml");
     let f = file.to_str().unwrap();
-    let first = ok(run(&[
+    let first = crate::ok(&[
         "import",
         "apple-health",
         "--data-dir",
@@ -90,12 +72,12 @@ fn the_sample_export_imports_once_however_often_it_is_run() {
         f,
         "--record",
         &record,
-    ]));
+    ]);
     assert!(
         first.contains("imported 2 measurements (2 new, 0 already there) from 2 records"),
         "{first}"
     );
-    let again = ok(run(&[
+    let again = crate::ok(&[
         "import",
         "apple-health",
         "--data-dir",
@@ -103,9 +85,9 @@ fn the_sample_export_imports_once_however_often_it_is_run() {
         f,
         "--record",
         &record,
-    ]));
+    ]);
     assert!(again.contains("(0 new, 2 already there)"), "{again}");
-    let o = run(&[
+    let o = crate::run(&[
         "import",
         "apple-health",
         "--data-dir",
@@ -122,7 +104,7 @@ fn a_messy_export_reports_what_it_did_not_import() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    let record = ok(run(&[
+    let record = crate::ok(&[
         "admin",
         "person",
         "create",
@@ -130,7 +112,7 @@ fn a_messy_export_reports_what_it_did_not_import() {
         d,
         "--name",
         "Import Test",
-    ]))
+    ])
     .trim()
     .to_owned();
     let file = dir.path().join("export.xml");
@@ -144,7 +126,7 @@ fn a_messy_export_reports_what_it_did_not_import() {
         },
     )
     .unwrap();
-    let out = ok(run(&[
+    let out = crate::ok(&[
         "import",
         "apple-health",
         "--data-dir",
@@ -152,7 +134,7 @@ fn a_messy_export_reports_what_it_did_not_import() {
         file.to_str().unwrap(),
         "--record",
         &record,
-    ]));
+    ]);
     assert!(
         out.contains(&format!("imported {} measurements", written.importable)),
         "{out}"
@@ -184,18 +166,10 @@ fn an_import_killed_half_way_and_run_again_equals_an_uninterrupted_one() {
     // Uninterrupted.
     let clean = dir.path().join("clean");
     let c = clean.to_str().unwrap();
-    let rec_clean = ok(run(&[
-        "admin",
-        "person",
-        "create",
-        "--data-dir",
-        c,
-        "--name",
-        "A",
-    ]))
-    .trim()
-    .to_owned();
-    ok(run(&[
+    let rec_clean = crate::ok(&["admin", "person", "create", "--data-dir", c, "--name", "A"])
+        .trim()
+        .to_owned();
+    crate::ok(&[
         "import",
         "apple-health",
         "--data-dir",
@@ -203,21 +177,13 @@ fn an_import_killed_half_way_and_run_again_equals_an_uninterrupted_one() {
         f,
         "--record",
         &rec_clean,
-    ]));
+    ]);
     // Killed, then run again.
     let killed = dir.path().join("killed");
     let k = killed.to_str().unwrap();
-    let rec_killed = ok(run(&[
-        "admin",
-        "person",
-        "create",
-        "--data-dir",
-        k,
-        "--name",
-        "B",
-    ]))
-    .trim()
-    .to_owned();
+    let rec_killed = crate::ok(&["admin", "person", "create", "--data-dir", k, "--name", "B"])
+        .trim()
+        .to_owned();
     let mut child = crate::hale()
         .args([
             "import",
@@ -228,7 +194,6 @@ fn an_import_killed_half_way_and_run_again_equals_an_uninterrupted_one() {
             "--record",
             &rec_killed,
         ])
-        .env_remove("HALE_KEY")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -241,7 +206,7 @@ fn an_import_killed_half_way_and_run_again_equals_an_uninterrupted_one() {
         "the import finished before it could be killed: make the export bigger"
     );
     let (partial, _) = contents(&killed, &rec_killed);
-    ok(run(&[
+    crate::ok(&[
         "import",
         "apple-health",
         "--data-dir",
@@ -249,7 +214,7 @@ fn an_import_killed_half_way_and_run_again_equals_an_uninterrupted_one() {
         f,
         "--record",
         &rec_killed,
-    ]));
+    ]);
     let (n_clean, shape_clean) = contents(&clean, &rec_clean);
     let (n_killed, shape_killed) = contents(&killed, &rec_killed);
     assert!(
@@ -266,7 +231,7 @@ fn the_zip_an_iphone_makes_imports_directly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    let record = ok(run(&[
+    let record = crate::ok(&[
         "admin",
         "person",
         "create",
@@ -274,7 +239,7 @@ fn the_zip_an_iphone_makes_imports_directly() {
         d,
         "--name",
         "Zip Test",
-    ]))
+    ])
     .trim()
     .to_owned();
     let xml = std::fs::read(
@@ -293,7 +258,7 @@ fn the_zip_an_iphone_makes_imports_directly() {
         .unwrap();
     z.write_all(&xml).unwrap();
     z.finish().unwrap();
-    let out = ok(run(&[
+    let out = crate::ok(&[
         "import",
         "apple-health",
         "--data-dir",
@@ -301,6 +266,6 @@ fn the_zip_an_iphone_makes_imports_directly() {
         path.to_str().unwrap(),
         "--record",
         &record,
-    ]));
+    ]);
     assert!(out.contains("imported 2 measurements"), "{out}");
 }

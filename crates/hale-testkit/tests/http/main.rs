@@ -10,7 +10,26 @@ mod examples;
 mod import;
 mod synthea;
 
-/// The real `hale` command line (built as `hale-under-test`).
+/// The real `hale` command line (built as `hale-under-test`), without any `HALE_KEY` from
+/// the environment, so each test's key file is the one used.
 pub fn hale() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_hale-under-test"))
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hale-under-test"));
+    c.env_remove("HALE_KEY");
+    c
+}
+
+/// Runs the command line with these arguments and returns what happened.
+pub fn run(args: &[&str]) -> std::process::Output {
+    hale().args(args).output().unwrap()
+}
+
+/// Runs the command line and returns its standard output, trimmed; the test fails if it did.
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "hale {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap().trim().to_owned()
 }
