@@ -50,17 +50,7 @@ fn the_sample_export_imports_once_however_often_it_is_run() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    let record = crate::ok(&[
-        "admin",
-        "person",
-        "create",
-        "--data-dir",
-        d,
-        "--name",
-        "Import Test",
-    ])
-    .trim()
-    .to_owned();
+    let record = crate::new_person(d, "Import Test");
     let file =
         hale_testkit::data_dir().join("../../hale-import/tests/data/apple-health-export.xml");
     let f = file.to_str().unwrap();
@@ -104,17 +94,7 @@ fn a_messy_export_reports_what_it_did_not_import() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    let record = crate::ok(&[
-        "admin",
-        "person",
-        "create",
-        "--data-dir",
-        d,
-        "--name",
-        "Import Test",
-    ])
-    .trim()
-    .to_owned();
+    let record = crate::new_person(d, "Import Test");
     let file = dir.path().join("export.xml");
     let written = write_export(
         &mut BufWriter::new(std::fs::File::create(&file).unwrap()),
@@ -166,9 +146,7 @@ fn an_import_killed_half_way_and_run_again_equals_an_uninterrupted_one() {
     // Uninterrupted.
     let clean = dir.path().join("clean");
     let c = clean.to_str().unwrap();
-    let rec_clean = crate::ok(&["admin", "person", "create", "--data-dir", c, "--name", "A"])
-        .trim()
-        .to_owned();
+    let rec_clean = crate::new_person(c, "A");
     crate::ok(&[
         "import",
         "apple-health",
@@ -181,9 +159,7 @@ fn an_import_killed_half_way_and_run_again_equals_an_uninterrupted_one() {
     // Killed, then run again.
     let killed = dir.path().join("killed");
     let k = killed.to_str().unwrap();
-    let rec_killed = crate::ok(&["admin", "person", "create", "--data-dir", k, "--name", "B"])
-        .trim()
-        .to_owned();
+    let rec_killed = crate::new_person(k, "B");
     let mut child = crate::hale()
         .args([
             "import",
@@ -231,17 +207,7 @@ fn the_zip_an_iphone_makes_imports_directly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let d = data.to_str().unwrap();
-    let record = crate::ok(&[
-        "admin",
-        "person",
-        "create",
-        "--data-dir",
-        d,
-        "--name",
-        "Zip Test",
-    ])
-    .trim()
-    .to_owned();
+    let record = crate::new_person(d, "Zip Test");
     let xml = std::fs::read(
         hale_testkit::data_dir().join("../../hale-import/tests/data/apple-health-export.xml"),
     )

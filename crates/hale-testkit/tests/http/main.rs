@@ -33,3 +33,16 @@ pub fn ok(args: &[&str]) -> String {
     );
     String::from_utf8(o.stdout).unwrap().trim().to_owned()
 }
+
+/// Creates a person's record in a data folder through the command line; returns its id.
+pub fn new_person(data_dir: &str, name: &str) -> String {
+    ok(&[
+        "admin",
+        "person",
+        "create",
+        "--data-dir",
+        data_dir,
+        "--name",
+        name,
+    ])
+}
