@@ -50,6 +50,12 @@ pub enum AppError {
     /// The operation or parameter is not supported.
     #[error("not supported: {0}")]
     NotSupported(String),
+    /// A form was refused for a reason the person can fix (the web layer words it).
+    #[error("refused: {}", .0.id())]
+    Rejected(crate::accounts::FormProblem),
+    /// Too many failed attempts: try again after this many seconds.
+    #[error("too many attempts; try again in {0} s")]
+    Throttled(u64),
     /// Something failed inside; logged with the request id.
     #[error("internal error: {0}")]
     Internal(String),
@@ -80,7 +86,8 @@ impl AppError {
                     AppError::Gone { .. } => IssueCode::Deleted,
                     AppError::PreconditionFailed(_) | AppError::Conflict(_) => IssueCode::Conflict,
                     AppError::NotSupported(_) => IssueCode::NotSupported,
-                    AppError::TooLarge(_) => IssueCode::Throttled,
+                    AppError::TooLarge(_) | AppError::Throttled(_) => IssueCode::Throttled,
+                    AppError::Rejected(_) => IssueCode::Invalid,
                     _ => IssueCode::Exception,
                 };
                 let message = match other {

@@ -10,11 +10,13 @@
 //! # Ok(()) }
 //! ```
 
+pub mod accounts;
 mod error;
 mod import;
 
 mod placement;
 mod resources;
+pub mod throttle;
 pub mod token;
 mod transaction;
 
@@ -39,6 +41,7 @@ pub struct App {
     store: Arc<dyn Store>,
     defs: &'static Definitions,
     tokens: TokenKey,
+    identity: Option<accounts::Identity>,
 }
 
 impl std::fmt::Debug for App {
@@ -68,7 +71,23 @@ impl App {
             store,
             defs: Definitions::r4(),
             tokens,
+            identity: None,
         }
+    }
+
+    /// Turns on accounts and sign-in: `seal` protects TOTP secrets, `mailer` sends the
+    /// verification and notice emails.
+    pub fn with_identity(
+        mut self,
+        seal: hale_auth::secret::SealKey,
+        mailer: Box<dyn accounts::Mailer>,
+    ) -> Self {
+        self.identity = Some(accounts::Identity {
+            seal,
+            mailer,
+            throttle: throttle::Throttle::new(),
+        });
+        self
     }
 
     /// Whether single-resource reads may run on the request's own task (see

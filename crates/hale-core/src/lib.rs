@@ -13,9 +13,11 @@
 //! ```
 
 mod actor;
+mod identity;
 mod ids;
 mod scope;
 
 pub use actor::{Actor, RequestContext};
+pub use identity::{AccountKind, AuthStrength, VerificationLevel};
 pub use ids::{IdError, RecordId, ResourceId};
 pub use scope::{Interaction, ScopeError, ScopeLevel, Scopes};

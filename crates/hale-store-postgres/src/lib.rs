@@ -28,6 +28,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/0001_records_and_resources.sql"),
     ),
     (2, include_str!("../migrations/0002_samples.sql")),
+    (3, include_str!("../migrations/0003_accounts.sql")),
 ];
 const POOL_MAX: usize = 16;
 /// Serialises migrations when several servers start at once.
@@ -144,6 +145,26 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
 
 struct PgDb<'a, 'b>(&'a mut postgres::Transaction<'b>);
 
+/// SQL NULL for a parameter of any type (an `Option<T>` would fix the type to `T`'s).
+#[derive(Debug)]
+struct Null;
+
+impl ToSql for Null {
+    fn to_sql(
+        &self,
+        _: &Type,
+        _: &mut postgres::types::private::BytesMut,
+    ) -> Result<postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(postgres::types::IsNull::Yes)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
 fn params(values: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync>> {
     values
         .iter()
@@ -153,7 +174,7 @@ fn params(values: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync>> {
                 SqlValue::Int(i) => Box::new(*i),
                 SqlValue::Real(f) => Box::new(*f),
                 SqlValue::Blob(b) => Box::new(b.clone()),
-                SqlValue::Null => Box::new(Option::<Vec<u8>>::None),
+                SqlValue::Null => Box::new(Null),
             }
         })
         .collect()
@@ -274,6 +295,33 @@ impl Store for PostgresStore {
 
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
         self.in_transaction(|db| engine::sample_count(db, record))
+    }
+
+    fn account(&self, id: &str) -> Result<Option<hale_store::Account>, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::account(db, id))
+    }
+
+    fn account_by_email(&self, email: &str) -> Result<Option<hale_store::Account>, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::account_by_email(db, email))
+    }
+
+    fn session(&self, key_hash: &str) -> Result<Option<hale_store::Session>, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::session(db, key_hash))
+    }
+
+    fn sessions_of(&self, account_id: &str) -> Result<Vec<hale_store::Session>, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::sessions_of(db, account_id))
+    }
+
+    fn one_time_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<hale_store::OneTimeToken>, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::token(db, token_hash))
+    }
+
+    fn recovery_codes_left(&self, account_id: &str) -> Result<i64, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::recovery_codes_left(db, account_id))
     }
 
     fn record_exists(&self, record: &RecordId) -> Result<bool, StoreError> {

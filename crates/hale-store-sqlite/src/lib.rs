@@ -42,6 +42,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/0001_records_and_resources.sql"),
     ),
     (2, include_str!("../migrations/0002_samples.sql")),
+    (3, include_str!("../migrations/0003_accounts.sql")),
 ];
 
 type Reply = mpsc::SyncSender<Result<WriteOutcome, StoreError>>;
@@ -323,6 +324,33 @@ impl Store for SqliteStore {
 
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
         self.with_reader(|db, _| engine::sample_count(db, record))
+    }
+
+    fn account(&self, id: &str) -> Result<Option<hale_store::Account>, StoreError> {
+        self.with_reader(|db, _| hale_store::accounts::account(db, id))
+    }
+
+    fn account_by_email(&self, email: &str) -> Result<Option<hale_store::Account>, StoreError> {
+        self.with_reader(|db, _| hale_store::accounts::account_by_email(db, email))
+    }
+
+    fn session(&self, key_hash: &str) -> Result<Option<hale_store::Session>, StoreError> {
+        self.with_reader(|db, _| hale_store::accounts::session(db, key_hash))
+    }
+
+    fn sessions_of(&self, account_id: &str) -> Result<Vec<hale_store::Session>, StoreError> {
+        self.with_reader(|db, _| hale_store::accounts::sessions_of(db, account_id))
+    }
+
+    fn one_time_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<hale_store::OneTimeToken>, StoreError> {
+        self.with_reader(|db, _| hale_store::accounts::token(db, token_hash))
+    }
+
+    fn recovery_codes_left(&self, account_id: &str) -> Result<i64, StoreError> {
+        self.with_reader(|db, _| hale_store::accounts::recovery_codes_left(db, account_id))
     }
 
     fn record_exists(&self, record: &RecordId) -> Result<bool, StoreError> {

@@ -33,6 +33,9 @@ macro_rules! conformance_tests {
             search_includes_revincludes_and_chains,
             everything_returns_the_whole_record,
             samples_are_stored_once_and_summarised_by_bucket,
+            accounts_are_found_by_id_and_email_and_emails_are_unique,
+            sessions_are_listed_and_ended_one_or_all,
+            emailed_links_and_recovery_codes_work_once,
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -662,4 +665,246 @@ pub fn samples_are_stored_once_and_summarised_by_bucket(store: &dyn Store) {
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::NoRecord(_)));
+}
+
+fn account(id: &str, email: &str, record: Option<RecordId>) -> crate::Account {
+    crate::Account {
+        id: id.into(),
+        email: email.into(),
+        kind: hale_core::AccountKind::Person,
+        record,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        email_verified_at: None,
+        verification_level: hale_core::VerificationLevel::P0,
+        totp_sealed: None,
+        totp_last_step: None,
+        created_at: 1_700_000_000_000,
+    }
+}
+
+fn one(store: &dyn Store, op: WriteOp) -> Result<(), StoreError> {
+    store.write(WriteBatch { ops: vec![op] }).map(|_| ())
+}
+
+pub fn accounts_are_found_by_id_and_email_and_emails_are_unique(store: &dyn Store) {
+    let r = new_record(store, "acct-owner");
+    let mut alex = account("a-1", "alex@example.org", Some(r.clone()));
+    one(store, WriteOp::PutAccount(alex.clone())).unwrap();
+    assert_eq!(store.account("a-1").unwrap(), Some(alex.clone()));
+    assert_eq!(
+        store.account_by_email("alex@example.org").unwrap(),
+        Some(alex.clone())
+    );
+    assert_eq!(store.account_by_email("nobody@example.org").unwrap(), None);
+
+    // Updating keeps the id and changes what was changed, including sealed bytes.
+    alex.email_verified_at = Some(1_700_000_100_000);
+    alex.verification_level = hale_core::VerificationLevel::P9;
+    alex.totp_sealed = Some(vec![0, 1, 2, 255]);
+    alex.totp_last_step = Some(59_000_000);
+    one(store, WriteOp::PutAccount(alex.clone())).unwrap();
+    assert_eq!(store.account("a-1").unwrap(), Some(alex.clone()));
+
+    // A second account with the same address is refused, and the batch leaves nothing.
+    let err = store
+        .write(WriteBatch {
+            ops: vec![
+                WriteOp::PutAccount(account("a-2", "other@example.org", None)),
+                WriteOp::PutAccount(account("a-3", "alex@example.org", None)),
+            ],
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate(_)), "{err}");
+    assert_eq!(store.account("a-2").unwrap(), None);
+    assert_eq!(store.account("a-3").unwrap(), None);
+}
+
+fn session(key: &str, account: &str, seen: i64) -> crate::Session {
+    crate::Session {
+        key_hash: key.into(),
+        account_id: account.into(),
+        created_at: 1_000,
+        last_seen_at: seen,
+        second_factor_at: None,
+        user_agent: "Firefox on Linux".into(),
+    }
+}
+
+pub fn sessions_are_listed_and_ended_one_or_all(store: &dyn Store) {
+    one(
+        store,
+        WriteOp::PutAccount(account("s-1", "s1@example.org", None)),
+    )
+    .unwrap();
+    one(
+        store,
+        WriteOp::PutAccount(account("s-2", "s2@example.org", None)),
+    )
+    .unwrap();
+    for (key, acct, seen) in [
+        ("k1", "s-1", 10),
+        ("k2", "s-1", 30),
+        ("k3", "s-1", 20),
+        ("k4", "s-2", 5),
+    ] {
+        one(store, WriteOp::PutSession(session(key, acct, seen))).unwrap();
+    }
+    let listed: Vec<_> = store
+        .sessions_of("s-1")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.key_hash)
+        .collect();
+    assert_eq!(listed, ["k2", "k3", "k1"], "most recently used first");
+
+    let mut k1 = session("k1", "s-1", 40);
+    k1.second_factor_at = Some(40);
+    one(store, WriteOp::PutSession(k1.clone())).unwrap();
+    assert_eq!(store.session("k1").unwrap(), Some(k1));
+
+    one(
+        store,
+        WriteOp::EndSessions {
+            account_id: "s-1".into(),
+            only: Some("k3".into()),
+        },
+    )
+    .unwrap();
+    assert_eq!(store.session("k3").unwrap(), None);
+    assert_eq!(store.sessions_of("s-1").unwrap().len(), 2);
+    // Another account's session cannot be ended through this account.
+    one(
+        store,
+        WriteOp::EndSessions {
+            account_id: "s-1".into(),
+            only: Some("k4".into()),
+        },
+    )
+    .unwrap();
+    assert!(store.session("k4").unwrap().is_some());
+
+    one(
+        store,
+        WriteOp::EndSessions {
+            account_id: "s-1".into(),
+            only: None,
+        },
+    )
+    .unwrap();
+    assert!(store.sessions_of("s-1").unwrap().is_empty());
+    assert_eq!(store.sessions_of("s-2").unwrap().len(), 1);
+}
+
+pub fn emailed_links_and_recovery_codes_work_once(store: &dyn Store) {
+    one(
+        store,
+        WriteOp::PutAccount(account("t-1", "t1@example.org", None)),
+    )
+    .unwrap();
+    let far = hale_fhir::date::now_millis() + 3_600_000;
+    for (hash, expires) in [("live", far), ("old", 1_000)] {
+        one(
+            store,
+            WriteOp::PutToken(crate::OneTimeToken {
+                token_hash: hash.into(),
+                account_id: "t-1".into(),
+                purpose: "verify-email".into(),
+                expires_at: expires,
+                used_at: None,
+            }),
+        )
+        .unwrap();
+    }
+    one(
+        store,
+        WriteOp::UseToken {
+            token_hash: "live".into(),
+        },
+    )
+    .unwrap();
+    assert!(
+        store
+            .one_time_token("live")
+            .unwrap()
+            .unwrap()
+            .used_at
+            .is_some()
+    );
+    for spent in ["live", "old", "never-issued"] {
+        let err = one(
+            store,
+            WriteOp::UseToken {
+                token_hash: spent.into(),
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, StoreError::Spent(_)), "{spent}: {err}");
+    }
+    // A spent link sinks the whole batch: the account change with it is not applied.
+    let mut changed = account("t-1", "t1@example.org", None);
+    changed.email_verified_at = Some(5);
+    let err = store
+        .write(WriteBatch {
+            ops: vec![
+                WriteOp::UseToken {
+                    token_hash: "live".into(),
+                },
+                WriteOp::PutAccount(changed),
+            ],
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Spent(_)));
+    assert_eq!(
+        store.account("t-1").unwrap().unwrap().email_verified_at,
+        None
+    );
+
+    let hashes: Vec<String> = (0..10).map(|i| format!("code-{i}")).collect();
+    one(
+        store,
+        WriteOp::SetRecoveryCodes {
+            account_id: "t-1".into(),
+            hashes,
+        },
+    )
+    .unwrap();
+    assert_eq!(store.recovery_codes_left("t-1").unwrap(), 10);
+    one(
+        store,
+        WriteOp::UseRecoveryCode {
+            account_id: "t-1".into(),
+            hash: "code-3".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(store.recovery_codes_left("t-1").unwrap(), 9);
+    let err = one(
+        store,
+        WriteOp::UseRecoveryCode {
+            account_id: "t-1".into(),
+            hash: "code-3".into(),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, StoreError::Spent(_)));
+    // New codes replace the old ones entirely.
+    one(
+        store,
+        WriteOp::SetRecoveryCodes {
+            account_id: "t-1".into(),
+            hashes: vec!["fresh".into()],
+        },
+    )
+    .unwrap();
+    assert_eq!(store.recovery_codes_left("t-1").unwrap(), 1);
+    assert!(
+        one(
+            store,
+            WriteOp::UseRecoveryCode {
+                account_id: "t-1".into(),
+                hash: "code-4".into()
+            }
+        )
+        .is_err()
+    );
 }

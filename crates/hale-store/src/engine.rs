@@ -11,6 +11,7 @@ use hale_fhir::search::SearchQuery;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::accounts;
 use crate::sql::{self, RESOURCE_COLUMNS, Sql, SqlValue};
 use crate::{
     Expect, HistoryQuery, Keyring, Method, SampleBucket, SampleRow, SearchPage, StoreError,
@@ -189,6 +190,34 @@ pub fn apply(
             } => delete(db, record, resource_type, id, *expect, now)?,
             WriteOp::Samples { record, rows } => {
                 samples_added += write_samples(db, record, rows)?;
+                None
+            }
+            WriteOp::PutAccount(account) => {
+                accounts::put_account(db, account)?;
+                None
+            }
+            WriteOp::PutSession(session) => {
+                accounts::put_session(db, session)?;
+                None
+            }
+            WriteOp::EndSessions { account_id, only } => {
+                accounts::end_sessions(db, account_id, only.as_deref())?;
+                None
+            }
+            WriteOp::PutToken(token) => {
+                accounts::put_token(db, token)?;
+                None
+            }
+            WriteOp::UseToken { token_hash } => {
+                accounts::use_token(db, token_hash, now)?;
+                None
+            }
+            WriteOp::SetRecoveryCodes { account_id, hashes } => {
+                accounts::set_recovery_codes(db, account_id, hashes)?;
+                None
+            }
+            WriteOp::UseRecoveryCode { account_id, hash } => {
+                accounts::use_recovery_code(db, account_id, hash)?;
                 None
             }
         });

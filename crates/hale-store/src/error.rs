@@ -31,6 +31,13 @@ pub enum StoreError {
         /// Its id.
         id: String,
     },
+    /// A unique value (an email address) is already taken.
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// A single-use secret (an emailed link, a recovery code) was already used, has
+    /// expired, or never existed.
+    #[error("the {0} is not valid any more")]
+    Spent(String),
     /// The record does not exist.
     #[error("record {0} does not exist")]
     NoRecord(String),

@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod accounts;
 pub mod conformance;
 mod crypto;
 pub mod engine;
@@ -24,6 +25,7 @@ mod error;
 pub mod sql;
 mod types;
 
+pub use accounts::{Account, OneTimeToken, Session};
 pub use crypto::{Keyring, MasterKey};
 pub use error::StoreError;
 pub use types::{
@@ -98,6 +100,24 @@ pub trait Store: Send + Sync {
 
     /// How many samples a record holds.
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError>;
+
+    /// One account by id.
+    fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
+
+    /// One account by its normalised email address.
+    fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError>;
+
+    /// One session by the SHA-256 digest (hex) of its key.
+    fn session(&self, key_hash: &str) -> Result<Option<Session>, StoreError>;
+
+    /// An account's sessions, most recently used first.
+    fn sessions_of(&self, account_id: &str) -> Result<Vec<Session>, StoreError>;
+
+    /// One emailed-link token by its digest, used or not.
+    fn one_time_token(&self, token_hash: &str) -> Result<Option<OneTimeToken>, StoreError>;
+
+    /// How many unused recovery codes an account has.
+    fn recovery_codes_left(&self, account_id: &str) -> Result<i64, StoreError>;
 
     /// Whether a read by primary key is cheap and safe to run on an async task: true for an
     /// embedded database (tens of microseconds, no network); false where a read waits on a

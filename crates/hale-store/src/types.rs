@@ -1,6 +1,8 @@
 //! The values that cross the storage boundary.
 
 use hale_core::RecordId;
+
+use crate::accounts::{Account, OneTimeToken, Session};
 use hale_fhir::index::IndexEntry;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -107,6 +109,39 @@ pub enum WriteOp {
         record: RecordId,
         /// The rows.
         rows: Vec<SampleRow>,
+    },
+    /// Inserts or replaces an account.
+    PutAccount(Account),
+    /// Inserts or replaces a sign-in session.
+    PutSession(Session),
+    /// Ends one session of an account (`only`: its key hash) or all of them.
+    EndSessions {
+        /// Whose.
+        account_id: String,
+        /// One session, or `None` for every session ("sign out everywhere").
+        only: Option<String>,
+    },
+    /// Stores a one-time token (an emailed link).
+    PutToken(OneTimeToken),
+    /// Spends a one-time token; fails with [`StoreError::Spent`](crate::StoreError::Spent)
+    /// if it is used, expired or unknown, and so rolls back the rest of the batch.
+    UseToken {
+        /// SHA-256 of the token, hex.
+        token_hash: String,
+    },
+    /// Replaces an account's recovery codes (digests).
+    SetRecoveryCodes {
+        /// Whose.
+        account_id: String,
+        /// SHA-256 digests, hex.
+        hashes: Vec<String>,
+    },
+    /// Spends one recovery code; fails with `Spent` if it is not there.
+    UseRecoveryCode {
+        /// Whose.
+        account_id: String,
+        /// SHA-256 of the code, hex.
+        hash: String,
     },
     /// Marks a resource deleted (a new version without content); absent is not an error.
     Delete {

@@ -1,0 +1,115 @@
+//! Limits on guessing: sign-in, security codes and recovery codes (issue 3 §7).
+//!
+//! Each key (an account, an address) may fail [`FREE_FAILURES`] times; after that, each
+//! further failure doubles a wait (1 s, 2 s, 4 s, … up to [`MAX_WAIT_SECS`]) during which
+//! attempts are refused with 429 and `Retry-After`, before the password or code is even
+//! checked. A success clears the account's count. Counts live in this process: with several
+//! `hale serve` processes an attacker gets at most that many times the attempts, still
+//! bounded by the exponential wait.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::AppError;
+
+/// Failures allowed before waits begin.
+pub const FREE_FAILURES: u32 = 5;
+/// The longest wait.
+pub const MAX_WAIT_SECS: u64 = 15 * 60;
+/// Counts older than this are forgotten.
+const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    failures: u32,
+    blocked_until: Instant,
+    last: Instant,
+}
+
+/// Failure counts by key.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl Throttle {
+    /// A throttle with no history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Refuses with [`AppError::Throttled`] if any key is waiting.
+    pub fn check(&self, keys: &[&str]) -> Result<(), AppError> {
+        let now = Instant::now();
+        let Ok(map) = self.entries.lock() else {
+            return Ok(());
+        };
+        let wait = keys
+            .iter()
+            .filter_map(|k| map.get(*k))
+            .map(|e| e.blocked_until.saturating_duration_since(now))
+            .max()
+            .unwrap_or_default();
+        if wait.is_zero() {
+            Ok(())
+        } else {
+            Err(AppError::Throttled(wait.as_secs().max(1)))
+        }
+    }
+
+    /// Counts a failure against every key.
+    pub fn failed(&self, keys: &[&str]) {
+        let now = Instant::now();
+        let Ok(mut map) = self.entries.lock() else {
+            return;
+        };
+        map.retain(|_, e| now.duration_since(e.last) < FORGET_AFTER);
+        for key in keys {
+            let e = map.entry((*key).to_owned()).or_insert(Entry {
+                failures: 0,
+                blocked_until: now,
+                last: now,
+            });
+            e.failures += 1;
+            e.last = now;
+            if e.failures > FREE_FAILURES {
+                let exp = (e.failures - FREE_FAILURES - 1).min(20);
+                let wait = (1u64 << exp).min(MAX_WAIT_SECS);
+                e.blocked_until = now + Duration::from_secs(wait);
+            }
+        }
+    }
+
+    /// Clears a key's failures after a success.
+    pub fn succeeded(&self, key: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn five_failures_are_free_then_attempts_wait_and_success_clears() {
+        let t = Throttle::new();
+        for _ in 0..FREE_FAILURES {
+            assert!(t.check(&["email:a"]).is_ok());
+            t.failed(&["email:a", "addr:1"]);
+        }
+        assert!(t.check(&["email:a"]).is_ok());
+        t.failed(&["email:a", "addr:1"]);
+        match t.check(&["email:a"]) {
+            Err(AppError::Throttled(secs)) => assert!((1..=MAX_WAIT_SECS).contains(&secs)),
+            other => panic!("expected a wait, got {other:?}"),
+        }
+        // The address is waiting too, whichever account it tries next.
+        assert!(t.check(&["email:b", "addr:1"]).is_err());
+        assert!(t.check(&["email:b", "addr:2"]).is_ok());
+        t.succeeded("email:a");
+        assert!(t.check(&["email:a"]).is_ok());
+    }
+}
