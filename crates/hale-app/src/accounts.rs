@@ -405,10 +405,19 @@ impl App {
         Ok(Some(SignedIn { account, session }))
     }
 
-    /// Starts setting up an authenticator app for a signed-in account.
-    pub fn totp_begin(&self, who: &SignedIn) -> Result<TotpEnrolment, AppError> {
+    /// Starts setting up an authenticator app for a signed-in account, or shows the same
+    /// one again (`sealed` from the form) after a wrong code, so the QR code already scanned
+    /// stays valid.
+    pub fn totp_begin(
+        &self,
+        who: &SignedIn,
+        sealed: Option<&str>,
+    ) -> Result<TotpEnrolment, AppError> {
         let identity = self.identity()?;
-        let secret = totp::new_secret();
+        let secret = sealed
+            .and_then(unb64)
+            .and_then(|s| identity.seal.open(&s, &who.session.key_hash).ok())
+            .unwrap_or_else(totp::new_secret);
         let uri = totp::otpauth_uri(&secret, "Hale", &who.account.email);
         Ok(TotpEnrolment {
             qr_svg: totp::qr_svg(&uri, "QR code to scan with your authenticator app")
@@ -526,6 +535,16 @@ impl App {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// What the signed-in person's record holds: resources by type and the number of
+    /// wearable samples. Needs a second factor.
+    pub fn record_overview(&self, who: &SignedIn) -> Result<(Vec<(String, i64)>, i64), AppError> {
+        let record = self.own_record(who)?;
+        Ok((
+            self.store.count_by_type(&record)?,
+            self.store.sample_count(&record)?,
+        ))
     }
 
     /// How many recovery codes the account has left.

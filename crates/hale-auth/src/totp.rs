@@ -34,6 +34,19 @@ pub fn secret_for_typing(secret: &[u8]) -> String {
         .join(" ")
 }
 
+/// The secret back from its typed form (any case, spaces allowed), as an authenticator
+/// app reads it.
+pub fn secret_from_typing(typed: &str) -> Option<Vec<u8>> {
+    let plain: String = typed
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    totp_rs::Secret::try_from_base32(plain)
+        .ok()
+        .map(|s| s.as_ref().to_vec())
+}
+
 /// The `otpauth://` URI that authenticator apps read from the QR code.
 pub fn otpauth_uri(secret: &[u8], issuer: &str, account: &str) -> String {
     let b32 = totp_rs::Secret::from(secret.to_vec()).to_base32();
@@ -144,8 +157,12 @@ mod tests {
         let secret = new_secret();
         let uri = otpauth_uri(&secret, "Hale", "alex@example.org");
         assert!(uri.starts_with("otpauth://totp/Hale:alex@example.org?secret="));
-        let typed = secret_for_typing(&secret).replace(' ', "");
-        assert!(uri.contains(&typed));
+        let typed = secret_for_typing(&secret);
+        assert!(uri.contains(&typed.replace(' ', "")));
+        assert_eq!(
+            secret_from_typing(&typed.to_lowercase()),
+            Some(secret.clone())
+        );
         let svg = qr_svg(&uri, "QR code for your authenticator app").unwrap();
         assert!(svg.starts_with("<svg role=\"img\" aria-label=\"QR code"));
     }

@@ -34,6 +34,12 @@ struct DataArgs {
     /// The master key file. Default: DATA_DIR/hale.key. HALE_KEY (64 hex digits) wins.
     #[arg(long, env = "HALE_KEY_FILE", global = true)]
     key_file: Option<PathBuf>,
+    /// Where Hale's emails go: smtp://host:port. Default: files in DATA_DIR/outbox.
+    #[arg(long, env = "HALE_SMTP_URL", global = true)]
+    smtp_url: Option<String>,
+    /// The sender of Hale's emails.
+    #[arg(long, env = "HALE_MAIL_FROM", global = true, default_value = crate::DEFAULT_MAIL_FROM)]
+    mail_from: String,
 }
 
 impl DataArgs {
@@ -44,6 +50,8 @@ impl DataArgs {
             key_file: self.key_file.clone(),
             key_hex: std::env::var("HALE_KEY").ok().filter(|k| !k.is_empty()),
             public_url: None,
+            smtp_url: self.smtp_url.clone(),
+            mail_from: self.mail_from.clone(),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod cli;
 mod key;
+pub mod mail;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,8 +36,12 @@ pub struct Config {
     pub key_file: Option<PathBuf>,
     /// The master key itself, as 64 hex digits (from `HALE_KEY`); wins over the file.
     pub key_hex: Option<String>,
-    /// The public base URL, when `Host` is not to be trusted for links.
+    /// The public base URL for links (emails, FHIR bundles); default `http://LISTEN`.
     pub public_url: Option<String>,
+    /// Where email goes: `smtp://host:port`; `None` writes it to `DATA_DIR/outbox`.
+    pub smtp_url: Option<String>,
+    /// The sender of Hale's emails.
+    pub mail_from: String,
 }
 
 impl Config {
@@ -48,9 +53,14 @@ impl Config {
             key_file: None,
             key_hex: None,
             public_url: None,
+            smtp_url: None,
+            mail_from: DEFAULT_MAIL_FROM.to_owned(),
         }
     }
 }
+
+/// The sender when none is configured.
+pub const DEFAULT_MAIL_FROM: &str = "Hale <hale@localhost>";
 
 /// The storage backend a URL names. Any scheme but these two is an error, never a new
 /// empty database somewhere unexpected.
@@ -111,10 +121,22 @@ pub fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, MasterKey)
 /// Builds the application for a configuration.
 pub fn open_app(config: &Config) -> anyhow::Result<Arc<App>> {
     let (store, master) = open_store(config)?;
-    Ok(Arc::new(App::new(
-        store,
-        TokenKey::new(master.derive("bearer-token-signing")),
-    )))
+    let mailer: Box<dyn hale_app::accounts::Mailer> = match &config.smtp_url {
+        Some(url) => Box::new(mail::SmtpMailer::new(url, &config.mail_from)?),
+        None => Box::new(mail::OutboxMailer::new(config.data_dir.join("outbox"))),
+    };
+    Ok(Arc::new(
+        App::new(store, TokenKey::new(master.derive("bearer-token-signing"))).with_identity(
+            hale_auth::secret::SealKey::new(master.derive("account-secrets")),
+            mailer,
+        ),
+    ))
+}
+
+/// The key that signs the web pages' CSRF tokens.
+pub fn page_secret(config: &Config) -> anyhow::Result<[u8; 32]> {
+    let master = load_or_create_master_key(config, false)?;
+    Ok(master.derive("web-page-csrf"))
 }
 
 /// Serves HTTP on `listener` until `shutdown` completes.
@@ -124,14 +146,25 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let local = listener.local_addr().context("no local address")?;
     let router = hale_web::router(
         app,
         hale_web::WebConfig {
-            public_url: config.public_url.clone(),
+            public_url: Some(
+                config
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{local}")),
+            ),
+            page_secret: page_secret(config)?,
         },
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("the HTTP server failed")
+    // The peer address feeds the sign-in limits (per address as well as per account).
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("the HTTP server failed")
 }

@@ -2,6 +2,8 @@
 //! own PostgreSQL database), and a client with typed helpers. Dropped, it shuts down.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod web;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -56,6 +58,20 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// A server on the embedded database whose email goes to a real SMTP server.
+    pub fn spawn_with_mail() -> (Self, web::SmtpSink) {
+        let smtp = web::SmtpSink::start();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::for_data_dir(dir.path().join("data"));
+        config.smtp_url = Some(smtp.url.clone());
+        (Self::start(dir, config, None), smtp)
+    }
+
+    /// A browser for this server.
+    pub fn browser(&self) -> web::Browser {
+        web::Browser::new(&self.base)
+    }
+
     /// A server on the embedded database.
     pub fn spawn() -> Self {
         let dir = tempfile::tempdir().unwrap();

@@ -29,6 +29,8 @@ pub fn status_of(e: &AppError) -> StatusCode {
         AppError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         AppError::Conflict(_) => StatusCode::CONFLICT,
         AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        AppError::Rejected(_) => StatusCode::BAD_REQUEST,
+        AppError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

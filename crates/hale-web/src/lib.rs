@@ -14,11 +14,11 @@
 
 pub mod error;
 mod fhir;
+mod ui;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::response::Html;
 use axum::routing::get;
 use hale_app::App;
 
@@ -26,10 +26,23 @@ use hale_app::App;
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// Web settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct WebConfig {
-    /// The public base URL (`https://hale.example`), if not derivable from `Host`.
+    /// The public base URL (`https://hale.example`), if not derivable from `Host`. Emailed
+    /// links use it (never `Host`, which a client controls); cookies are `Secure` when it
+    /// is https.
     pub public_url: Option<String>,
+    /// Signs the pages' CSRF tokens (derived from the master key, so every process
+    /// sharing a database agrees).
+    pub page_secret: [u8; 32],
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Shared by every handler.
@@ -39,6 +52,18 @@ pub(crate) struct State {
     pub config: Arc<WebConfig>,
 }
 
+impl State {
+    /// Where emailed links point.
+    pub(crate) fn link_base(&self) -> String {
+        self.config
+            .public_url
+            .as_deref()
+            .unwrap_or("http://127.0.0.1:8080")
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}
+
 /// The whole HTTP application.
 pub fn router(app: Arc<App>, config: WebConfig) -> Router {
     let state = State {
@@ -46,14 +71,11 @@ pub fn router(app: Arc<App>, config: WebConfig) -> Router {
         config: Arc::new(config),
     };
     Router::new()
-        .route("/", get(home))
+        .merge(ui::routes())
         .route("/healthz", get(|| async { "ok" }))
         .nest("/fhir", fhir::routes())
+        .layer(axum::middleware::map_response(ui::security_headers))
         // Bodies are limited where they are read (fhir::read_body), with a proper 413.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
-}
-
-async fn home() -> Html<&'static str> {
-    Html(include_str!("home.html"))
 }

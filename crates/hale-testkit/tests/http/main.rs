@@ -1,6 +1,7 @@
 //! The one integration-test binary: every HTTP and command-line test, against a real server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod api;
 mod bad_input;
 mod cli;

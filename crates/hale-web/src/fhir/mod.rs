@@ -54,7 +54,7 @@ struct Call {
 
 /// A request id: this process's random prefix and a counter. Unique across processes,
 /// carries no personal data, and costs no system call (a UUID per request did).
-fn request_id() -> String {
+pub(crate) fn new_request_id() -> String {
     use std::sync::OnceLock;
     use std::sync::atomic::{AtomicU64, Ordering};
     static PREFIX: OnceLock<String> = OnceLock::new();
@@ -109,7 +109,7 @@ async fn bounded<T: Send + 'static>(
 }
 
 async fn authenticate(state: &State, headers: &HeaderMap) -> Result<Call, ApiError> {
-    let request_id = request_id();
+    let request_id = new_request_id();
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())

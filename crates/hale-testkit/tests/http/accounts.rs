@@ -1,0 +1,549 @@
+//! Accounts and sign-in through the web pages, as a browser does them, with Hale's emails
+//! going to a real SMTP server (issue 3 §1, §2, §5, §7, §8).
+
+use hale_testkit::TestApp;
+use hale_testkit::web::{Browser, Page, SmtpSink, link_in};
+
+const PASSWORD: &str = "walrus lantern orchard 42";
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A person who has signed up, confirmed their address, set up an authenticator and is
+/// signed in with both factors.
+struct Person {
+    browser: Browser,
+    email: String,
+    secret: Vec<u8>,
+    /// The code typed at set-up (so already used).
+    setup_code: String,
+    recovery_codes: Vec<String>,
+}
+
+fn sign_up(app: &TestApp, smtp: &mut SmtpSink, email: &str) -> Browser {
+    let browser = app.browser();
+    let done = browser.submit(
+        "/sign-up",
+        &[
+            ("name", "Alex Example"),
+            ("email", email),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ],
+    );
+    assert_eq!(done.path(), "/sign-up/check-email", "{}", done.html);
+    let mail = smtp.next_email();
+    assert!(mail.contains(&format!("To: {email}")), "{mail}");
+    let link = link_in(&mail, &format!("{}/account/verify-email?token=", app.base));
+    let confirmed = browser.get(&link);
+    assert_eq!(confirmed.status, 200);
+    assert!(confirmed.html.contains("Email address confirmed"));
+    browser
+}
+
+fn set_up_person(app: &TestApp, smtp: &mut SmtpSink, email: &str) -> Person {
+    let browser = sign_up(app, smtp, email);
+    let after_password = browser.submit("/sign-in", &[("email", email), ("password", PASSWORD)]);
+    // No authenticator yet: straight to setting one up.
+    assert_eq!(after_password.path(), "/account/authenticator");
+    assert!(
+        after_password.html.contains("<svg role=\"img\""),
+        "a QR code is shown"
+    );
+    let typed = after_password.code_after("hale-secret");
+    let secret =
+        hale_auth::totp::secret_from_typing(&typed).expect("the key on the page is base32");
+    let code = hale_auth::totp::code_at(&secret, now()).unwrap();
+    let enrolment = after_password.hidden("enrolment");
+    let codes_page = browser.submit_on(
+        &after_password,
+        "/account/authenticator",
+        &[("enrolment", &enrolment), ("code", &code)],
+    );
+    assert!(
+        codes_page.html.contains("Save your recovery codes"),
+        "{}",
+        codes_page.html
+    );
+    let recovery_codes: Vec<String> = codes_page
+        .html
+        .split("<li><code>")
+        .skip(1)
+        .map(|s| s.split("</code>").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery_codes.len(), 10);
+    Person {
+        browser,
+        email: email.to_owned(),
+        secret,
+        setup_code: code,
+        recovery_codes,
+    }
+}
+
+#[test]
+fn a_person_signs_up_confirms_their_email_sets_up_an_authenticator_and_sees_their_record() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "alex@example.org");
+    let record = person.browser.get("/record");
+    assert_eq!(record.status, 200);
+    assert_eq!(record.path(), "/record");
+    assert!(record.html.contains("<h1>Your record</h1>"));
+    assert!(
+        record.html.contains("Your details"),
+        "the record's Patient is counted"
+    );
+    assert!(
+        record.html.contains("Your identity has not been checked"),
+        "a new account is P0"
+    );
+    // The start page now sends them to their record.
+    assert_eq!(person.browser.get("/").path(), "/record");
+    // The email held a link and no health data.
+    let mail = &smtp.all()[0];
+    assert!(
+        mail.contains("Subject: Confirm your email address for Hale"),
+        "{mail}"
+    );
+    assert!(!mail.contains("Alex Example"));
+}
+
+#[test]
+fn health_data_is_never_shown_before_the_second_factor() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "two@example.org");
+    // A new browser with the password only.
+    let other = app.browser();
+    let page = other.submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", PASSWORD)],
+    );
+    assert_eq!(page.path(), "/sign-in/security-code");
+    for path in ["/record", "/account/sessions"] {
+        let p = other.get(path);
+        assert_eq!(
+            p.path(),
+            "/sign-in/security-code",
+            "{path} without a second factor"
+        );
+        assert!(!p.html.contains("Your details"));
+    }
+    // Replacing the authenticator also needs the current one first.
+    assert_eq!(
+        other.get("/account/authenticator").path(),
+        "/sign-in/security-code"
+    );
+    let wrong = other.submit("/sign-in/security-code", &[("code", "000000")]);
+    assert!(wrong.html.contains("nhsuk-error-summary"));
+    assert!(wrong.html.contains("<title>Error: "));
+    // The set-up code used this time step; the app's next code (accepted a step early, for
+    // clock skew) is a new one.
+    let code = hale_auth::totp::code_at(&person.secret, now() + 30).unwrap();
+    let page = other.submit("/sign-in/security-code", &[("code", &code)]);
+    assert_eq!(page.path(), "/record");
+    assert!(other.get("/record").html.contains("Your details"));
+}
+
+#[test]
+fn a_security_code_works_once_and_each_recovery_code_works_once() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "once@example.org");
+    // The set-up code was accepted: the same code is refused for a new sign-in.
+    let code = person.setup_code.clone();
+    let first = app.browser();
+    first.submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", PASSWORD)],
+    );
+    let page = first.submit("/sign-in/security-code", &[("code", &code)]);
+    assert_eq!(
+        page.path(),
+        "/sign-in/security-code",
+        "a used code is refused"
+    );
+    assert!(page.html.contains("The security code is not right"));
+
+    let second = app.browser();
+    second.submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", PASSWORD)],
+    );
+    let typed = person.recovery_codes[3].to_uppercase().replace('-', " ");
+    let page = second.submit("/sign-in/recovery-code", &[("code", &typed)]);
+    assert_eq!(page.path(), "/record");
+
+    let third = app.browser();
+    third.submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", PASSWORD)],
+    );
+    let page = third.submit(
+        "/sign-in/recovery-code",
+        &[("code", &person.recovery_codes[3])],
+    );
+    assert_eq!(
+        page.path(),
+        "/sign-in/recovery-code",
+        "a used recovery code is refused"
+    );
+    assert!(page.html.contains("The recovery code is not right"));
+    assert_eq!(third.get("/record").path(), "/sign-in/security-code");
+}
+
+#[test]
+fn signing_up_with_a_taken_address_looks_the_same_and_warns_the_owner() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    sign_up(&app, &mut smtp, "taken@example.org");
+    let again = app.browser().submit(
+        "/sign-up",
+        &[
+            ("name", "Someone Else"),
+            ("email", "Taken@Example.org"),
+            ("password", "another fine passphrase 7"),
+            ("confirm", "another fine passphrase 7"),
+        ],
+    );
+    assert_eq!(again.path(), "/sign-up/check-email");
+    let mail = smtp.next_email();
+    assert!(
+        mail.contains("Someone tried to create a Hale account"),
+        "{mail}"
+    );
+    assert!(
+        !mail.contains("verify-email?token="),
+        "no new account, no new link"
+    );
+    // The original password still works: nothing was replaced.
+    let page = app.browser().submit(
+        "/sign-in",
+        &[("email", "taken@example.org"), ("password", PASSWORD)],
+    );
+    assert_eq!(page.path(), "/account/authenticator");
+}
+
+/// The page without its per-browser CSRF token.
+fn without_token(p: &Page) -> String {
+    let token = p.hidden("csrf");
+    p.html.replace(&token, "")
+}
+
+#[test]
+fn a_wrong_password_and_an_unknown_address_get_the_same_answer() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    sign_up(&app, &mut smtp, "known@example.org");
+    let b = app.browser();
+    let wrong_password = b.submit(
+        "/sign-in",
+        &[
+            ("email", "x@example.org"),
+            ("password", "not the password at all"),
+        ],
+    );
+    let unknown = b.submit(
+        "/sign-in",
+        &[
+            ("email", "x@example.org"),
+            ("password", "not the password at all"),
+        ],
+    );
+    assert_eq!(without_token(&wrong_password), without_token(&unknown));
+    let known = b.submit(
+        "/sign-in",
+        &[
+            ("email", "known@example.org"),
+            ("password", "not the password at all"),
+        ],
+    );
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(
+        without_token(&known).replace("known@example.org", "x@example.org"),
+        without_token(&unknown)
+    );
+    assert!(
+        known
+            .html
+            .contains("The email address or password is not right")
+    );
+}
+
+#[test]
+fn weak_or_mismatched_passwords_are_refused_with_the_error_summary_and_nothing_is_sent() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let b = app.browser();
+    for (password, confirm, message) in [
+        ("short", "short", "at least 10 characters"),
+        ("password123", "password123", "too easy to guess"),
+        ("alexexample", "alexexample", "too easy to guess"),
+        (
+            PASSWORD,
+            "something else entirely",
+            "The passwords do not match",
+        ),
+    ] {
+        let page = b.submit(
+            "/sign-up",
+            &[
+                ("name", "Alex Example"),
+                ("email", "weak@example.org"),
+                ("password", password),
+                ("confirm", confirm),
+            ],
+        );
+        assert_eq!(page.path(), "/sign-up", "{password}");
+        assert!(page.html.contains("nhsuk-error-summary"));
+        assert!(page.html.contains(message), "{password}: {message}");
+        assert!(
+            page.html.contains("href=\"#password\"") || page.html.contains("href=\"#confirm\"")
+        );
+        assert!(
+            !page.html.contains(password),
+            "a password is never echoed back"
+        );
+        assert!(
+            page.html.contains("value=\"weak@example.org\""),
+            "the address is kept"
+        );
+    }
+    let bad_email = b.submit(
+        "/sign-up",
+        &[
+            ("name", ""),
+            ("email", "not-an-address"),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ],
+    );
+    assert!(bad_email.html.contains("Enter your full name"));
+    assert!(
+        bad_email
+            .html
+            .contains("Enter an email address in the correct format")
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(smtp.all().is_empty(), "no email for a refused form");
+    let _ = &mut smtp;
+}
+
+#[test]
+fn a_verification_link_works_once() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let b = app.browser();
+    b.submit(
+        "/sign-up",
+        &[
+            ("name", "Alex Example"),
+            ("email", "link@example.org"),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ],
+    );
+    // Before following the link, sign-in says to confirm the address.
+    let early = b.submit(
+        "/sign-in",
+        &[("email", "link@example.org"), ("password", PASSWORD)],
+    );
+    assert!(early.html.contains("Confirm your email address first"));
+    let link = link_in(&smtp.next_email(), &format!("{}/account/verify-email", app.base));
+    assert_eq!(b.get(&link).status, 200);
+    let again = b.get(&link);
+    assert_eq!(again.status, 400);
+    assert!(again.html.contains("This link does not work"));
+    let forged = b.get("/account/verify-email?token=made-up");
+    assert_eq!(forged.status, 400);
+}
+
+#[test]
+fn forms_without_a_valid_csrf_token_are_refused_and_change_nothing() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let b = app.browser();
+    b.get("/sign-up");
+    let forged = b.post_raw(
+        "/sign-up",
+        &[
+            ("csrf", "0000"),
+            ("name", "Alex Example"),
+            ("email", "csrf@example.org"),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ],
+    );
+    assert_eq!(forged.status, 403);
+    assert!(forged.html.contains("This form has expired"));
+    let missing = b.post_raw(
+        "/sign-in",
+        &[("email", "csrf@example.org"), ("password", PASSWORD)],
+    );
+    assert_eq!(missing.status, 403);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(smtp.all().is_empty());
+    let _ = &mut smtp;
+
+    // A signed-in person's sign-out-everywhere needs the token of their own session.
+    let person = set_up_person(&app, &mut smtp, "csrf2@example.org");
+    let page = person
+        .browser
+        .post_raw("/account/sessions/end-all", &[("csrf", "forged")]);
+    assert_eq!(page.status, 403);
+    assert_eq!(
+        person.browser.get("/record").path(),
+        "/record",
+        "still signed in"
+    );
+}
+
+#[test]
+fn repeated_wrong_passwords_are_slowed_down_with_429_and_retry_after() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    sign_up(&app, &mut smtp, "slow@example.org");
+    let b = app.browser();
+    let mut last = None;
+    for _ in 0..7 {
+        last = Some(b.submit(
+            "/sign-in",
+            &[
+                ("email", "slow@example.org"),
+                ("password", "wrong wrong wrong"),
+            ],
+        ));
+    }
+    let last = last.unwrap();
+    assert_eq!(last.status, 429);
+    assert!(last.headers.get("retry-after").is_some());
+    assert!(last.html.contains("Too many attempts"));
+    // Even the right password waits until the time is up.
+    let right = b.submit(
+        "/sign-in",
+        &[("email", "slow@example.org"), ("password", PASSWORD)],
+    );
+    assert_eq!(right.status, 429);
+}
+
+#[test]
+fn the_person_sees_where_they_are_signed_in_and_can_sign_out_one_or_everywhere() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "sessions@example.org");
+    let mut phone = app.browser();
+    phone.user_agent =
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Version/18.0 Mobile Safari/604.1"
+            .into();
+    phone.submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", PASSWORD)],
+    );
+    let code = person.recovery_codes[0].clone();
+    assert_eq!(
+        phone
+            .submit("/sign-in/recovery-code", &[("code", &code)])
+            .path(),
+        "/record"
+    );
+
+    let list = person.browser.get("/account/sessions");
+    assert!(
+        list.html.contains("Firefox on Linux (This device)"),
+        "{}",
+        list.html
+    );
+    assert!(list.html.contains("Safari on iPhone"));
+    // End the phone's session from the laptop.
+    let marker = "Safari on iPhone";
+    let at = list.html.find(marker).unwrap();
+    let rest = &list.html[at..];
+    let start = rest.find("name=\"session\" value=\"").unwrap() + "name=\"session\" value=\"".len();
+    let phone_session = rest[start..].split('"').next().unwrap().to_owned();
+    let after = person.browser.submit_on(
+        &list,
+        "/account/sessions/end",
+        &[("session", &phone_session)],
+    );
+    assert_eq!(after.path(), "/account/sessions");
+    assert!(!after.html.contains("Safari on iPhone"));
+    assert_eq!(
+        phone.get("/record").path(),
+        "/sign-in",
+        "the phone is signed out at once"
+    );
+
+    let all = person.browser.submit_on(
+        &person.browser.get("/account/sessions"),
+        "/account/sessions/end-all",
+        &[],
+    );
+    assert_eq!(all.path(), "/sign-in");
+    assert_eq!(person.browser.get("/record").path(), "/sign-in");
+}
+
+#[test]
+fn signing_out_ends_the_session_on_the_server() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "out@example.org");
+    let record = person.browser.get("/record");
+    let cookie_before = person.browser.get("/record");
+    assert_eq!(cookie_before.path(), "/record");
+    let out = person.browser.submit_on(&record, "/sign-out", &[]);
+    assert_eq!(out.path(), "/");
+    assert_eq!(person.browser.get("/record").path(), "/sign-in");
+}
+
+#[test]
+fn pages_carry_the_security_headers_and_the_session_cookie_is_httponly_and_samesite() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    sign_up(&app, &mut smtp, "headers@example.org");
+    let page = app.browser().get("/sign-in");
+    let h = |n: &str| {
+        page.headers
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let csp = h("content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(h("x-content-type-options"), "nosniff");
+    assert_eq!(h("referrer-policy"), "no-referrer");
+    assert_eq!(h("cache-control"), "no-store");
+    assert!(!page.html.contains("<script>"), "no inline script");
+    assert!(!page.html.contains(" style="), "no inline styles");
+
+    // The session cookie, seen raw on the sign-in response.
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = client.get(format!("{}/sign-in", app.base)).send().unwrap();
+    let csrf_cookie = form.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Lax"));
+    let html = form.text().unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let token = html[html.find(marker).unwrap() + marker.len()..]
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let res = client
+        .post(format!("{}/sign-in", app.base))
+        .header("cookie", csrf_cookie.split(';').next().unwrap())
+        .form(&[
+            ("csrf", token.as_str()),
+            ("email", "headers@example.org"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let session = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(session.starts_with("hale_session="));
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Lax")
+            && session.contains("Path=/")
+    );
+    assert!(!session.contains("Secure"), "plain http on loopback");
+}

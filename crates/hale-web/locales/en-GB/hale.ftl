@@ -1,0 +1,162 @@
+# Hale's words, in plain English (NHS content style: short sentences, "you", no jargon).
+# Every string a person sees is here, so that other languages can follow.
+
+service-name = Hale
+skip-link = Skip to main content
+account-nav = Account
+nav-your-record = Your record
+nav-sessions = Where you're signed in
+nav-sign-in = Sign in
+nav-sign-out = Sign out
+footer-about = Hale is a personal health record that you own and control.
+footer-links = Support links
+error-summary-title = There is a problem
+error-prefix = Error:
+password-show = Show
+password-hide = Hide
+password-show-label = Show password
+password-hide-label = Hide password
+password-shown = Your password is visible
+password-hidden = Your password is hidden
+continue = Continue
+page-title = { $page } - Hale
+
+# Start
+start-title = Your health record, in your hands
+start-lead = Keep your health information in one place, add your own, and decide who can see it.
+start-points-title = With Hale you can:
+start-point-see = see your health information from your GP, hospital and other services
+start-point-add = add your own notes, measurements and readings from your watch or phone
+start-point-share = choose who can see your record, and see who has looked
+start-create = Create an account
+start-have-account = Already have an account?
+start-sign-in = Sign in
+
+# Sign up
+sign-up-title = Create an account
+sign-up-name = Your full name
+sign-up-email = Email address
+sign-up-email-hint = We'll send you a link to confirm it.
+sign-up-password = Create a password
+sign-up-password-hint = Use at least 10 characters. A few unrelated words make a strong password that is easy to remember.
+sign-up-confirm = Type your password again
+sign-up-submit = Create account
+check-email-title = Check your email
+check-email-body = We've sent a link to the email address you gave us. Open it within 24 hours to finish creating your account.
+check-email-spam = If you cannot find the email, check your spam or junk folder.
+verified-title = Email address confirmed
+verified-body = You can now sign in to Hale.
+link-invalid-title = This link does not work
+link-invalid-body = The link may have expired, or it may have been used already.
+link-invalid-next = Try signing in. If your account is not confirmed yet, you can create it again.
+
+# Sign in
+sign-in-title = Sign in to Hale
+sign-in-email = Email address
+sign-in-password = Password
+sign-in-submit = Sign in
+sign-in-no-account = No account yet?
+code-title = Enter your security code
+code-body = Open the authenticator app on your phone and enter the 6-digit code it shows for Hale.
+code-label = Security code
+code-hint = For example, 123456
+code-submit = Continue
+code-use-recovery = I cannot use my authenticator app
+recovery-title = Enter a recovery code
+recovery-body = Use one of the recovery codes you saved when you set up your authenticator app. Each code works once.
+recovery-label = Recovery code
+recovery-hint = For example, abcde-fghjk
+recovery-submit = Continue
+
+# Authenticator set-up
+totp-setup-title = Set up your authenticator app
+totp-setup-why = To keep your health information safe, you need a second way to prove it's you each time you sign in.
+totp-setup-step-app = Install an authenticator app on your phone, if you do not have one.
+totp-setup-step-scan = In the app, add an account and scan this QR code.
+totp-setup-cannot-scan = I cannot scan the QR code
+totp-setup-key = Enter this key in your app instead:
+totp-setup-step-code = Enter the 6-digit code the app shows.
+totp-setup-submit = Set up authenticator
+recovery-codes-title = Save your recovery codes
+recovery-codes-body = If you lose your phone, you can use one of these codes to sign in. Each code works once.
+recovery-codes-warning = Store them somewhere safe, such as a password manager or printed on paper. You will not be able to see them again.
+recovery-codes-continue = I have saved my codes
+
+# Record
+record-title = Your record
+record-empty = There is nothing in your record yet.
+record-summary-title = What your record holds
+record-category = What
+record-count = How many
+record-samples = Readings from apps and devices
+record-level-p0 = Your identity has not been checked. You can keep your own notes and readings. To see information from health and care services, you need to prove who you are.
+record-level-p9 = Your identity has been checked.
+
+# Sessions
+sessions-title = Where you're signed in
+sessions-body = These are the devices signed in to your account. If you do not recognise one, sign it out and change your password.
+sessions-device = Device
+sessions-signed-in = Signed in
+sessions-last-used = Last used
+sessions-this-device = This device
+sessions-end = Sign out
+sessions-end-label = Sign out { $device }
+sessions-end-all = Sign out everywhere
+sessions-end-all-hint = This signs you out on every device, including this one.
+
+# Errors on pages
+not-found-title = Page not found
+not-found-body = If you typed the web address, check it is correct. If you pasted the web address, check you copied the entire address.
+server-error-title = Sorry, there is a problem with the service
+server-error-body = Try again later.
+error-reference = Reference: { $id }
+form-expired-title = This form has expired
+form-expired-body = For your security, forms stop working after a while. Go back, refresh the page and try again.
+too-many-title = Too many attempts
+too-many-body = For your security, you need to wait before trying again. Try again in { $minutes ->
+    [one] 1 minute
+   *[other] { $minutes } minutes
+}.
+
+# Form errors
+error-name-missing = Enter your full name
+error-email-invalid = Enter an email address in the correct format, like name@example.com
+error-password-too-short = Your password must be at least 10 characters
+error-password-too-long = Your password must be 256 characters or fewer
+error-password-too-easy = Your password is too easy to guess. Try a few unrelated words, or avoid common words, names and patterns
+error-passwords-differ = The passwords do not match
+error-sign-in-failed = The email address or password is not right
+error-email-not-verified = Confirm your email address first, using the link we sent you
+error-code-wrong = The security code is not right, or it has expired. Enter the newest code from your app
+error-recovery-code-wrong = The recovery code is not right, or it has been used
+error-link-invalid = This link has expired or has been used
+
+# What a record holds, by FHIR resource type, in plain words
+kind-Patient = Your details
+kind-Observation = Measurements and test results
+kind-Condition = Conditions
+kind-MedicationRequest = Medicines prescribed
+kind-MedicationStatement = Medicines you take
+kind-AllergyIntolerance = Allergies
+kind-Immunization = Vaccinations
+kind-Procedure = Procedures
+kind-Encounter = Appointments and visits
+kind-DocumentReference = Letters and documents
+kind-CarePlan = Care plans
+kind-DiagnosticReport = Test reports
+kind-other = Other entries
+
+# Dates
+date-time = { $day } { $month } { $year } at { $time }
+month-1 = January
+month-2 = February
+month-3 = March
+month-4 = April
+month-5 = May
+month-6 = June
+month-7 = July
+month-8 = August
+month-9 = September
+month-10 = October
+month-11 = November
+month-12 = December

@@ -1,0 +1,654 @@
+//! Sign-up, email verification, sign-in with a second factor, authenticator set-up,
+//! sessions and sign-out, and the signed-in home (issue 3 §1, §2, §5; issue 5 §1).
+// Handlers return early with the page to show (a redirect, an error page) as `Err`; a
+// Response is large, but boxing it on this path buys nothing.
+#![allow(clippy::result_large_err)]
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State as AxumState};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hale_app::accounts::{FormProblem, SignedIn, TotpEnrolment};
+use hale_app::{App, AppError};
+use hale_core::{AuthStrength, VerificationLevel};
+
+use super::pages::{
+    Chrome, Field, FormPage, MessagePage, RecordPage, RecoveryCodesPage, SessionRow, SessionsPage,
+    StartPage,
+};
+use super::{FormData, Visitor, csrf_ok, csrf_token, error_page, html, see_other};
+use crate::State;
+
+type Page = Result<Response, Response>;
+
+/// Runs an App call on a blocking thread; a failure becomes the error page.
+async fn call<T: Send + 'static>(
+    state: &State,
+    v: &Visitor,
+    f: impl FnOnce(&App) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, Response> {
+    let app = state.app.clone();
+    match tokio::task::spawn_blocking(move || f(&app)).await {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(AppError::Throttled(secs))) => Err(too_many(v, secs)),
+        Ok(Err(e)) => {
+            tracing::error!(request_id = %v.request_id, error = %e, "page call failed");
+            Err(error_page(v, StatusCode::INTERNAL_SERVER_ERROR))
+        }
+        Err(_) => Err(error_page(v, StatusCode::INTERNAL_SERVER_ERROR)),
+    }
+}
+
+fn too_many(v: &Visitor, secs: u64) -> Response {
+    let minutes = secs.div_ceil(60).max(1);
+    let page = MessagePage {
+        chrome: Chrome::new(v.lang, v.lang.t("too-many-title")),
+        heading: v.lang.t("too-many-title"),
+        paragraphs: vec![v.lang.t1("too-many-body", "minutes", minutes)],
+        reference: None,
+        links: vec![],
+    };
+    let mut r = html(StatusCode::TOO_MANY_REQUESTS, page.render());
+    if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    r
+}
+
+/// The session behind the browser's cookie, if live.
+async fn signed_in(state: &State, v: &Visitor) -> Result<Option<SignedIn>, Response> {
+    let Some(key) = v.session_key.clone() else {
+        return Ok(None);
+    };
+    call(state, v, move |app| app.session(&key)).await
+}
+
+/// Requires a session that has completed the second factor; otherwise sends the browser to
+/// where it can get one.
+async fn two_factor(state: &State, v: &Visitor) -> Result<SignedIn, Response> {
+    match signed_in(state, v).await? {
+        Some(who) if who.strength() == AuthStrength::TwoFactor => Ok(who),
+        Some(who) if who.has_totp() => Err(see_other("/sign-in/security-code")),
+        Some(_) => Err(see_other("/account/authenticator")),
+        None => Err(see_other("/sign-in")),
+    }
+}
+
+/// The CSRF token for an anonymous form, and the cookie to set if the browser has none.
+fn anonymous_csrf(state: &State, v: &Visitor) -> (String, Option<HeaderValue>) {
+    match &v.csrf_cookie {
+        Some(basis) => (csrf_token(state, basis), None),
+        None => {
+            let basis = hale_auth::secret::random_token();
+            (
+                csrf_token(state, &basis),
+                Some(super::csrf_cookie(state, &basis)),
+            )
+        }
+    }
+}
+
+fn with_cookie(mut r: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        r.headers_mut().append(header::SET_COOKIE, c);
+    }
+    r
+}
+
+fn signed_in_chrome(state: &State, v: &Visitor, who: &SignedIn, title: String) -> Chrome {
+    let csrf = csrf_token(
+        state,
+        v.session_key.as_deref().unwrap_or(&who.session.key_hash),
+    );
+    Chrome::new(v.lang, title).signed_in(csrf)
+}
+
+/// Parses a POSTed form and checks its CSRF token against `basis`.
+fn form(
+    state: &State,
+    v: &Visitor,
+    basis: Option<&str>,
+    body: &Bytes,
+) -> Result<FormData, Response> {
+    let data = FormData::parse(body).ok_or_else(|| error_page(v, StatusCode::PAYLOAD_TOO_LARGE))?;
+    if csrf_ok(state, basis, Some(data.get("csrf"))) {
+        Ok(data)
+    } else {
+        Err(error_page(v, StatusCode::FORBIDDEN))
+    }
+}
+
+fn problem_text(v: &Visitor, p: FormProblem) -> String {
+    v.lang.t(p.id())
+}
+
+/// `GET /`: the start page, or the record for someone already signed in.
+pub(crate) async fn start(AxumState(state): AxumState<State>, v: Visitor) -> Response {
+    if let Ok(Some(who)) = signed_in(&state, &v).await
+        && who.strength() == AuthStrength::TwoFactor
+    {
+        return see_other("/record");
+    }
+    let page = StartPage {
+        chrome: Chrome::new(v.lang, v.lang.t("start-title")),
+    };
+    html(StatusCode::OK, page.render())
+}
+
+fn sign_up_page(v: &Visitor, csrf: String, data: Option<&FormData>) -> FormPage {
+    let l = v.lang;
+    let mut page = FormPage::new(
+        Chrome::new(l, l.t("sign-up-title")),
+        l.t("sign-up-title"),
+        "/sign-up",
+        csrf,
+    );
+    let value = |name: &str| data.map_or("", |d| d.get(name)).to_owned();
+    page.fields = vec![
+        Field::new("name", "text", l.t("sign-up-name"))
+            .autocomplete("name")
+            .value(&value("name")),
+        Field::new("email", "email", l.t("sign-up-email"))
+            .hint(l.t("sign-up-email-hint"))
+            .autocomplete("email")
+            .value(&value("email"))
+            .code(false, ""),
+        Field::new("password", "password", l.t("sign-up-password"))
+            .hint(l.t("sign-up-password-hint"))
+            .autocomplete("new-password"),
+        Field::new("confirm", "password", l.t("sign-up-confirm")).autocomplete("new-password"),
+    ];
+    page.submit = l.t("sign-up-submit");
+    page.links = vec![(
+        Some(l.t("start-have-account")),
+        "/sign-in",
+        l.t("start-sign-in"),
+    )];
+    page
+}
+
+/// `GET /sign-up`.
+pub(crate) async fn sign_up_form(AxumState(state): AxumState<State>, v: Visitor) -> Response {
+    let (csrf, cookie) = anonymous_csrf(&state, &v);
+    with_cookie(
+        html(StatusCode::OK, sign_up_page(&v, csrf, None).render()),
+        cookie,
+    )
+}
+
+/// `POST /sign-up`: refuses with field errors, or sends the link and says so. The answer
+/// is the same whether or not the address already had an account.
+pub(crate) async fn sign_up(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let data = form(&state, &v, v.csrf_cookie.as_deref(), &body)?;
+    let (name, email) = (data.get("name").to_owned(), data.get("email").to_owned());
+    let (password, confirm) = (
+        data.get("password").to_owned(),
+        data.get("confirm").to_owned(),
+    );
+    let link_base = state.link_base();
+    let outcome = call(&state, &v, move |app| {
+        Ok(app.sign_up(&name, &email, &password, &confirm, &link_base))
+    })
+    .await?;
+    match outcome {
+        Ok(()) => Ok(see_other("/sign-up/check-email")),
+        Err(problems) => {
+            let mut page = sign_up_page(
+                &v,
+                csrf_token(&state, v.csrf_cookie.as_deref().unwrap_or("")),
+                Some(&data),
+            );
+            for p in problems {
+                page.error(p.field(), problem_text(&v, p));
+            }
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
+}
+
+/// `GET /sign-up/check-email`.
+pub(crate) async fn check_email(v: Visitor) -> Response {
+    let l = v.lang;
+    let page = MessagePage {
+        chrome: Chrome::new(l, l.t("check-email-title")),
+        heading: l.t("check-email-title"),
+        paragraphs: vec![l.t("check-email-body"), l.t("check-email-spam")],
+        reference: None,
+        links: vec![],
+    };
+    html(StatusCode::OK, page.render())
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// `GET /account/verify-email?token=…`: the emailed link.
+pub(crate) async fn verify_email(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Query(q): Query<TokenQuery>,
+) -> Page {
+    let l = v.lang;
+    let token = q.token;
+    let ok = call(&state, &v, move |app| Ok(app.verify_email(&token).is_ok())).await?;
+    let (heading, body, status) = if ok {
+        (
+            l.t("verified-title"),
+            vec![l.t("verified-body")],
+            StatusCode::OK,
+        )
+    } else {
+        (
+            l.t("link-invalid-title"),
+            vec![l.t("link-invalid-body"), l.t("link-invalid-next")],
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let page = MessagePage {
+        chrome: Chrome::new(l, heading.clone()),
+        heading,
+        paragraphs: body,
+        reference: None,
+        links: vec![("/sign-in", l.t("start-sign-in"))],
+    };
+    Ok(html(status, page.render()))
+}
+
+fn sign_in_page(v: &Visitor, csrf: String, email: &str) -> FormPage {
+    let l = v.lang;
+    let mut page = FormPage::new(
+        Chrome::new(l, l.t("sign-in-title")),
+        l.t("sign-in-title"),
+        "/sign-in",
+        csrf,
+    );
+    page.fields = vec![
+        Field::new("email", "email", l.t("sign-in-email"))
+            .autocomplete("username")
+            .value(email)
+            .code(false, ""),
+        Field::new("password", "password", l.t("sign-in-password"))
+            .autocomplete("current-password"),
+    ];
+    page.submit = l.t("sign-in-submit");
+    page.links = vec![(
+        Some(l.t("sign-in-no-account")),
+        "/sign-up",
+        l.t("start-create"),
+    )];
+    page
+}
+
+/// `GET /sign-in`.
+pub(crate) async fn sign_in_form(AxumState(state): AxumState<State>, v: Visitor) -> Response {
+    let (csrf, cookie) = anonymous_csrf(&state, &v);
+    with_cookie(
+        html(StatusCode::OK, sign_in_page(&v, csrf, "").render()),
+        cookie,
+    )
+}
+
+/// `POST /sign-in`: the password step. A session starts that can do nothing but finish
+/// the second factor.
+pub(crate) async fn sign_in(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let data = form(&state, &v, v.csrf_cookie.as_deref(), &body)?;
+    let (email, password) = (
+        data.get("email").to_owned(),
+        data.get("password").to_owned(),
+    );
+    let (client, agent) = (v.client.clone(), v.user_agent.clone());
+    let result = call(&state, &v, move |app| {
+        match app.sign_in(&email, &password, &client, &agent) {
+            Ok(key) => Ok(Ok(key)),
+            Err(AppError::Rejected(p)) => Ok(Err(p)),
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    match result {
+        Ok(key) => {
+            let mut r = see_other("/sign-in/security-code");
+            r.headers_mut()
+                .append(header::SET_COOKIE, super::session_cookie(&state, &key));
+            Ok(r)
+        }
+        Err(problem) => {
+            let csrf = csrf_token(&state, v.csrf_cookie.as_deref().unwrap_or(""));
+            let mut page = sign_in_page(&v, csrf, data.get("email"));
+            page.error(problem.field(), problem_text(&v, problem));
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
+}
+
+/// A session that has proven the password (any strength), or the way back to sign-in.
+async fn password_proven(state: &State, v: &Visitor) -> Result<SignedIn, Response> {
+    signed_in(state, v)
+        .await?
+        .ok_or_else(|| see_other("/sign-in"))
+}
+
+fn code_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
+    let l = v.lang;
+    let csrf = csrf_token(state, v.session_key.as_deref().unwrap_or(""));
+    let mut page = FormPage::new(
+        signed_in_chrome(state, v, who, l.t("code-title")),
+        l.t("code-title"),
+        "/sign-in/security-code",
+        csrf,
+    );
+    page.paragraphs = vec![l.t("code-body")];
+    page.fields = vec![
+        Field::new("code", "text", l.t("code-label"))
+            .hint(l.t("code-hint"))
+            .autocomplete("one-time-code")
+            .code(true, " nhsuk-input--width-10"),
+    ];
+    page.submit = l.t("code-submit");
+    page.links = vec![(None, "/sign-in/recovery-code", l.t("code-use-recovery"))];
+    page
+}
+
+/// `GET /sign-in/security-code`.
+pub(crate) async fn code_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = password_proven(&state, &v).await?;
+    if who.strength() == AuthStrength::TwoFactor {
+        return Ok(see_other("/record"));
+    }
+    if !who.has_totp() {
+        return Ok(see_other("/account/authenticator"));
+    }
+    Ok(html(StatusCode::OK, code_page(&state, &v, &who).render()))
+}
+
+/// `POST /sign-in/security-code`: the second factor.
+pub(crate) async fn code(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let who = password_proven(&state, &v).await?;
+    let data = form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (code, client, checked) = (data.get("code").to_owned(), v.client.clone(), who.clone());
+    let outcome = call(&state, &v, move |app| {
+        match app.totp_verify(&checked, &code, &client) {
+            Ok(()) => Ok(true),
+            Err(AppError::Rejected(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    if outcome {
+        return Ok(see_other("/record"));
+    }
+    let mut page = code_page(&state, &v, &who);
+    page.error("code", problem_text(&v, FormProblem::CodeWrong));
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+fn recovery_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
+    let l = v.lang;
+    let csrf = csrf_token(state, v.session_key.as_deref().unwrap_or(""));
+    let mut page = FormPage::new(
+        signed_in_chrome(state, v, who, l.t("recovery-title")),
+        l.t("recovery-title"),
+        "/sign-in/recovery-code",
+        csrf,
+    );
+    page.paragraphs = vec![l.t("recovery-body")];
+    page.fields = vec![
+        Field::new("code", "text", l.t("recovery-label"))
+            .hint(l.t("recovery-hint"))
+            .autocomplete("off")
+            .code(false, " nhsuk-input--width-10"),
+    ];
+    page.submit = l.t("recovery-submit");
+    page
+}
+
+/// `GET /sign-in/recovery-code`.
+pub(crate) async fn recovery_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = password_proven(&state, &v).await?;
+    Ok(html(
+        StatusCode::OK,
+        recovery_page(&state, &v, &who).render(),
+    ))
+}
+
+/// `POST /sign-in/recovery-code`.
+pub(crate) async fn recovery(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let who = password_proven(&state, &v).await?;
+    let data = form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (code, client, checked) = (data.get("code").to_owned(), v.client.clone(), who.clone());
+    let ok = call(&state, &v, move |app| {
+        match app.recovery_code_sign_in(&checked, &code, &client) {
+            Ok(()) => Ok(true),
+            Err(AppError::Rejected(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    if ok {
+        return Ok(see_other("/record"));
+    }
+    let mut page = recovery_page(&state, &v, &who);
+    page.error("code", problem_text(&v, FormProblem::RecoveryCodeWrong));
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+fn totp_page(state: &State, v: &Visitor, who: &SignedIn, e: TotpEnrolment) -> FormPage {
+    let l = v.lang;
+    let csrf = csrf_token(state, v.session_key.as_deref().unwrap_or(""));
+    let mut page = FormPage::new(
+        signed_in_chrome(state, v, who, l.t("totp-setup-title")),
+        l.t("totp-setup-title"),
+        "/account/authenticator",
+        csrf,
+    );
+    page.paragraphs = vec![
+        l.t("totp-setup-why"),
+        l.t("totp-setup-step-app"),
+        l.t("totp-setup-step-scan"),
+    ];
+    page.qr_svg = Some(e.qr_svg);
+    page.details = Some((
+        l.t("totp-setup-cannot-scan"),
+        l.t("totp-setup-key"),
+        e.secret_for_typing,
+    ));
+    page.hidden = vec![("enrolment", e.sealed)];
+    page.fields = vec![
+        Field::new("code", "text", l.t("totp-setup-step-code"))
+            .hint(l.t("code-hint"))
+            .autocomplete("one-time-code")
+            .code(true, " nhsuk-input--width-10"),
+    ];
+    page.submit = l.t("totp-setup-submit");
+    page
+}
+
+/// An account with an authenticator already must prove it before replacing it.
+fn may_set_up(who: &SignedIn) -> Result<(), Response> {
+    if who.has_totp() && who.strength() < AuthStrength::TwoFactor {
+        Err(see_other("/sign-in/security-code"))
+    } else {
+        Ok(())
+    }
+}
+
+/// `GET /account/authenticator`: scan a QR code, type the code it gives.
+pub(crate) async fn totp_setup_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = password_proven(&state, &v).await?;
+    may_set_up(&who)?;
+    let checked = who.clone();
+    let enrolment = call(&state, &v, move |app| app.totp_begin(&checked, None)).await?;
+    Ok(html(
+        StatusCode::OK,
+        totp_page(&state, &v, &who, enrolment).render(),
+    ))
+}
+
+/// `POST /account/authenticator`: checks the code; shows the recovery codes once.
+pub(crate) async fn totp_setup(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Page {
+    let who = password_proven(&state, &v).await?;
+    may_set_up(&who)?;
+    let data = form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (sealed, code, checked) = (
+        data.get("enrolment").to_owned(),
+        data.get("code").to_owned(),
+        who.clone(),
+    );
+    let outcome = call(&state, &v, move |app| {
+        match app.totp_confirm(&checked, &sealed, &code) {
+            Ok(codes) => Ok(Ok(codes)),
+            Err(AppError::Rejected(_) | AppError::BadRequest(_)) => {
+                app.totp_begin(&checked, Some(&sealed)).map(Err)
+            }
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    match outcome {
+        Ok(codes) => {
+            let page = RecoveryCodesPage {
+                chrome: signed_in_chrome(&state, &v, &who, v.lang.t("recovery-codes-title")),
+                codes,
+            };
+            Ok(html(StatusCode::OK, page.render()))
+        }
+        Err(enrolment) => {
+            let mut page = totp_page(&state, &v, &who, enrolment);
+            page.error("code", problem_text(&v, FormProblem::CodeWrong));
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
+}
+
+/// `GET /record`: the person's record, after both factors.
+pub(crate) async fn record(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = two_factor(&state, &v).await?;
+    let checked = who.clone();
+    let (by_type, samples) = call(&state, &v, move |app| app.record_overview(&checked)).await?;
+    let l = v.lang;
+    let mut rows: Vec<(String, i64)> = Vec::new();
+    let mut other = 0;
+    for (rtype, n) in by_type {
+        let id = format!("kind-{rtype}");
+        let words = l.t(&id);
+        if words == id {
+            other += n;
+        } else {
+            rows.push((words, n));
+        }
+    }
+    if samples > 0 {
+        rows.push((l.t("record-samples"), samples));
+    }
+    if other > 0 {
+        rows.push((l.t("kind-other"), other));
+    }
+    let level_text = if who.account.verification_level >= VerificationLevel::P9 {
+        l.t("record-level-p9")
+    } else {
+        l.t("record-level-p0")
+    };
+    let page = RecordPage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t("record-title")),
+        level_text,
+        rows,
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+/// A time as "30 November 2026 at 13:05" (UTC; the person's time zone comes later).
+fn when(v: &Visitor, ms: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms / 1000) else {
+        return String::new();
+    };
+    let l = v.lang;
+    l.ta(
+        "date-time",
+        &[
+            ("day", t.day().to_string()),
+            ("month", l.t(&format!("month-{}", u8::from(t.month())))),
+            ("year", t.year().to_string()),
+            ("time", format!("{:02}:{:02}", t.hour(), t.minute())),
+        ],
+    )
+}
+
+/// `GET /account/sessions`.
+pub(crate) async fn sessions(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = two_factor(&state, &v).await?;
+    let checked = who.clone();
+    let list = call(&state, &v, move |app| app.sessions(&checked)).await?;
+    let page = SessionsPage {
+        chrome: signed_in_chrome(&state, &v, &who, v.lang.t("sessions-title")),
+        csrf: csrf_token(&state, v.session_key.as_deref().unwrap_or("")),
+        sessions: list
+            .into_iter()
+            .map(|s| SessionRow {
+                current: s.key_hash == who.session.key_hash,
+                device: s.user_agent.clone(),
+                signed_in: when(&v, s.created_at),
+                last_used: when(&v, s.last_seen_at),
+                id: s.key_hash,
+            })
+            .collect(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+/// `POST /account/sessions/end`: signs out one device.
+pub(crate) async fn end_session(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Page {
+    let who = two_factor(&state, &v).await?;
+    let data = form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (target, checked) = (data.get("session").to_owned(), who.clone());
+    let ended_own = target == who.session.key_hash;
+    call(&state, &v, move |app| {
+        app.end_sessions(&checked, Some(&target))
+    })
+    .await?;
+    if ended_own {
+        let mut r = see_other("/sign-in");
+        r.headers_mut()
+            .append(header::SET_COOKIE, super::clear_session_cookie(&state));
+        return Ok(r);
+    }
+    Ok(see_other("/account/sessions"))
+}
+
+/// `POST /account/sessions/end-all`: "sign out everywhere", this device included.
+pub(crate) async fn end_all_sessions(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Page {
+    let who = two_factor(&state, &v).await?;
+    form(&state, &v, v.session_key.as_deref(), &body)?;
+    call(&state, &v, move |app| app.end_sessions(&who, None)).await?;
+    let mut r = see_other("/sign-in");
+    r.headers_mut()
+        .append(header::SET_COOKIE, super::clear_session_cookie(&state));
+    Ok(r)
+}
+
+/// `POST /sign-out`: ends this session (at any strength).
+pub(crate) async fn sign_out(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let who = password_proven(&state, &v).await?;
+    form(&state, &v, v.session_key.as_deref(), &body)?;
+    let hash = who.session.key_hash.clone();
+    call(&state, &v, move |app| app.end_sessions(&who, Some(&hash))).await?;
+    let mut r = see_other("/");
+    r.headers_mut()
+        .append(header::SET_COOKIE, super::clear_session_cookie(&state));
+    Ok(r.into_response())
+}

@@ -1,0 +1,335 @@
+//! The web app at `/`: server-rendered pages in the NHS.UK design system, every journey
+//! working without JavaScript (scripts only enhance: show/hide password, error focus).
+//!
+//! Handlers parse the form, call one [`App`] method and render a template. Words come from
+//! the Fluent catalogue ([`i18n`]); markup follows nhsuk-frontend's component examples.
+//!
+//! Security choices, each with its reason:
+//! - Session cookie `hale_session`: a random 256-bit key (only its SHA-256 is stored),
+//!   `HttpOnly` (scripts cannot read it), `SameSite=Lax` (not sent on cross-site posts),
+//!   `Secure` when Hale is served over https, no `Max-Age` (ends with the browser; the
+//!   server's idle and absolute timeouts end it anyway).
+//! - Every form carries a CSRF token: an HMAC of the session key (or, before sign-in, of a
+//!   random `hale_csrf` cookie) under a key derived from the master key, checked on every
+//!   POST. A forged cross-site form cannot know it, and it changes at sign-in.
+//! - Every response: a Content-Security-Policy allowing only Hale's own scripts, styles and
+//!   images (no inline script), `frame-ancestors 'none'`, `nosniff`, `no-referrer` (emailed
+//!   links carry a token in the URL), and `no-store` on pages (health data stays out of
+//!   shared caches and the back-forward cache).
+
+pub mod account;
+pub mod i18n;
+pub mod pages;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, State as AxumState};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::State;
+pub use i18n::Lang;
+use pages::{Chrome, MessagePage};
+
+const SESSION_COOKIE: &str = "hale_session";
+const CSRF_COOKIE: &str = "hale_csrf";
+/// Forms are small; anything bigger is not one of ours.
+const MAX_FORM: usize = 64 * 1024;
+
+/// The page routes.
+pub(crate) fn routes() -> Router<State> {
+    Router::new()
+        .route("/", get(account::start))
+        .route(
+            "/sign-up",
+            get(account::sign_up_form).post(account::sign_up),
+        )
+        .route("/sign-up/check-email", get(account::check_email))
+        .route("/account/verify-email", get(account::verify_email))
+        .route(
+            "/sign-in",
+            get(account::sign_in_form).post(account::sign_in),
+        )
+        .route(
+            "/sign-in/security-code",
+            get(account::code_form).post(account::code),
+        )
+        .route(
+            "/sign-in/recovery-code",
+            get(account::recovery_form).post(account::recovery),
+        )
+        .route(
+            "/account/authenticator",
+            get(account::totp_setup_form).post(account::totp_setup),
+        )
+        .route("/account/sessions", get(account::sessions))
+        .route("/account/sessions/end", post(account::end_session))
+        .route("/account/sessions/end-all", post(account::end_all_sessions))
+        .route("/sign-out", post(account::sign_out))
+        .route("/record", get(account::record))
+        .route("/assets/{*path}", get(assets))
+}
+
+/// What every page handler knows about the browser asking.
+#[derive(Debug, Clone)]
+pub(crate) struct Visitor {
+    pub lang: Lang,
+    pub session_key: Option<String>,
+    pub csrf_cookie: Option<String>,
+    pub client: String,
+    pub user_agent: String,
+    pub request_id: String,
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+impl FromRequestParts<State> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &State) -> Result<Self, Self::Rejection> {
+        let headers = &parts.headers;
+        let client = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+        Ok(Visitor {
+            lang: Lang::from_accept_language(
+                headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok()),
+            ),
+            session_key: cookie(headers, SESSION_COOKIE).map(str::to_owned),
+            csrf_cookie: cookie(headers, CSRF_COOKIE).map(str::to_owned),
+            client,
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .chars()
+                .take(512)
+                .collect(),
+            request_id: crate::fhir::new_request_id(),
+        })
+    }
+}
+
+/// The CSRF token for forms shown to a browser whose basis (session key, or the pre-sign-in
+/// cookie) is `basis`.
+pub(crate) fn csrf_token(state: &State, basis: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&state.config.page_secret) else {
+        return String::new();
+    };
+    mac.update(b"hale-csrf:");
+    mac.update(basis.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a submitted token matches (constant time).
+pub(crate) fn csrf_ok(state: &State, basis: Option<&str>, submitted: Option<&str>) -> bool {
+    let (Some(basis), Some(submitted)) = (basis, submitted) else {
+        return false;
+    };
+    let expected = csrf_token(state, basis);
+    expected.len() == submitted.len()
+        && expected
+            .bytes()
+            .zip(submitted.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// A submitted form's fields.
+pub(crate) struct FormData(Vec<(String, String)>);
+
+impl FormData {
+    pub(crate) fn parse(body: &Bytes) -> Option<Self> {
+        (body.len() <= MAX_FORM).then(|| {
+            FormData(
+                form_urlencoded::parse(body)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+            )
+        })
+    }
+
+    pub(crate) fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+fn secure(state: &State) -> &'static str {
+    if state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
+    {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+pub(crate) fn session_cookie(state: &State, key: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={key}; Path=/; HttpOnly; SameSite=Lax{}",
+        secure(state)
+    ))
+    .unwrap_or(HeaderValue::from_static(""))
+}
+
+pub(crate) fn clear_session_cookie(state: &State) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        secure(state)
+    ))
+    .unwrap_or(HeaderValue::from_static(""))
+}
+
+pub(crate) fn csrf_cookie(state: &State, value: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{}",
+        secure(state)
+    ))
+    .unwrap_or(HeaderValue::from_static(""))
+}
+
+/// A rendered page with its status.
+pub(crate) fn html(status: StatusCode, body: Result<String, askama::Error>) -> Response {
+    match body {
+        Ok(b) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            b,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+/// A See Other redirect (after a successful POST, so a refresh does not resubmit).
+pub(crate) fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// The NHS.UK-style error page for a status, with the request id for support.
+pub(crate) fn error_page(v: &Visitor, status: StatusCode) -> Response {
+    use askama::Template;
+    let (heading, body) = match status {
+        StatusCode::NOT_FOUND => ("not-found-title", "not-found-body"),
+        StatusCode::FORBIDDEN => ("form-expired-title", "form-expired-body"),
+        _ => ("server-error-title", "server-error-body"),
+    };
+    if status.is_server_error() {
+        tracing::error!(request_id = %v.request_id, status = status.as_u16(), "page failed");
+    }
+    let page = MessagePage {
+        chrome: Chrome::new(v.lang, v.lang.t(heading)),
+        heading: v.lang.t(heading),
+        paragraphs: vec![v.lang.t(body)],
+        reference: status
+            .is_server_error()
+            .then(|| v.lang.t1("error-reference", "id", &v.request_id)),
+        links: vec![],
+    };
+    html(status, page.render())
+}
+
+/// Adds the headers every response carries (see the module documentation for why).
+pub(crate) async fn security_headers(response: Response) -> Response {
+    let mut response = response;
+    let headers = response.headers_mut();
+    let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+    );
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "no-referrer");
+    set(
+        headers,
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    );
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"));
+    if is_html {
+        set(headers, "cache-control", "no-store");
+    }
+    response
+}
+
+const NHSUK_CSS: &str = include_str!("../../assets/nhsuk/nhsuk-frontend.min.css");
+const NHSUK_JS: &str = include_str!("../../assets/nhsuk/nhsuk-frontend.min.js");
+const HALE_CSS: &str = include_str!("../../assets/hale.css");
+const HALE_JS: &str = include_str!("../../assets/hale.js");
+
+/// The vendored design system and Hale's own small additions, compiled in so the binary is
+/// all there is to install. Cached for a day: they change only with a new release.
+async fn assets(
+    AxumState(_): AxumState<State>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Response {
+    let (body, kind): (&'static [u8], &str) = match path.as_str() {
+        "nhsuk/nhsuk-frontend.min.css" => (NHSUK_CSS.as_bytes(), "text/css; charset=utf-8"),
+        "nhsuk/nhsuk-frontend.min.js" => (NHSUK_JS.as_bytes(), "text/javascript; charset=utf-8"),
+        "hale.css" => (HALE_CSS.as_bytes(), "text/css; charset=utf-8"),
+        "hale.js" => (HALE_JS.as_bytes(), "text/javascript; charset=utf-8"),
+        "images/nhsuk-icon-arrow-down.svg" => (
+            include_bytes!("../../assets/nhsuk/images/nhsuk-icon-arrow-down.svg"),
+            "image/svg+xml",
+        ),
+        "images/nhsuk-icon-arrow-up.svg" => (
+            include_bytes!("../../assets/nhsuk/images/nhsuk-icon-arrow-up.svg"),
+            "image/svg+xml",
+        ),
+        "images/nhsuk-icon-arrow-up-down.svg" => (
+            include_bytes!("../../assets/nhsuk/images/nhsuk-icon-arrow-up-down.svg"),
+            "image/svg+xml",
+        ),
+        "images/nhsuk-icon-cross.svg" => (
+            include_bytes!("../../assets/nhsuk/images/nhsuk-icon-cross.svg"),
+            "image/svg+xml",
+        ),
+        _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
