@@ -408,10 +408,12 @@ impl App {
     /// Starts setting up an authenticator app for a signed-in account, or shows the same
     /// one again (`sealed` from the form) after a wrong code, so the QR code already scanned
     /// stays valid.
+    /// `qr_label` is the QR code's text alternative, in the page's language.
     pub fn totp_begin(
         &self,
         who: &SignedIn,
         sealed: Option<&str>,
+        qr_label: &str,
     ) -> Result<TotpEnrolment, AppError> {
         let identity = self.identity()?;
         let secret = sealed
@@ -420,8 +422,7 @@ impl App {
             .unwrap_or_else(totp::new_secret);
         let uri = totp::otpauth_uri(&secret, "Hale", &who.account.email);
         Ok(TotpEnrolment {
-            qr_svg: totp::qr_svg(&uri, "QR code to scan with your authenticator app")
-                .map_err(internal)?,
+            qr_svg: totp::qr_svg(&uri, qr_label).map_err(internal)?,
             secret_for_typing: totp::secret_for_typing(&secret),
             sealed: b64(&identity.seal.seal(&secret, &who.session.key_hash)),
         })
@@ -587,8 +588,9 @@ fn unix_secs() -> u64 {
     u64::try_from(now_ms() / 1000).unwrap_or(0)
 }
 
-/// A short, non-identifying description of a browser ("Firefox on Linux") for the list of
-/// sessions; the full user-agent string is not kept.
+/// A short, non-identifying description of a browser for the list of sessions: the
+/// browser's and the system's names as `Browser;System` (either may be empty when not
+/// recognised; the page words it). The full user-agent string is not kept.
 pub fn describe_browser(user_agent: &str) -> String {
     let browser = [
         ("Edg/", "Edge"),
@@ -598,7 +600,7 @@ pub fn describe_browser(user_agent: &str) -> String {
     ]
     .iter()
     .find(|(marker, _)| user_agent.contains(marker))
-    .map_or("A browser", |(_, name)| name);
+    .map_or("", |(_, name)| name);
     let system = [
         ("Android", "Android"),
         ("iPhone", "iPhone"),
@@ -609,8 +611,8 @@ pub fn describe_browser(user_agent: &str) -> String {
     ]
     .iter()
     .find(|(marker, _)| user_agent.contains(marker))
-    .map_or("an unknown device", |(_, name)| name);
-    format!("{browser} on {system}")
+    .map_or("", |(_, name)| name);
+    format!("{browser};{system}")
 }
 
 #[cfg(test)]
@@ -640,7 +642,7 @@ mod tests {
     #[test]
     fn browsers_are_described_without_identifying_detail() {
         let ua = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
-        assert_eq!(describe_browser(ua), "Chrome on Linux");
-        assert_eq!(describe_browser(""), "A browser on an unknown device");
+        assert_eq!(describe_browser(ua), "Chrome;Linux");
+        assert_eq!(describe_browser("curl/8.0"), ";");
     }
 }

@@ -74,6 +74,7 @@ pub fn router(app: Arc<App>, config: WebConfig) -> Router {
         .merge(ui::routes())
         .route("/healthz", get(|| async { "ok" }))
         .nest("/fhir", fhir::routes())
+        .fallback(ui::not_found)
         .layer(axum::middleware::map_response(ui::security_headers))
         // Bodies are limited where they are read (fhir::read_body), with a proper 413.
         .layer(axum::extract::DefaultBodyLimit::disable())

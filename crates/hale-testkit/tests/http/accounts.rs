@@ -347,7 +347,10 @@ fn a_verification_link_works_once() {
         &[("email", "link@example.org"), ("password", PASSWORD)],
     );
     assert!(early.html.contains("Confirm your email address first"));
-    let link = link_in(&smtp.next_email(), &format!("{}/account/verify-email", app.base));
+    let link = link_in(
+        &smtp.next_email(),
+        &format!("{}/account/verify-email", app.base),
+    );
     assert_eq!(b.get(&link).status, 200);
     let again = b.get(&link);
     assert_eq!(again.status, 400);

@@ -9,6 +9,7 @@ mod durability;
 mod encryption;
 mod examples;
 mod import;
+mod pages;
 mod synthea;
 
 /// The real `hale` command line (built as `hale-under-test`), without any `HALE_KEY` from

@@ -480,8 +480,11 @@ fn may_set_up(who: &SignedIn) -> Result<(), Response> {
 pub(crate) async fn totp_setup_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
     let who = password_proven(&state, &v).await?;
     may_set_up(&who)?;
-    let checked = who.clone();
-    let enrolment = call(&state, &v, move |app| app.totp_begin(&checked, None)).await?;
+    let (checked, label) = (who.clone(), v.lang.t("totp-setup-qr-label"));
+    let enrolment = call(&state, &v, move |app| {
+        app.totp_begin(&checked, None, &label)
+    })
+    .await?;
     Ok(html(
         StatusCode::OK,
         totp_page(&state, &v, &who, enrolment).render(),
@@ -502,11 +505,12 @@ pub(crate) async fn totp_setup(
         data.get("code").to_owned(),
         who.clone(),
     );
+    let label = v.lang.t("totp-setup-qr-label");
     let outcome = call(&state, &v, move |app| {
         match app.totp_confirm(&checked, &sealed, &code) {
             Ok(codes) => Ok(Ok(codes)),
             Err(AppError::Rejected(_) | AppError::BadRequest(_)) => {
-                app.totp_begin(&checked, Some(&sealed)).map(Err)
+                app.totp_begin(&checked, Some(&sealed), &label).map(Err)
             }
             Err(e) => Err(e),
         }
@@ -581,6 +585,25 @@ fn when(v: &Visitor, ms: i64) -> String {
     )
 }
 
+/// "Firefox on Linux", from the stored `Browser;System`.
+fn device(v: &Visitor, stored: &str) -> String {
+    let (browser, system) = stored.split_once(';').unwrap_or(("", ""));
+    let browser = if browser.is_empty() {
+        v.lang.t("sessions-unknown-browser")
+    } else {
+        browser.to_owned()
+    };
+    let system = if system.is_empty() {
+        v.lang.t("sessions-unknown-system")
+    } else {
+        system.to_owned()
+    };
+    v.lang.ta(
+        "sessions-device-desc",
+        &[("browser", browser), ("system", system)],
+    )
+}
+
 /// `GET /account/sessions`.
 pub(crate) async fn sessions(AxumState(state): AxumState<State>, v: Visitor) -> Page {
     let who = two_factor(&state, &v).await?;
@@ -593,7 +616,7 @@ pub(crate) async fn sessions(AxumState(state): AxumState<State>, v: Visitor) -> 
             .into_iter()
             .map(|s| SessionRow {
                 current: s.key_hash == who.session.key_hash,
-                device: s.user_agent.clone(),
+                device: device(&v, &s.user_agent),
                 signed_in: when(&v, s.created_at),
                 last_used: when(&v, s.last_seen_at),
                 id: s.key_hash,

@@ -259,6 +259,22 @@ pub(crate) fn error_page(v: &Visitor, status: StatusCode) -> Response {
     html(status, page.render())
 }
 
+/// Any address no route serves: the NHS.UK "page not found" page, or an OperationOutcome
+/// under `/fhir`.
+pub(crate) async fn not_found(uri: axum::http::Uri, v: Visitor) -> Response {
+    if uri.path().starts_with("/fhir") {
+        return crate::error::ApiError {
+            error: hale_app::AppError::NotSupported(format!(
+                "no such FHIR endpoint: {}",
+                uri.path()
+            )),
+            request_id: v.request_id,
+        }
+        .into_response();
+    }
+    error_page(&v, StatusCode::NOT_FOUND)
+}
+
 /// Adds the headers every response carries (see the module documentation for why).
 pub(crate) async fn security_headers(response: Response) -> Response {
     let mut response = response;

@@ -1,0 +1,209 @@
+//! The web pages themselves: every word from the message catalogue (a pseudo-locale finds
+//! any hard-coded English), NHS.UK page structure, and the assets they need.
+
+use hale_testkit::TestApp;
+use hale_testkit::web::{Browser, Page, link_in};
+
+/// The words a person reads on a page: text between tags and the `aria-label`, `alt` and
+/// `title` attributes, inside `<body>`.
+fn visible_words(html: &str) -> Vec<String> {
+    let body = &html[html.find("<body").unwrap_or(0)..];
+    let mut words = Vec::new();
+    let mut rest = body;
+    while let Some(lt) = rest.find('<') {
+        words.extend(rest[..lt].split_whitespace().map(str::to_owned));
+        let Some(gt) = rest[lt..].find('>') else {
+            break;
+        };
+        let tag = &rest[lt..lt + gt];
+        for attr in ["aria-label=\"", "alt=\"", "title=\""] {
+            if let Some(i) = tag.find(attr) {
+                let v = &tag[i + attr.len()..];
+                words.extend(
+                    v[..v.find('"').unwrap_or(0)]
+                        .split_whitespace()
+                        .map(str::to_owned),
+                );
+            }
+        }
+        // Skip what is not shown: scripts, styles, and the QR code's drawing.
+        let skip_to = if tag.starts_with("<svg") {
+            rest[lt..].find("</svg>").map(|i| lt + i)
+        } else if tag.starts_with("<code") {
+            rest[lt..].find("</code>").map(|i| lt + i)
+        } else {
+            None
+        };
+        rest = &rest[skip_to.unwrap_or(lt + gt)..];
+        if skip_to.is_some() {
+            rest = &rest[rest.find('>').map_or(0, |i| i + 1)..];
+        } else {
+            rest = &rest[1..];
+        }
+    }
+    words
+}
+
+/// Words made only of plain ASCII letters, three or more: English that did not go through
+/// the catalogue. (Pseudo-localised text has an accented letter in every such word.)
+fn plain_english(p: &Page) -> Vec<String> {
+    visible_words(&p.html)
+        .into_iter()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_owned())
+        .filter(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_alphabetic()))
+        // Names, not words: the browser and system in the list of sessions.
+        .filter(|w| !["Firefox", "Linux"].contains(&w.as_str()))
+        .collect()
+}
+
+#[test]
+fn every_page_takes_all_its_words_from_the_catalogue() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let mut b = Browser::new(&app.base);
+    b.language = "en-XA".into();
+    let password = "walrus lantern orchard 42";
+    let mut pages = vec![
+        b.get("/"),
+        b.get("/sign-up"),
+        b.submit(
+            "/sign-up",
+            &[
+                ("name", ""),
+                ("email", "bad"),
+                ("password", "x"),
+                ("confirm", "y"),
+            ],
+        ),
+        b.get("/sign-in"),
+        b.submit(
+            "/sign-in",
+            &[
+                ("email", "nobody@example.org"),
+                ("password", "wrong password here"),
+            ],
+        ),
+        b.get("/nowhere"),
+        b.get("/account/verify-email?token=nonsense"),
+        b.post_raw("/sign-in", &[("csrf", "forged")]),
+    ];
+    pages.push(b.submit(
+        "/sign-up",
+        &[
+            ("name", "Pat Example"),
+            ("email", "pat@example.org"),
+            ("password", password),
+            ("confirm", password),
+        ],
+    ));
+    let link = link_in(
+        &smtp.next_email(),
+        &format!("{}/account/verify-email", app.base),
+    );
+    pages.push(b.get(&link));
+    let setup = b.submit(
+        "/sign-in",
+        &[("email", "pat@example.org"), ("password", password)],
+    );
+    pages.push(b.submit_on(
+        &setup,
+        "/account/authenticator",
+        &[
+            ("enrolment", &setup.hidden("enrolment")),
+            ("code", "000000"),
+        ],
+    ));
+    pages.push(setup);
+    let setup = b.get("/account/authenticator");
+    let secret = hale_auth::totp::secret_from_typing(&setup.code_after("hale-secret")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = hale_auth::totp::code_at(&secret, now).unwrap();
+    pages.push(b.submit_on(
+        &setup,
+        "/account/authenticator",
+        &[("enrolment", &setup.hidden("enrolment")), ("code", &code)],
+    ));
+    pages.push(b.get("/record"));
+    pages.push(b.get("/account/sessions"));
+    let other = {
+        let mut o = Browser::new(&app.base);
+        o.language = "en-XA".into();
+        o
+    };
+    other.submit(
+        "/sign-in",
+        &[("email", "pat@example.org"), ("password", password)],
+    );
+    pages.push(other.get("/sign-in/security-code"));
+    pages.push(other.submit("/sign-in/security-code", &[("code", "000000")]));
+    pages.push(other.get("/sign-in/recovery-code"));
+    pages.push(other.submit("/sign-in/recovery-code", &[("code", "aaaaa-bbbbb")]));
+    for _ in 0..6 {
+        other.submit("/sign-in/security-code", &[("code", "000000")]);
+    }
+    let throttled = other.submit("/sign-in/security-code", &[("code", "000000")]);
+    assert_eq!(throttled.status, 429);
+    pages.push(throttled);
+
+    for p in &pages {
+        assert!(p.html.contains("lang=\"en-XA\""), "{}", p.url);
+        let english = plain_english(p);
+        assert!(
+            english.is_empty(),
+            "{} ({}) has words outside the catalogue: {english:?}",
+            p.url,
+            p.status
+        );
+    }
+    // And the same pages in British English read as English.
+    let plain = app.browser().get("/sign-in");
+    assert!(plain.html.contains("<h1>Sign in to Hale</h1>"));
+}
+
+#[test]
+fn pages_follow_the_nhs_frame_one_h1_a_skip_link_landmarks_and_a_title() {
+    let app = TestApp::spawn();
+    let b = app.browser();
+    for (path, title) in [
+        ("/", "Your health record, in your hands - Hale"),
+        ("/sign-up", "Create an account - Hale"),
+        ("/sign-in", "Sign in to Hale - Hale"),
+        ("/nowhere", "Page not found - Hale"),
+    ] {
+        let p = b.get(path);
+        assert_eq!(p.html.matches("<h1").count(), 1, "{path}: one h1");
+        assert!(
+            p.html.contains(&format!("<title>{title}</title>")),
+            "{path}"
+        );
+        assert!(p.html.contains("class=\"nhsuk-skip-link\""), "{path}");
+        assert!(p.html.contains("href=\"#maincontent\""));
+        assert!(
+            p.html
+                .contains("<main class=\"nhsuk-main-wrapper\" id=\"maincontent\">")
+        );
+        assert!(p.html.contains("role=\"banner\"") && p.html.contains("role=\"contentinfo\""));
+        assert!(
+            !p.html.contains("nhsuk-header__logo"),
+            "{path}: no NHS logo"
+        );
+    }
+    assert_eq!(b.get("/nowhere").status, 404);
+    for asset in [
+        "/assets/nhsuk/nhsuk-frontend.min.css",
+        "/assets/nhsuk/nhsuk-frontend.min.js",
+        "/assets/hale.css",
+        "/assets/hale.js",
+        "/assets/images/nhsuk-icon-cross.svg",
+    ] {
+        let r = reqwest::blocking::get(format!("{}{asset}", app.base)).unwrap();
+        assert_eq!(r.status(), 200, "{asset}");
+        let body = r.text().unwrap();
+        assert!(
+            !body.contains("assets.nhs.uk"),
+            "{asset} must not load anything from another site"
+        );
+    }
+}
