@@ -1,0 +1,292 @@
+// Hale's web app in a real browser: Debian's Chromium, driven by playwright-core (no
+// browser download). Checks what a person would notice: accessibility (axe-core, WCAG 2.2
+// AA), journeys done with the keyboard alone, the same journeys with JavaScript off, no
+// sideways scrolling on a 320 px screen. Screenshots of every page go to artifacts/.
+//
+//   HALE_BIN=../target/debug/hale npm test
+
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createRequire } from 'node:module'
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { chromium } from 'playwright-core'
+
+const require = createRequire(import.meta.url)
+const AXE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8')
+const HERE = path.dirname(new URL(import.meta.url).pathname)
+const BIN = process.env.HALE_BIN ?? path.join(HERE, '..', 'target', 'debug', 'hale')
+const ARTIFACTS = path.join(HERE, 'artifacts')
+const PASSWORD = 'walrus lantern orchard 42'
+
+let server
+let base
+let dataDir
+let browser
+
+before(async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true })
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hale-browser-'))
+  const env = { ...process.env }
+  delete env.HALE_KEY
+  delete env.HALE_SMTP_URL
+  server = spawn(BIN, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], { env })
+  base = await new Promise((resolve, reject) => {
+    let out = ''
+    server.stdout.on('data', (chunk) => {
+      out += chunk
+      const m = out.match(/running at (http:\/\/[0-9.:]+)\//)
+      if (m) resolve(m[1])
+    })
+    server.on('exit', (code) => reject(new Error(`hale exited with ${code}`)))
+    setTimeout(() => reject(new Error('hale did not start within 20 s')), 20000)
+  })
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  })
+})
+
+after(async () => {
+  await browser?.close()
+  server?.kill()
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true })
+})
+
+// --- helpers -------------------------------------------------------------------------
+
+/** The newest email Hale wrote to its outbox (no SMTP server is configured here). */
+function newestEmail () {
+  const dir = path.join(dataDir, 'outbox')
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).sort()
+  return fs.readFileSync(path.join(dir, files[files.length - 1]), 'utf8')
+}
+
+function linkIn (email) {
+  const m = email.match(/http:\/\/\S+\/account\/verify-email\?token=\S+/)
+  assert.ok(m, 'the email holds a verification link')
+  return m[0]
+}
+
+/** RFC 6238 code for a base32 key as shown on the set-up page, `offset` steps ahead. */
+function totp (typedKey, offset = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+  const clean = typedKey.replace(/\s+/g, '').toUpperCase().replace(/=+$/, '')
+  let bits = ''
+  for (const c of clean) bits += alphabet.indexOf(c).toString(2).padStart(5, '0')
+  const bytes = []
+  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2))
+  const counter = Buffer.alloc(8)
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + offset))
+  const mac = crypto.createHmac('sha1', Buffer.from(bytes)).update(counter).digest()
+  const o = mac[mac.length - 1] & 0xf
+  const n = ((mac[o] & 0x7f) << 24) | (mac[o + 1] << 16) | (mac[o + 2] << 8) | mac[o + 3]
+  return String(n % 1000000).padStart(6, '0')
+}
+
+let screenshotCount = 0
+
+/** Runs axe (WCAG 2.0/2.1/2.2 A and AA) and the 320 px check, and saves screenshots. */
+async function check (page, name) {
+  await page.evaluate(AXE)
+  const result = await page.evaluate(() =>
+    // eslint-disable-next-line no-undef
+    axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } }))
+  const problems = result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)
+  assert.deepEqual(problems, [], `${name}: accessibility violations`)
+  const n = String(++screenshotCount).padStart(2, '0')
+  await page.screenshot({ path: path.join(ARTIFACTS, `${n}-${name}.png`), fullPage: true })
+  const size = page.viewportSize()
+  await page.setViewportSize({ width: 320, height: 640 })
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)
+  assert.ok(overflow <= 0, `${name}: ${overflow} px of sideways scrolling at 320 px wide`)
+  await page.screenshot({ path: path.join(ARTIFACTS, `${n}-${name}-320.png`), fullPage: true })
+  await page.setViewportSize(size)
+}
+
+async function heading (page) {
+  return (await page.locator('h1').textContent()).trim()
+}
+
+/** Presses Tab until the element matching `selector` has focus; fails after 40 presses. */
+async function tabTo (page, selector) {
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press('Tab')
+    const here = await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)
+    if (here) return
+  }
+  assert.fail(`could not reach ${selector} with the Tab key on ${page.url()}`)
+}
+
+/** Presses Enter and waits for the page it leads to (even at the same address). */
+async function pressEnterAndLoad (page) {
+  await Promise.all([page.waitForEvent('framenavigated'), page.keyboard.press('Enter')])
+  await page.waitForLoadState('load')
+}
+
+/** Fills a field and moves on, with the keyboard only. */
+async function typeInto (page, selector, text) {
+  await tabTo(page, selector)
+  await page.keyboard.type(text)
+}
+
+/** Sign up, confirm the email, sign in and set up an authenticator, using the keyboard
+ * only. Returns the authenticator key. */
+async function keyboardJourney (page, email) {
+  await page.goto(base + '/')
+  await tabTo(page, 'a[href="/sign-up"].nhsuk-button')
+  await Promise.all([page.waitForURL('**/sign-up'), page.keyboard.press('Enter')])
+  await typeInto(page, '#name', 'Sam Example')
+  await typeInto(page, '#email', email)
+  await typeInto(page, '#password', PASSWORD)
+  await typeInto(page, '#confirm', PASSWORD)
+  await Promise.all([page.waitForURL('**/sign-up/check-email'), page.keyboard.press('Enter')])
+  assert.equal(await heading(page), 'Check your email')
+
+  await page.goto(linkIn(newestEmail()))
+  assert.equal(await heading(page), 'Email address confirmed')
+  await tabTo(page, 'main a[href="/sign-in"]')
+  await Promise.all([page.waitForURL('**/sign-in'), page.keyboard.press('Enter')])
+  await typeInto(page, '#email', email)
+  await typeInto(page, '#password', PASSWORD)
+  await Promise.all([page.waitForURL('**/account/authenticator'), page.keyboard.press('Enter')])
+
+  // "I cannot scan the QR code" opens with the keyboard and shows the key.
+  await tabTo(page, 'summary.nhsuk-details__summary')
+  await page.keyboard.press('Enter')
+  const key = (await page.locator('.hale-secret code').textContent()).trim()
+  await typeInto(page, '#code', totp(key))
+  await pressEnterAndLoad(page)
+  assert.equal(await heading(page), 'Save your recovery codes')
+  await tabTo(page, 'a[href="/record"].nhsuk-button')
+  await Promise.all([page.waitForURL('**/record'), page.keyboard.press('Enter')])
+  assert.equal(await heading(page), 'Your record')
+  return key
+}
+
+// --- tests ---------------------------------------------------------------------------
+
+test('every page, empty, filled and with errors, passes axe and fits 320 px', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const page = await context.newPage()
+  const email = 'axe@example.org'
+
+  await page.goto(base + '/')
+  await check(page, 'start')
+  await page.goto(base + '/sign-up')
+  await check(page, 'sign-up')
+  await page.click('button[type=submit]')
+  await page.waitForSelector('.nhsuk-error-summary')
+  await check(page, 'sign-up-errors')
+  await page.fill('#name', 'Axe Example')
+  await page.fill('#email', email)
+  await page.fill('#password', PASSWORD)
+  await page.fill('#confirm', PASSWORD)
+  await check(page, 'sign-up-filled')
+  await Promise.all([page.waitForURL('**/check-email'), page.click('button[type=submit]')])
+  await check(page, 'check-email')
+  await page.goto(linkIn(newestEmail()))
+  await check(page, 'email-confirmed')
+  await page.goto(base + '/account/verify-email?token=made-up')
+  await check(page, 'link-invalid')
+
+  await page.goto(base + '/sign-in')
+  await check(page, 'sign-in')
+  await page.fill('#email', email)
+  await page.fill('#password', 'not my password at all')
+  await page.click('button[type=submit]')
+  await page.waitForSelector('.nhsuk-error-summary')
+  await check(page, 'sign-in-errors')
+  await page.fill('#password', PASSWORD)
+  await Promise.all([page.waitForURL('**/account/authenticator'), page.click('button[type=submit]')])
+  await check(page, 'authenticator')
+  await page.fill('#code', '000000')
+  await page.click('button[type=submit]')
+  await page.waitForSelector('.nhsuk-error-summary')
+  await check(page, 'authenticator-errors')
+  await page.click('summary')
+  const key = (await page.locator('.hale-secret code').textContent()).trim()
+  await page.fill('#code', totp(key))
+  await page.click('button[type=submit]')
+  await page.waitForSelector('.hale-codes')
+  await check(page, 'recovery-codes')
+  await page.goto(base + '/record')
+  await check(page, 'record')
+  await page.goto(base + '/account/sessions')
+  await check(page, 'sessions')
+  await page.goto(base + '/no-such-page')
+  await check(page, 'not-found')
+
+  // The second-factor pages, in a second browser.
+  const other = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage()
+  await other.goto(base + '/sign-in')
+  await other.fill('#email', email)
+  await other.fill('#password', PASSWORD)
+  await Promise.all([other.waitForURL('**/security-code'), other.click('button[type=submit]')])
+  await check(other, 'security-code')
+  await other.fill('#code', '000000')
+  await other.click('button[type=submit]')
+  await other.waitForSelector('.nhsuk-error-summary')
+  await check(other, 'security-code-errors')
+  await other.goto(base + '/sign-in/recovery-code')
+  await check(other, 'recovery-code')
+  await other.fill('#code', 'aaaaa-bbbbb')
+  await other.click('button[type=submit]')
+  await other.waitForSelector('.nhsuk-error-summary')
+  await check(other, 'recovery-code-errors')
+  for (let i = 0; i < 6; i++) {
+    await other.goto(base + '/sign-in/security-code')
+    await other.fill('#code', '000000')
+    await other.click('button[type=submit]')
+  }
+  assert.equal(await heading(other), 'Too many attempts')
+  await check(other, 'too-many-attempts')
+  await context.close()
+})
+
+test('keyboard only: sign up, confirm the email, sign in, set up the authenticator, see the record', async () => {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  const key = await keyboardJourney(page, 'keys@example.org')
+  // Sign out from the header, then back in with a code, still by keyboard.
+  await tabTo(page, 'button.nhsuk-header__account-button')
+  await Promise.all([page.waitForURL(base + '/'), page.keyboard.press('Enter')])
+  await page.goto(base + '/sign-in')
+  await typeInto(page, '#email', 'keys@example.org')
+  await typeInto(page, '#password', PASSWORD)
+  await Promise.all([page.waitForURL('**/security-code'), page.keyboard.press('Enter')])
+  await typeInto(page, '#code', totp(key, 1))
+  await Promise.all([page.waitForURL('**/record'), page.keyboard.press('Enter')])
+  assert.equal(await heading(page), 'Your record')
+  await context.close()
+})
+
+test('the same journey works with JavaScript turned off', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false })
+  const page = await context.newPage()
+  await keyboardJourney(page, 'nojs@example.org')
+  // The password toggle is a script enhancement: without scripts it stays hidden.
+  await page.goto(base + '/sign-in')
+  assert.equal(await page.locator('.nhsuk-password-input__toggle').isVisible(), false)
+  await context.close()
+})
+
+test('with JavaScript on, the password can be shown and the error summary takes focus', async () => {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await page.goto(base + '/sign-in')
+  await page.fill('#password', 'secret words here')
+  await page.click('.nhsuk-password-input__toggle')
+  assert.equal(await page.getAttribute('#password', 'type'), 'text')
+  await page.click('button[type=submit]')
+  await page.waitForSelector('.nhsuk-error-summary')
+  const focused = await page.evaluate(() => document.activeElement?.classList.contains('nhsuk-error-summary'))
+  assert.ok(focused, 'the error summary has focus so screen readers announce it')
+  await context.close()
+})
