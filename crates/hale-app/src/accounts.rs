@@ -24,6 +24,9 @@ pub const ABSOLUTE_TIMEOUT_MS: i64 = 12 * 60 * 60 * 1000;
 pub const SECOND_FACTOR_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// How long an emailed verification link works.
 pub const VERIFY_LINK_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long a password reset link works: long enough to switch to the email app, short
+/// enough that an old email in a mailbox is not a way in.
+pub const RESET_LINK_TTL_MS: i64 = 60 * 60 * 1000;
 /// `last_seen_at` is written at most this often, so browsing does not cost a durable
 /// commit per page.
 const TOUCH_EVERY_MS: i64 = 60 * 1000;
@@ -326,6 +329,127 @@ impl App {
             })
             .map(|_| ())
             .map_err(|_| FormProblem::LinkInvalid)
+    }
+
+    /// Sends a password reset link, if the address has an account; the caller shows the
+    /// same "check your email" page either way. Limited per address like sign-in.
+    pub fn request_password_reset(
+        &self,
+        email: &str,
+        client: &str,
+        link_base: &str,
+    ) -> Result<(), AppError> {
+        let identity = self.identity()?;
+        let Some(email) = normalise_email(email) else {
+            return Ok(());
+        };
+        let keys = [format!("reset:{email}"), format!("addr:{client}")];
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        identity.throttle.check(&keys)?;
+        // Every request counts, so the link cannot be used to flood a mailbox.
+        identity.throttle.failed(&keys);
+        let Some(account) = self.store.account_by_email(&email)? else {
+            return Ok(());
+        };
+        let token = secret::random_token();
+        self.store.write(WriteBatch {
+            ops: vec![WriteOp::PutToken(OneTimeToken {
+                token_hash: secret::digest(&token),
+                account_id: account.id,
+                purpose: "reset-password".into(),
+                expires_at: now_ms() + RESET_LINK_TTL_MS,
+                used_at: None,
+            })],
+        })?;
+        identity
+            .mailer
+            .send(
+                &email,
+                "Reset your Hale password",
+                &format!(
+                    "To choose a new password for Hale, open this link within 1 hour:\n\n\
+                     {link_base}/account/reset-password?token={token}\n\n\
+                     If you did not ask to reset your password, you do not need to do anything: \
+                     your password has not changed."
+                ),
+            )
+            .map_err(internal)
+    }
+
+    /// Whether a reset link is still good (to show the form, or say it has expired).
+    pub fn reset_link_valid(&self, token: &str) -> bool {
+        self.live_token(token, "reset-password").is_some()
+    }
+
+    fn live_token(&self, token: &str, purpose: &str) -> Option<OneTimeToken> {
+        self.store
+            .one_time_token(&secret::digest(token))
+            .ok()
+            .flatten()
+            .filter(|t| t.purpose == purpose && t.used_at.is_none() && t.expires_at > now_ms())
+    }
+
+    /// Sets a new password through an emailed link: once, and it signs the account out
+    /// everywhere (whoever knew the old password is out). Following the link also proves
+    /// the address.
+    pub fn reset_password(
+        &self,
+        token: &str,
+        password_typed: &str,
+        confirm: &str,
+    ) -> Result<(), Vec<FormProblem>> {
+        let identity = self
+            .identity()
+            .map_err(|_| vec![FormProblem::LinkInvalid])?;
+        let found = self
+            .live_token(token, "reset-password")
+            .ok_or_else(|| vec![FormProblem::LinkInvalid])?;
+        let mut account = self
+            .store
+            .account(&found.account_id)
+            .ok()
+            .flatten()
+            .ok_or_else(|| vec![FormProblem::LinkInvalid])?;
+        let mut problems = Vec::new();
+        match password::check_strength(password_typed, &[&account.email]) {
+            Ok(()) => {}
+            Err(Weakness::TooShort) => problems.push(FormProblem::PasswordTooShort),
+            Err(Weakness::TooLong) => problems.push(FormProblem::PasswordTooLong),
+            Err(Weakness::TooEasyToGuess) => problems.push(FormProblem::PasswordTooEasy),
+        }
+        if password_typed != confirm {
+            problems.push(FormProblem::PasswordsDiffer);
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        account.password_hash =
+            password::hash(password_typed).map_err(|_| vec![FormProblem::PasswordTooEasy])?;
+        account.email_verified_at.get_or_insert_with(now_ms);
+        let email = account.email.clone();
+        self.store
+            .write(WriteBatch {
+                ops: vec![
+                    WriteOp::UseToken {
+                        token_hash: found.token_hash,
+                    },
+                    WriteOp::EndSessions {
+                        account_id: account.id.clone(),
+                        only: None,
+                    },
+                    WriteOp::PutAccount(account),
+                ],
+            })
+            .map_err(|_| vec![FormProblem::LinkInvalid])?;
+        if let Err(e) = identity.mailer.send(
+            &email,
+            "Your Hale password has been changed",
+            "Your Hale password has just been changed, and every device signed in to your account has been signed out.\n\n\
+             If you did not do this, reset your password now from the sign-in page, and tell the people who run your Hale service.",
+        ) {
+            tracing::warn!(error = %e, "could not send the password-changed notice");
+        }
+        Ok(())
     }
 
     /// Checks an address and password and starts a session that has proven only the

@@ -550,3 +550,103 @@ fn pages_carry_the_security_headers_and_the_session_cookie_is_httponly_and_sames
     );
     assert!(!session.contains("Secure"), "plain http on loopback");
 }
+
+#[test]
+fn a_forgotten_password_is_reset_by_an_emailed_link_once_and_signs_out_everywhere() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "forgot@example.org");
+    let other = app.browser();
+    let sent = other.submit(
+        "/sign-in/forgot-password",
+        &[("email", "Forgot@Example.org")],
+    );
+    assert!(sent.html.contains("If that address has a Hale account"));
+    let mail = smtp.next_email();
+    assert!(mail.contains("Subject: Reset your Hale password"), "{mail}");
+    let link = link_in(
+        &mail,
+        &format!("{}/account/reset-password?token=", app.base),
+    );
+
+    let form = other.get(&link);
+    assert_eq!(form.status, 200);
+    let token = form.hidden("token");
+    let weak = other.submit_on(
+        &form,
+        "/account/reset-password",
+        &[
+            ("token", &token),
+            ("password", "password123"),
+            ("confirm", "password123"),
+        ],
+    );
+    assert!(weak.html.contains("too easy to guess"));
+    let new_password = "copper kettle meadow 9";
+    let done = other.submit_on(
+        &weak,
+        "/account/reset-password",
+        &[
+            ("token", &token),
+            ("password", new_password),
+            ("confirm", new_password),
+        ],
+    );
+    assert!(
+        done.html.contains("Your password has been changed"),
+        "{}",
+        done.html
+    );
+    assert!(
+        smtp.next_email()
+            .contains("Your Hale password has been changed")
+    );
+
+    // Every session ended, the old password is gone, the new one works, the link is spent.
+    assert_eq!(person.browser.get("/record").path(), "/sign-in");
+    let old = app.browser().submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", PASSWORD)],
+    );
+    assert!(
+        old.html
+            .contains("The email address or password is not right")
+    );
+    let new = app.browser().submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", new_password)],
+    );
+    assert_eq!(
+        new.path(),
+        "/sign-in/security-code",
+        "the authenticator is still needed"
+    );
+    let again = other.get(&link);
+    assert_eq!(again.status, 400);
+    assert!(again.html.contains("This link does not work"));
+}
+
+#[test]
+fn a_reset_for_an_address_without_an_account_looks_the_same_and_sends_nothing() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let b = app.browser();
+    let unknown = b.submit(
+        "/sign-in/forgot-password",
+        &[("email", "nobody@example.org")],
+    );
+    sign_up(&app, &mut smtp, "somebody@example.org");
+    let known = b.submit(
+        "/sign-in/forgot-password",
+        &[("email", "somebody@example.org")],
+    );
+    assert_eq!(unknown.status, known.status);
+    assert_eq!(unknown.html, known.html);
+    smtp.next_email(); // the reset link for the real account
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        smtp.all().len(),
+        2,
+        "sign-up link and one reset link; nothing for the unknown address"
+    );
+    let forged = b.get("/account/reset-password?token=made-up");
+    assert_eq!(forged.status, 400);
+}

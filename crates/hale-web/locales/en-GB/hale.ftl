@@ -164,3 +164,18 @@ month-9 = September
 month-10 = October
 month-11 = November
 month-12 = December
+
+# Password reset
+sign-in-forgot = Forgotten your password?
+forgot-title = Reset your password
+forgot-body = Enter the email address you use for Hale. If it has an account, we'll send you a link to choose a new password.
+forgot-submit = Send link
+forgot-sent-title = Check your email
+forgot-sent-body = If that address has a Hale account, we've sent it a link. Open it within 1 hour to choose a new password.
+reset-title = Choose a new password
+reset-body = Choosing a new password signs you out on every device.
+reset-password = New password
+reset-confirm = Type your new password again
+reset-submit = Save new password
+reset-done-title = Your password has been changed
+reset-done-body = You have been signed out on every device. Sign in with your new password.

@@ -275,11 +275,14 @@ fn sign_in_page(v: &Visitor, csrf: String, email: &str) -> FormPage {
             .autocomplete("current-password"),
     ];
     page.submit = l.t("sign-in-submit");
-    page.links = vec![(
-        Some(l.t("sign-in-no-account")),
-        "/sign-up",
-        l.t("start-create"),
-    )];
+    page.links = vec![
+        (None, "/sign-in/forgot-password", l.t("sign-in-forgot")),
+        (
+            Some(l.t("sign-in-no-account")),
+            "/sign-up",
+            l.t("start-create"),
+        ),
+    ];
     page
 }
 
@@ -674,4 +677,141 @@ pub(crate) async fn sign_out(AxumState(state): AxumState<State>, v: Visitor, bod
     r.headers_mut()
         .append(header::SET_COOKIE, super::clear_session_cookie(&state));
     Ok(r.into_response())
+}
+
+fn forgot_page(v: &Visitor, csrf: String) -> FormPage {
+    let l = v.lang;
+    let mut page = FormPage::new(
+        Chrome::new(l, l.t("forgot-title")),
+        l.t("forgot-title"),
+        "/sign-in/forgot-password",
+        csrf,
+    );
+    page.paragraphs = vec![l.t("forgot-body")];
+    page.fields = vec![
+        Field::new("email", "email", l.t("sign-in-email"))
+            .autocomplete("email")
+            .code(false, ""),
+    ];
+    page.submit = l.t("forgot-submit");
+    page
+}
+
+/// `GET /sign-in/forgot-password`.
+pub(crate) async fn forgot_form(AxumState(state): AxumState<State>, v: Visitor) -> Response {
+    let (csrf, cookie) = anonymous_csrf(&state, &v);
+    with_cookie(html(StatusCode::OK, forgot_page(&v, csrf).render()), cookie)
+}
+
+/// `POST /sign-in/forgot-password`: the same answer whether or not the address has an
+/// account.
+pub(crate) async fn forgot(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let data = form(&state, &v, v.csrf_cookie.as_deref(), &body)?;
+    let (email, client, link_base) = (
+        data.get("email").to_owned(),
+        v.client.clone(),
+        state.link_base(),
+    );
+    call(&state, &v, move |app| {
+        app.request_password_reset(&email, &client, &link_base)
+    })
+    .await?;
+    let l = v.lang;
+    let page = MessagePage {
+        chrome: Chrome::new(l, l.t("forgot-sent-title")),
+        heading: l.t("forgot-sent-title"),
+        paragraphs: vec![l.t("forgot-sent-body"), l.t("check-email-spam")],
+        reference: None,
+        links: vec![],
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+fn reset_page(v: &Visitor, csrf: String, token: &str) -> FormPage {
+    let l = v.lang;
+    let mut page = FormPage::new(
+        Chrome::new(l, l.t("reset-title")),
+        l.t("reset-title"),
+        "/account/reset-password",
+        csrf,
+    );
+    page.paragraphs = vec![l.t("reset-body")];
+    page.hidden = vec![("token", token.to_owned())];
+    page.fields = vec![
+        Field::new("password", "password", l.t("reset-password"))
+            .hint(l.t("sign-up-password-hint"))
+            .autocomplete("new-password"),
+        Field::new("confirm", "password", l.t("reset-confirm")).autocomplete("new-password"),
+    ];
+    page.submit = l.t("reset-submit");
+    page
+}
+
+fn link_invalid(v: &Visitor) -> Response {
+    let l = v.lang;
+    let page = MessagePage {
+        chrome: Chrome::new(l, l.t("link-invalid-title")),
+        heading: l.t("link-invalid-title"),
+        paragraphs: vec![l.t("link-invalid-body")],
+        reference: None,
+        links: vec![("/sign-in/forgot-password", l.t("sign-in-forgot"))],
+    };
+    html(StatusCode::BAD_REQUEST, page.render())
+}
+
+/// `GET /account/reset-password?token=…`: the emailed link.
+pub(crate) async fn reset_form(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Query(q): Query<TokenQuery>,
+) -> Page {
+    let token = q.token.clone();
+    let valid = call(&state, &v, move |app| Ok(app.reset_link_valid(&token))).await?;
+    if !valid {
+        return Ok(link_invalid(&v));
+    }
+    let (csrf, cookie) = anonymous_csrf(&state, &v);
+    Ok(with_cookie(
+        html(StatusCode::OK, reset_page(&v, csrf, &q.token).render()),
+        cookie,
+    ))
+}
+
+/// `POST /account/reset-password`.
+pub(crate) async fn reset(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let data = form(&state, &v, v.csrf_cookie.as_deref(), &body)?;
+    let (token, password, confirm) = (
+        data.get("token").to_owned(),
+        data.get("password").to_owned(),
+        data.get("confirm").to_owned(),
+    );
+    let outcome = call(&state, &v, move |app| {
+        Ok(app.reset_password(&token, &password, &confirm))
+    })
+    .await?;
+    match outcome {
+        Ok(()) => {
+            let l = v.lang;
+            let page = MessagePage {
+                chrome: Chrome::new(l, l.t("reset-done-title")),
+                heading: l.t("reset-done-title"),
+                paragraphs: vec![l.t("reset-done-body")],
+                reference: None,
+                links: vec![("/sign-in", l.t("start-sign-in"))],
+            };
+            let mut r = html(StatusCode::OK, page.render());
+            r.headers_mut()
+                .append(header::SET_COOKIE, super::clear_session_cookie(&state));
+            Ok(r)
+        }
+        Err(problems) if problems.contains(&FormProblem::LinkInvalid) => Ok(link_invalid(&v)),
+        Err(problems) => {
+            let csrf = csrf_token(&state, v.csrf_cookie.as_deref().unwrap_or(""));
+            let mut page = reset_page(&v, csrf, data.get("token"));
+            for p in problems {
+                page.error(p.field(), problem_text(&v, p));
+            }
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
 }

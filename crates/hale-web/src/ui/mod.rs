@@ -55,6 +55,14 @@ pub(crate) fn routes() -> Router<State> {
             get(account::sign_in_form).post(account::sign_in),
         )
         .route(
+            "/sign-in/forgot-password",
+            get(account::forgot_form).post(account::forgot),
+        )
+        .route(
+            "/account/reset-password",
+            get(account::reset_form).post(account::reset),
+        )
+        .route(
             "/sign-in/security-code",
             get(account::code_form).post(account::code),
         )
