@@ -9,7 +9,9 @@
 use hale_auth::password::{self, Weakness};
 use hale_auth::secret::{self, SealKey};
 use hale_auth::totp;
-use hale_core::{AccountKind, AuthStrength, RecordId, VerificationLevel};
+use hale_core::{
+    AccountKind, Actor, AuthStrength, RecordId, RequestContext, Scopes, VerificationLevel,
+};
 use hale_store::{Account, OneTimeToken, Session, WriteBatch, WriteOp};
 
 use crate::throttle::Throttle;
@@ -662,6 +664,26 @@ impl App {
         }
     }
 
+    /// The context in which a signed-in person acts on their own record: their record, with
+    /// every interaction on it. Needs a second factor; the consent work narrows this for
+    /// proxies and professionals.
+    pub fn person_context(
+        &self,
+        who: &SignedIn,
+        request_id: &str,
+    ) -> Result<RequestContext, AppError> {
+        let record = self.own_record(who)?;
+        let scopes = Scopes::parse("patient/*.cruds").map_err(internal)?;
+        Ok(RequestContext {
+            actor: Actor::Record {
+                record,
+                scopes,
+                subject: format!("account:{}", who.account.id),
+            },
+            request_id: request_id.to_owned(),
+        })
+    }
+
     /// What the signed-in person's record holds: resources by type and the number of
     /// wearable samples. Needs a second factor.
     pub fn record_overview(&self, who: &SignedIn) -> Result<(Vec<(String, i64)>, i64), AppError> {
@@ -670,6 +692,12 @@ impl App {
             self.store.count_by_type(&record)?,
             self.store.sample_count(&record)?,
         ))
+    }
+
+    /// The record an account (by email address) owns, for operators and tests.
+    pub fn record_of_account(&self, email: &str) -> Result<Option<RecordId>, AppError> {
+        let email = normalise_email(email).unwrap_or_default();
+        Ok(self.store.account_by_email(&email)?.and_then(|a| a.record))
     }
 
     /// How many recovery codes the account has left.

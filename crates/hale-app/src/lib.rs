@@ -15,6 +15,7 @@ mod error;
 mod import;
 
 mod placement;
+pub mod readings;
 mod resources;
 pub mod throttle;
 pub mod token;

@@ -145,6 +145,15 @@ impl TestApp {
         (record.to_string(), token)
     }
 
+    /// The record an account owns (by its email address).
+    pub fn record_of(&self, email: &str) -> String {
+        self.app
+            .record_of_account(email)
+            .unwrap()
+            .expect("no account with that address")
+            .to_string()
+    }
+
     /// A token for a record with these scopes.
     pub fn token(&self, record: &str, scope: &str) -> String {
         let r = hale_server::RecordId::parse(record).unwrap();

@@ -4,7 +4,7 @@
 use hale_testkit::TestApp;
 use hale_testkit::web::{Browser, Page, SmtpSink, link_in};
 
-const PASSWORD: &str = "walrus lantern orchard 42";
+pub(crate) const PASSWORD: &str = "walrus lantern orchard 42";
 
 fn now() -> u64 {
     std::time::SystemTime::now()
@@ -15,9 +15,9 @@ fn now() -> u64 {
 
 /// A person who has signed up, confirmed their address, set up an authenticator and is
 /// signed in with both factors.
-struct Person {
-    browser: Browser,
-    email: String,
+pub(crate) struct Person {
+    pub(crate) browser: Browser,
+    pub(crate) email: String,
     secret: Vec<u8>,
     /// The code typed at set-up (so already used).
     setup_code: String,
@@ -45,7 +45,7 @@ fn sign_up(app: &TestApp, smtp: &mut SmtpSink, email: &str) -> Browser {
     browser
 }
 
-fn set_up_person(app: &TestApp, smtp: &mut SmtpSink, email: &str) -> Person {
+pub(crate) fn set_up_person(app: &TestApp, smtp: &mut SmtpSink, email: &str) -> Person {
     let browser = sign_up(app, smtp, email);
     let after_password = browser.submit("/sign-in", &[("email", email), ("password", PASSWORD)]);
     // No authenticator yet: straight to setting one up.
@@ -94,9 +94,12 @@ fn a_person_signs_up_confirms_their_email_sets_up_an_authenticator_and_sees_thei
     assert_eq!(record.path(), "/record");
     assert!(record.html.contains("<h1>Your record</h1>"));
     assert!(
-        record.html.contains("Your details"),
-        "the record's Patient is counted"
+        record
+            .html
+            .contains("href=\"/record/conditions\">Conditions</a>"),
+        "the record by category"
     );
+    assert!(record.html.contains("0 entries"));
     assert!(
         record.html.contains("Your identity has not been checked"),
         "a new account is P0"
@@ -130,7 +133,7 @@ fn health_data_is_never_shown_before_the_second_factor() {
             "/sign-in/security-code",
             "{path} without a second factor"
         );
-        assert!(!p.html.contains("Your details"));
+        assert!(!p.html.contains("Your record by category"));
     }
     // Replacing the authenticator also needs the current one first.
     assert_eq!(
@@ -145,7 +148,12 @@ fn health_data_is_never_shown_before_the_second_factor() {
     let code = hale_auth::totp::code_at(&person.secret, now() + 30).unwrap();
     let page = other.submit("/sign-in/security-code", &[("code", &code)]);
     assert_eq!(page.path(), "/record");
-    assert!(other.get("/record").html.contains("Your details"));
+    assert!(
+        other
+            .get("/record")
+            .html
+            .contains("Your record by category")
+    );
 }
 
 #[test]

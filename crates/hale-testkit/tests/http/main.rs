@@ -10,6 +10,7 @@ mod encryption;
 mod examples;
 mod import;
 mod pages;
+mod record;
 mod synthea;
 
 /// The real `hale` command line (built as `hale-under-test`), without any `HALE_KEY` from

@@ -85,11 +85,6 @@ recovery-codes-continue = I have saved my codes
 
 # Record
 record-title = Your record
-record-empty = There is nothing in your record yet.
-record-summary-title = What your record holds
-record-category = What
-record-count = How many
-record-samples = Readings from apps and devices
 record-level-p0 = Your identity has not been checked. You can keep your own notes and readings. To see information from health and care services, you need to prove who you are.
 record-level-p9 = Your identity has been checked.
 
@@ -135,21 +130,6 @@ error-code-wrong = The security code is not right, or it has expired. Enter the 
 error-recovery-code-wrong = The recovery code is not right, or it has been used
 error-link-invalid = This link has expired or has been used
 
-# What a record holds, by FHIR resource type, in plain words
-kind-Patient = Your details
-kind-Observation = Measurements and test results
-kind-Condition = Conditions
-kind-MedicationRequest = Medicines prescribed
-kind-MedicationStatement = Medicines you take
-kind-AllergyIntolerance = Allergies
-kind-Immunization = Vaccinations
-kind-Procedure = Procedures
-kind-Encounter = Appointments and visits
-kind-DocumentReference = Letters and documents
-kind-CarePlan = Care plans
-kind-DiagnosticReport = Test reports
-kind-other = Other entries
-
 # Dates
 date-time = { $day } { $month } { $year } at { $time }
 month-1 = January
@@ -179,3 +159,111 @@ reset-confirm = Type your new password again
 reset-submit = Save new password
 reset-done-title = Your password has been changed
 reset-done-body = You have been signed out on every device. Sign in with your new password.
+
+# The record by category
+category-conditions = Conditions
+category-medicines = Medicines
+category-allergies = Allergies
+category-test-results = Test results
+category-immunisations = Vaccinations
+category-documents = Letters and documents
+category-care-plans = Care plans and social care
+category-wellbeing = Wellbeing
+category-measurements = Measurements
+category-empty = There is nothing here yet.
+record-categories = Your record by category
+record-count-entries = { $count ->
+    [one] 1 entry
+   *[other] { $count } entries
+}
+record-add-measurement = Add a measurement
+record-back = Back to your record
+entry-what = What
+entry-when = When
+entry-value = Result
+entry-status = Status
+entry-from = Where it came from
+entry-from-you = You added this
+entry-from-source = A health or care service
+entry-label = Who can see it
+entry-label-private = Only you. You have not shared your record with anyone.
+entry-untitled = An entry without a name
+entry-not-found = This entry could not be found. It may have been deleted.
+list-entry = Entry
+list-date = Date
+list-from = From
+
+# Adding a measurement
+add-kind-title = What do you want to add?
+add-kind-submit = Continue
+add-kind-missing = Select what you want to add
+kind-blood-pressure = Blood pressure
+kind-weight = Weight
+kind-blood-glucose = Blood sugar (glucose)
+kind-temperature = Temperature
+kind-peak-flow = Peak flow
+add-reading-title = Add your { $kind }
+part-systolic = Top number (systolic)
+part-diastolic = Bottom number (diastolic)
+part-value = Reading
+unit-mm-hg = mmHg
+unit-kg = kg
+unit-mmol-l = mmol/L
+unit-cel = °C
+unit-l-min = litres a minute
+hint-blood-pressure = Enter the 2 numbers from your blood pressure monitor, for example 120 and 80.
+hint-weight = In kilograms, for example 72.4
+hint-blood-glucose = In mmol/L, for example 5.6
+hint-temperature = In degrees Celsius, for example 37.2
+hint-peak-flow = In litres a minute, for example 450
+reading-when = When did you take it?
+reading-when-hint = For example, 27 11 2026
+date-day = Day
+date-month = Month
+date-year = Year
+add-reading-submit = Save reading
+error-not-a-number = Enter a number, like 72.4
+error-out-of-range = Enter a reading between { $min } and { $max }
+error-systolic-low = The top number must be higher than the bottom number
+error-bad-date = Enter a real date that is not in the future
+reading-added = Reading saved
+
+# Charts
+chart-title = Your { $kind } readings
+chart-period = Show
+chart-period-30 = Last 30 days
+chart-period-90 = Last 3 months
+chart-period-365 = Last year
+chart-show = Update
+chart-none = You have no readings in this period.
+chart-summary = Your average { $kind } over this period was { $average } { $unit }, from { $count ->
+    [one] 1 reading
+   *[other] { $count } readings
+}.
+chart-summary-bp = Your average blood pressure over this period was { $average } { $unit }, from { $count ->
+    [one] 1 reading
+   *[other] { $count } readings
+}.
+chart-compare-up = That is up from { $previous } in the period before.
+chart-compare-down = That is down from { $previous } in the period before.
+chart-compare-same = That is the same as in the period before.
+chart-image = Chart of your { $kind } readings over time. The same readings are in the table below.
+chart-table = Your readings
+chart-date = Date
+chart-value = Reading
+chart-add = Add a reading
+date-only = { $day } { $month } { $year }
+status-final = Final result
+status-preliminary = Early result, not yet final
+status-amended = Changed since first reported
+status-active = Current
+status-recurrence = Come back
+status-relapse = Come back
+status-inactive = No longer current
+status-remission = In remission
+status-resolved = Resolved
+status-completed = Completed
+status-stopped = Stopped
+status-on-hold = On hold
+status-cancelled = Cancelled
+status-entered-in-error = Recorded in error

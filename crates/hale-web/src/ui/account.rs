@@ -11,11 +11,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hale_app::accounts::{FormProblem, SignedIn, TotpEnrolment};
 use hale_app::{App, AppError};
-use hale_core::{AuthStrength, VerificationLevel};
+use hale_core::AuthStrength;
 
 use super::pages::{
-    Chrome, Field, FormPage, MessagePage, RecordPage, RecoveryCodesPage, SessionRow, SessionsPage,
-    StartPage,
+    Chrome, Field, FormPage, MessagePage, RecoveryCodesPage, SessionRow, SessionsPage, StartPage,
 };
 use super::{FormData, Visitor, csrf_ok, csrf_token, error_page, html, see_other};
 use crate::State;
@@ -23,7 +22,7 @@ use crate::State;
 type Page = Result<Response, Response>;
 
 /// Runs an App call on a blocking thread; a failure becomes the error page.
-async fn call<T: Send + 'static>(
+pub(crate) async fn call<T: Send + 'static>(
     state: &State,
     v: &Visitor,
     f: impl FnOnce(&App) -> Result<T, AppError> + Send + 'static,
@@ -66,7 +65,7 @@ async fn signed_in(state: &State, v: &Visitor) -> Result<Option<SignedIn>, Respo
 
 /// Requires a session that has completed the second factor; otherwise sends the browser to
 /// where it can get one.
-async fn two_factor(state: &State, v: &Visitor) -> Result<SignedIn, Response> {
+pub(crate) async fn two_factor(state: &State, v: &Visitor) -> Result<SignedIn, Response> {
     match signed_in(state, v).await? {
         Some(who) if who.strength() == AuthStrength::TwoFactor => Ok(who),
         Some(who) if who.has_totp() => Err(see_other("/sign-in/security-code")),
@@ -96,7 +95,12 @@ fn with_cookie(mut r: Response, cookie: Option<HeaderValue>) -> Response {
     r
 }
 
-fn signed_in_chrome(state: &State, v: &Visitor, who: &SignedIn, title: String) -> Chrome {
+pub(crate) fn signed_in_chrome(
+    state: &State,
+    v: &Visitor,
+    who: &SignedIn,
+    title: String,
+) -> Chrome {
     let csrf = csrf_token(
         state,
         v.session_key.as_deref().unwrap_or(&who.session.key_hash),
@@ -105,7 +109,7 @@ fn signed_in_chrome(state: &State, v: &Visitor, who: &SignedIn, title: String) -
 }
 
 /// Parses a POSTed form and checks its CSRF token against `basis`.
-fn form(
+pub(crate) fn form(
     state: &State,
     v: &Visitor,
     basis: Option<&str>,
@@ -533,42 +537,6 @@ pub(crate) async fn totp_setup(
             Ok(html(StatusCode::OK, page.render()))
         }
     }
-}
-
-/// `GET /record`: the person's record, after both factors.
-pub(crate) async fn record(AxumState(state): AxumState<State>, v: Visitor) -> Page {
-    let who = two_factor(&state, &v).await?;
-    let checked = who.clone();
-    let (by_type, samples) = call(&state, &v, move |app| app.record_overview(&checked)).await?;
-    let l = v.lang;
-    let mut rows: Vec<(String, i64)> = Vec::new();
-    let mut other = 0;
-    for (rtype, n) in by_type {
-        let id = format!("kind-{rtype}");
-        let words = l.t(&id);
-        if words == id {
-            other += n;
-        } else {
-            rows.push((words, n));
-        }
-    }
-    if samples > 0 {
-        rows.push((l.t("record-samples"), samples));
-    }
-    if other > 0 {
-        rows.push((l.t("kind-other"), other));
-    }
-    let level_text = if who.account.verification_level >= VerificationLevel::P9 {
-        l.t("record-level-p9")
-    } else {
-        l.t("record-level-p0")
-    };
-    let page = RecordPage {
-        chrome: signed_in_chrome(&state, &v, &who, l.t("record-title")),
-        level_text,
-        rows,
-    };
-    Ok(html(StatusCode::OK, page.render()))
 }
 
 /// A time as "30 November 2026 at 13:05" (UTC; the person's time zone comes later).

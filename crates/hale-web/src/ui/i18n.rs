@@ -86,6 +86,12 @@ impl Lang {
         self.format(id, None)
     }
 
+    /// A message, if the catalogue has one by that id (for codes that may or may not have
+    /// words, such as a FHIR status).
+    pub fn try_t(self, id: &str) -> Option<String> {
+        bundle(self).has_message(id).then(|| self.t(id))
+    }
+
     /// A message with one argument.
     pub fn t1(self, id: &str, name: &str, value: impl ToString) -> String {
         self.ta(id, &[(name, value.to_string())])

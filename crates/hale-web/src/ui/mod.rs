@@ -20,6 +20,7 @@
 pub mod account;
 pub mod i18n;
 pub mod pages;
+pub mod record;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -78,7 +79,18 @@ pub(crate) fn routes() -> Router<State> {
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/sign-out", post(account::sign_out))
-        .route("/record", get(account::record))
+        .route("/record", get(record::home))
+        .route(
+            "/record/measurements/add",
+            get(record::add_kind_form).post(record::add_kind),
+        )
+        .route(
+            "/record/measurements/add/{kind}",
+            get(record::add_reading_form).post(record::add_reading),
+        )
+        .route("/record/measurements/{kind}", get(record::chart))
+        .route("/record/entry/{rtype}/{id}", get(record::entry))
+        .route("/record/{category}", get(record::category_page))
         .route("/assets/{*path}", get(assets))
 }
 

@@ -185,16 +185,6 @@ pub(crate) struct RecoveryCodesPage {
     pub codes: Vec<String>,
 }
 
-/// The signed-in person's record overview.
-#[derive(Template)]
-#[template(path = "record.html")]
-pub(crate) struct RecordPage {
-    pub chrome: Chrome,
-    pub level_text: String,
-    /// What (in plain words) and how many.
-    pub rows: Vec<(String, i64)>,
-}
-
 /// One row of the sessions list.
 #[derive(Debug, Clone)]
 pub(crate) struct SessionRow {

@@ -1,0 +1,285 @@
+//! The person's record in the web app: categories, entries, adding a measurement, charts
+//! (issue 5 §3), through the real pages with a signed-in browser.
+
+use hale_testkit::TestApp;
+use serde_json::json;
+
+use crate::accounts::set_up_person;
+
+fn add(
+    person: &crate::accounts::Person,
+    kind: &str,
+    fields: &[(&str, &str)],
+) -> hale_testkit::web::Page {
+    let chosen = person
+        .browser
+        .submit("/record/measurements/add", &[("kind", kind)]);
+    assert_eq!(chosen.path(), format!("/record/measurements/add/{kind}"));
+    person
+        .browser
+        .submit_on(&chosen, &format!("/record/measurements/add/{kind}"), fields)
+}
+
+fn today() -> (String, String, String) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let days = now / 86_400;
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (d.to_string(), m.to_string(), y.to_string())
+}
+
+#[test]
+fn a_person_adds_a_blood_pressure_reading_and_finds_it_in_the_record_the_chart_and_the_api() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "bp@example.org");
+    let (d, m, y) = today();
+    let saved = add(
+        &person,
+        "blood-pressure",
+        &[
+            ("systolic", "128"),
+            ("diastolic", "82"),
+            ("day", &d),
+            ("month", &m),
+            ("year", &y),
+        ],
+    );
+    assert!(
+        saved.path().starts_with("/record/entry/Observation/"),
+        "{}",
+        saved.path()
+    );
+    assert!(saved.html.contains("Reading saved"));
+    assert!(saved.html.contains("128/82 mmHg"));
+    assert!(saved.html.contains("You added this"));
+    assert!(saved.html.contains("Final result"));
+    assert!(saved.html.contains("Blood pressure panel"));
+
+    let home = person.browser.get("/record");
+    let at = home.html.find("href=\"/record/measurements\"").unwrap();
+    assert!(
+        home.html[at..]
+            .split("</li>")
+            .next()
+            .unwrap()
+            .contains("1 entry"),
+        "{}",
+        home.html
+    );
+    let list = person.browser.get("/record/measurements");
+    assert!(list.html.contains("Blood pressure panel"));
+    let chart = person.browser.get("/record/measurements/blood-pressure");
+    assert!(
+        chart.html.contains(
+            "Your average blood pressure over this period was 128/82 mmHg, from 1 reading."
+        ),
+        "{}",
+        chart.html
+    );
+    assert!(chart.html.contains("<polyline"), "a chart is drawn");
+    assert!(
+        chart.html.contains(
+            "<td class=\"nhsuk-table__cell nhsuk-table__cell--numeric\">128/82 mmHg</td>"
+        ),
+        "and the same reading in a table"
+    );
+
+    // Apps see a standard vital-signs Observation through FHIR.
+    let record = app.record_of(&person.email);
+    let token = app.token(&record, "patient/Observation.rs");
+    let found = app.get("/fhir/Observation?code=http://loinc.org|85354-9", &token);
+    assert_eq!(found.json["total"], 1);
+    let obs = &found.json["entry"][0]["resource"];
+    assert_eq!(obs["component"][0]["code"]["coding"][0]["code"], "8480-6");
+    assert_eq!(obs["component"][0]["valueQuantity"]["code"], "mm[Hg]");
+    assert_eq!(obs["component"][1]["valueQuantity"]["value"], json!(82));
+    assert_eq!(obs["category"][0]["coding"][0]["code"], "vital-signs");
+}
+
+#[test]
+fn readings_that_are_not_numbers_or_not_believable_are_refused_and_nothing_is_stored() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "wrong@example.org");
+    let (d, m, y) = today();
+    for (fields, message) in [
+        (
+            vec![("systolic", "12o"), ("diastolic", "80")],
+            "Enter a number, like 72.4",
+        ),
+        (
+            vec![("systolic", "80"), ("diastolic", "120")],
+            "The top number must be higher than the bottom number",
+        ),
+        (
+            vec![("systolic", "900"), ("diastolic", "80")],
+            "Enter a reading between 50 and 300",
+        ),
+    ] {
+        let mut all = fields.clone();
+        all.extend([
+            ("day", d.as_str()),
+            ("month", m.as_str()),
+            ("year", y.as_str()),
+        ]);
+        let page = add(&person, "blood-pressure", &all);
+        assert_eq!(page.path(), "/record/measurements/add/blood-pressure");
+        assert!(page.html.contains("nhsuk-error-summary"));
+        assert!(page.html.contains(message), "{message}");
+        assert!(page.html.contains("<title>Error: "));
+    }
+    let future = add(
+        &person,
+        "weight",
+        &[
+            ("value", "70"),
+            ("day", "1"),
+            ("month", "1"),
+            ("year", "2999"),
+        ],
+    );
+    assert!(
+        future
+            .html
+            .contains("Enter a real date that is not in the future")
+    );
+    let no_kind = person.browser.submit("/record/measurements/add", &[]);
+    assert!(no_kind.html.contains("Select what you want to add"));
+    let list = person.browser.get("/record/measurements");
+    assert!(list.html.contains("There is nothing here yet."));
+}
+
+#[test]
+fn the_chart_summary_compares_this_period_with_the_one_before() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "weight@example.org");
+    let (d, m, y) = today();
+    // 40 days ago falls in the previous 30-day period.
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86_400);
+    let then_days = then
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    let record = app.record_of(&person.email);
+    let token = app.token(&record, "patient/*.cruds");
+    // An older reading written by an app through FHIR lands on the same chart.
+    let instant = {
+        let r = app.post(
+            "/fhir/Observation",
+            &token,
+            &json!({"resourceType": "Observation", "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+                "subject": {"reference": format!("Patient/{record}")},
+                "effectiveDateTime": "2000-01-01T12:00:00Z",
+                "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}),
+        );
+        assert_eq!(r.status, 201, "{}", r.json);
+        r.json["id"].as_str().unwrap().to_owned()
+    };
+    // Move it to 40 days ago with a patch, as an app correcting its date would.
+    let day_then = {
+        let secs = then_days as i64 * 86_400;
+        let z = secs / 86_400 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let dd = doy - (153 * mp + 2) / 5 + 1;
+        let mm = if mp < 10 { mp + 3 } else { mp - 9 };
+        let yy = yoe + era * 400 + i64::from(mm <= 2);
+        format!("{yy:04}-{mm:02}-{dd:02}T12:00:00Z")
+    };
+    let patch = app.send(
+        "PATCH",
+        &format!("/fhir/Observation/{instant}"),
+        &token,
+        Some(
+            serde_json::to_vec(
+                &json!([{"op": "replace", "path": "/effectiveDateTime", "value": day_then}]),
+            )
+            .unwrap(),
+        ),
+        &[("content-type", "application/json-patch+json")],
+    );
+    assert_eq!(patch.status, 200, "{}", patch.json);
+    add(
+        &person,
+        "weight",
+        &[("value", "78.5"), ("day", &d), ("month", &m), ("year", &y)],
+    );
+    let chart = person.browser.get("/record/measurements/weight?period=30");
+    assert!(
+        chart.html.contains("Your average weight over this period was 78.5 kg, from 1 reading. That is down from 80 in the period before."),
+        "{}",
+        chart.html
+    );
+    let year = person.browser.get("/record/measurements/weight?period=365");
+    assert!(year.html.contains("from 2 readings"));
+    assert!(year.html.contains("<option value=\"365\" selected>"));
+}
+
+#[test]
+fn an_entry_of_another_record_answers_exactly_as_one_that_does_not_exist() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "mine@example.org");
+    let (other_record, other_token) = app.new_person("Someone Else");
+    let theirs = app.post(
+        "/fhir/Condition",
+        &other_token,
+        &json!({"resourceType": "Condition", "subject": {"reference": format!("Patient/{other_record}")},
+            "code": {"text": "Something private"}}),
+    );
+    assert_eq!(theirs.status, 201);
+    let id = theirs.json["id"].as_str().unwrap();
+    let other = person.browser.get(&format!("/record/entry/Condition/{id}"));
+    let missing = person.browser.get("/record/entry/Condition/does-not-exist");
+    assert_eq!(other.status, 404);
+    assert_eq!(other.status, missing.status);
+    assert!(!other.html.contains("Something private"));
+    let strip = |h: &str| {
+        h.split("csrf\" value=\"")
+            .map(|p| p.split_once('"').map_or(p, |x| x.1))
+            .collect::<String>()
+    };
+    assert_eq!(strip(&other.html), strip(&missing.html));
+    assert_eq!(person.browser.get("/record/entry/NotAType/x").status, 404);
+}
+
+#[test]
+fn entries_from_health_services_show_what_they_are_and_where_they_came_from() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "gp@example.org");
+    let record = app.record_of(&person.email);
+    let r = app.post(
+        "/fhir/Condition",
+        &app.system_token,
+        &json!({"resourceType": "Condition", "subject": {"reference": format!("Patient/{record}")},
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "195967001", "display": "Asthma"}]},
+            "recordedDate": "2025-03-14",
+            "recorder": {"display": "Dr A Example, Example Surgery"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.json);
+    let list = person.browser.get("/record/conditions");
+    assert!(list.html.contains(">Asthma</a>"), "{}", list.html);
+    assert!(list.html.contains("14 March 2025"));
+    assert!(list.html.contains("Dr A Example, Example Surgery"));
+    let id = r.json["id"].as_str().unwrap();
+    let entry = person.browser.get(&format!("/record/entry/Condition/{id}"));
+    assert!(entry.html.contains("<h1>Asthma</h1>"));
+    assert!(entry.html.contains("Current"), "the status in plain words");
+    assert!(!entry.html.contains("You added this"));
+}

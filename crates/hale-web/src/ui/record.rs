@@ -1,0 +1,885 @@
+//! The person's record (issue 5 §3): by category, one entry in plain words with where it
+//! came from, adding a measurement, and a chart of a measurement over time with a table and
+//! a sentence that say the same.
+// Handlers return early with the page to show (a redirect, an error page) as `Err`.
+#![allow(clippy::result_large_err)]
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as AxumState};
+use axum::http::StatusCode;
+use axum::response::Response;
+use hale_app::readings::{MeasurementKind, PERSON_SOURCE, ReadingProblem};
+use hale_app::{AppError, StoredResource};
+use hale_core::{RequestContext, VerificationLevel};
+use serde_json::Value;
+
+use super::account::{call, signed_in_chrome, two_factor};
+use super::pages::{Chrome, Field, FormError};
+use super::{FormData, Lang, Visitor, csrf_token, error_page, html, see_other};
+use crate::State;
+
+type Page = Result<Response, Response>;
+
+/// A category of the record and the searches that fill it.
+struct Category {
+    slug: &'static str,
+    searches: &'static [(&'static str, &'static [(&'static str, &'static str)])],
+}
+
+const CATEGORIES: &[Category] = &[
+    Category {
+        slug: "conditions",
+        searches: &[("Condition", &[])],
+    },
+    Category {
+        slug: "medicines",
+        searches: &[("MedicationStatement", &[]), ("MedicationRequest", &[])],
+    },
+    Category {
+        slug: "allergies",
+        searches: &[("AllergyIntolerance", &[])],
+    },
+    Category {
+        slug: "test-results",
+        searches: &[
+            ("Observation", &[("category", "laboratory")]),
+            ("DiagnosticReport", &[]),
+        ],
+    },
+    Category {
+        slug: "immunisations",
+        searches: &[("Immunization", &[])],
+    },
+    Category {
+        slug: "documents",
+        searches: &[("DocumentReference", &[])],
+    },
+    Category {
+        slug: "care-plans",
+        searches: &[("CarePlan", &[])],
+    },
+    Category {
+        slug: "wellbeing",
+        searches: &[("Observation", &[("category", "survey")])],
+    },
+    Category {
+        slug: "measurements",
+        searches: &[("Observation", &[("category", "vital-signs")])],
+    },
+];
+
+fn category(slug: &str) -> Option<&'static Category> {
+    CATEGORIES.iter().find(|c| c.slug == slug)
+}
+
+fn pairs(extra: &[(&str, &str)], more: &[(&str, &str)]) -> Vec<(String, String)> {
+    extra
+        .iter()
+        .chain(more)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The person's own context, or the way to sign in.
+async fn person(
+    state: &State,
+    v: &Visitor,
+) -> Result<(hale_app::accounts::SignedIn, RequestContext), Response> {
+    let who = two_factor(state, v).await?;
+    let (checked, request_id) = (who.clone(), v.request_id.clone());
+    let ctx = call(state, v, move |app| {
+        app.person_context(&checked, &request_id)
+    })
+    .await?;
+    Ok((who, ctx))
+}
+
+/// A date as "27 November 2026" (UTC).
+pub(crate) fn day(lang: Lang, ms: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
+        return String::new();
+    };
+    lang.ta(
+        "date-only",
+        &[
+            ("day", t.day().to_string()),
+            ("month", lang.t(&format!("month-{}", u8::from(t.month())))),
+            ("year", t.year().to_string()),
+        ],
+    )
+}
+
+/// An entry in plain words, for lists and its own page.
+struct EntryView {
+    href: String,
+    title: String,
+    when: String,
+    value: String,
+    status: String,
+    from: String,
+}
+
+/// The words of a CodeableConcept: its text, or its first coding's display.
+fn concept(v: &Value) -> Option<String> {
+    v["text"].as_str().map(str::to_owned).or_else(|| {
+        v["coding"]
+            .as_array()?
+            .iter()
+            .find_map(|c| c["display"].as_str().map(str::to_owned))
+    })
+}
+
+fn quantity(q: &Value) -> Option<String> {
+    let value = q["value"].as_number()?.to_string();
+    let unit = q["unit"].as_str().or(q["code"].as_str()).unwrap_or("");
+    Some(format!("{value} {unit}").trim().to_owned())
+}
+
+fn describe(lang: Lang, r: &StoredResource) -> EntryView {
+    let v = r.value().unwrap_or(Value::Null);
+    let title = ["code", "medicationCodeableConcept", "vaccineCode", "type"]
+        .iter()
+        .find_map(|k| concept(&v[*k]))
+        .or_else(|| {
+            ["title", "description"]
+                .iter()
+                .find_map(|k| v[*k].as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| lang.t("entry-untitled"));
+    let when = [
+        "effectiveDateTime",
+        "onsetDateTime",
+        "recordedDate",
+        "occurrenceDateTime",
+        "authoredOn",
+        "date",
+        "issued",
+    ]
+    .iter()
+    .find_map(|k| v[*k].as_str())
+    .or_else(|| v["effectivePeriod"]["start"].as_str())
+    .or_else(|| v["period"]["start"].as_str())
+    .and_then(hale_fhir::date::parse_range)
+    .map_or_else(|| day(lang, r.last_updated), |range| day(lang, range.lo));
+    let value = quantity(&v["valueQuantity"])
+        .or_else(|| {
+            let parts: Vec<String> = v["component"]
+                .as_array()?
+                .iter()
+                .filter_map(|c| {
+                    c["valueQuantity"]["value"]
+                        .as_number()
+                        .map(ToString::to_string)
+                })
+                .collect();
+            let unit = v["component"][0]["valueQuantity"]["unit"]
+                .as_str()
+                .unwrap_or("");
+            (!parts.is_empty()).then(|| format!("{} {unit}", parts.join("/")).trim().to_owned())
+        })
+        .or_else(|| concept(&v["valueCodeableConcept"]))
+        .or_else(|| v["valueString"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    // Status codes in plain words where the catalogue has them ("active" is "Current").
+    let status = v["clinicalStatus"]["coding"][0]["code"]
+        .as_str()
+        .or_else(|| v["status"].as_str())
+        .map(|code| {
+            lang.try_t(&format!("status-{code}"))
+                .unwrap_or_else(|| code.to_owned())
+        })
+        .unwrap_or_default();
+    let from = if v["meta"]["source"].as_str() == Some(PERSON_SOURCE) {
+        lang.t("entry-from-you")
+    } else {
+        ["performer", "recorder", "requester", "asserter", "author"]
+            .iter()
+            .find_map(|k| {
+                let who = &v[*k];
+                who["display"]
+                    .as_str()
+                    .or_else(|| who[0]["display"].as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| lang.t("entry-from-source"))
+    };
+    EntryView {
+        href: format!("/record/entry/{}/{}", r.resource_type, r.id),
+        title,
+        when,
+        value,
+        status,
+        from,
+    }
+}
+
+struct CategoryLink {
+    slug: &'static str,
+    name: String,
+    count: String,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct RecordPage {
+    chrome: Chrome,
+    banner: Option<String>,
+    level_text: String,
+    categories: Vec<CategoryLink>,
+}
+
+/// `GET /record`: the record's categories with how many entries each holds.
+pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let counts = call(&state, &v, move |app| {
+        let mut counts = Vec::new();
+        for c in CATEGORIES {
+            let mut n = 0;
+            for (rtype, extra) in c.searches {
+                let (_, page) =
+                    app.search(&ctx, rtype, &pairs(extra, &[("_summary", "count")]), false)?;
+                n += page.total.unwrap_or(0);
+            }
+            counts.push(n);
+        }
+        Ok(counts)
+    })
+    .await?;
+    let l = v.lang;
+    let level_text = if who.account.verification_level >= VerificationLevel::P9 {
+        l.t("record-level-p9")
+    } else {
+        l.t("record-level-p0")
+    };
+    let page = RecordPage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t("record-title")),
+        banner: None,
+        level_text,
+        categories: CATEGORIES
+            .iter()
+            .zip(counts)
+            .map(|(c, n)| CategoryLink {
+                slug: c.slug,
+                name: l.t(&format!("category-{}", c.slug)),
+                count: l.t1("record-count-entries", "count", n),
+            })
+            .collect(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+#[derive(Template)]
+#[template(path = "category.html")]
+struct CategoryPage {
+    chrome: Chrome,
+    actions: Vec<(String, String)>,
+    entries: Vec<EntryView>,
+}
+
+/// `GET /record/{category}`: its entries, newest first.
+pub(crate) async fn category_page(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(slug): Path<String>,
+) -> Page {
+    let Some(c) = category(&slug) else {
+        return Err(error_page(&v, StatusCode::NOT_FOUND));
+    };
+    let (who, ctx) = person(&state, &v).await?;
+    let found = call(&state, &v, move |app| {
+        let mut all = Vec::new();
+        for (rtype, extra) in c.searches {
+            let (_, page) = app.search(
+                &ctx,
+                rtype,
+                &pairs(extra, &[("_sort", "-_lastUpdated"), ("_count", "100")]),
+                false,
+            )?;
+            all.extend(page.matches);
+        }
+        all.sort_by_key(|r| std::cmp::Reverse(r.last_updated));
+        Ok(all)
+    })
+    .await?;
+    let l = v.lang;
+    let mut actions = Vec::new();
+    if c.slug == "measurements" {
+        actions.push((
+            "/record/measurements/add".to_owned(),
+            l.t("record-add-measurement"),
+        ));
+        for kind in MeasurementKind::ALL {
+            actions.push((
+                format!("/record/measurements/{}", kind.slug()),
+                l.t1(
+                    "chart-title",
+                    "kind",
+                    l.t(&format!("kind-{}", kind.slug())).to_lowercase(),
+                ),
+            ));
+        }
+    }
+    let page = CategoryPage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t(&format!("category-{slug}"))),
+        actions,
+        entries: found.iter().map(|r| describe(l, r)).collect(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+#[derive(Template)]
+#[template(path = "entry.html")]
+struct EntryPage {
+    chrome: Chrome,
+    banner: Option<String>,
+    back: (String, String),
+    entry: EntryView,
+    rows: Vec<(String, String)>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct EntryQuery {
+    #[serde(default)]
+    added: Option<String>,
+}
+
+/// `GET /record/entry/{type}/{id}`: one entry in plain words.
+pub(crate) async fn entry(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path((rtype, id)): Path<(String, String)>,
+    Query(q): Query<EntryQuery>,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let app = state.app.clone();
+    let (t, i) = (rtype.clone(), id.clone());
+    let found = tokio::task::spawn_blocking(move || app.read(&ctx, &t, &i))
+        .await
+        .map_err(|_| error_page(&v, StatusCode::INTERNAL_SERVER_ERROR))?;
+    let found = match found {
+        Ok(r) => r,
+        // Missing, deleted, another record's or not a type: all the same "not found".
+        Err(
+            AppError::NotFound { .. }
+            | AppError::Gone { .. }
+            | AppError::NotSupported(_)
+            | AppError::BadRequest(_),
+        ) => {
+            return Err(error_page(&v, StatusCode::NOT_FOUND));
+        }
+        Err(e) => {
+            tracing::error!(request_id = %v.request_id, error = %e, "entry read failed");
+            return Err(error_page(&v, StatusCode::INTERNAL_SERVER_ERROR));
+        }
+    };
+    let l = v.lang;
+    let view = describe(l, &found);
+    let home = CATEGORIES
+        .iter()
+        .find(|c| c.searches.iter().any(|(t, _)| *t == rtype))
+        .map_or("measurements", |c| c.slug);
+    let mut rows = vec![
+        (l.t("entry-what"), view.title.clone()),
+        (l.t("entry-when"), view.when.clone()),
+    ];
+    if !view.value.is_empty() {
+        rows.push((l.t("entry-value"), view.value.clone()));
+    }
+    if !view.status.is_empty() {
+        rows.push((l.t("entry-status"), view.status.clone()));
+    }
+    rows.push((l.t("entry-from"), view.from.clone()));
+    rows.push((l.t("entry-label"), l.t("entry-label-private")));
+    let page = EntryPage {
+        chrome: signed_in_chrome(&state, &v, &who, view.title.clone()),
+        banner: q.added.map(|_| l.t("reading-added")),
+        back: (format!("/record/{home}"), l.t(&format!("category-{home}"))),
+        entry: view,
+        rows,
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+#[derive(Template)]
+#[template(path = "add_kind.html")]
+struct AddKindPage {
+    chrome: Chrome,
+    csrf: String,
+    errors: Vec<FormError>,
+    kinds: Vec<(&'static str, String)>,
+}
+
+fn add_kind_page(state: &State, v: &Visitor, who: &hale_app::accounts::SignedIn) -> AddKindPage {
+    let l = v.lang;
+    AddKindPage {
+        chrome: signed_in_chrome(state, v, who, l.t("add-kind-title")),
+        csrf: csrf_token(state, v.session_key.as_deref().unwrap_or("")),
+        errors: Vec::new(),
+        kinds: MeasurementKind::ALL
+            .iter()
+            .map(|k| (k.slug(), l.t(&format!("kind-{}", k.slug()))))
+            .collect(),
+    }
+}
+
+/// `GET /record/measurements/add`: which kind of measurement.
+pub(crate) async fn add_kind_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = two_factor(&state, &v).await?;
+    Ok(html(
+        StatusCode::OK,
+        add_kind_page(&state, &v, &who).render(),
+    ))
+}
+
+/// `POST /record/measurements/add`.
+pub(crate) async fn add_kind(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let who = two_factor(&state, &v).await?;
+    let data = super::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    if let Some(kind) = MeasurementKind::from_slug(data.get("kind")) {
+        return Ok(see_other(&format!(
+            "/record/measurements/add/{}",
+            kind.slug()
+        )));
+    }
+    let mut page = add_kind_page(&state, &v, &who);
+    page.errors.push(FormError {
+        field: "kind".into(),
+        message: v.lang.t("add-kind-missing"),
+    });
+    page.chrome.has_errors = true;
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+#[derive(Template)]
+#[template(path = "add_reading.html")]
+struct AddReadingPage {
+    chrome: Chrome,
+    csrf: String,
+    action: String,
+    hint: String,
+    errors: Vec<FormError>,
+    fields: Vec<Field>,
+    date: (String, String, String),
+    date_error: Option<String>,
+}
+
+fn unit_words(lang: Lang, ucum: &str) -> String {
+    lang.t(match ucum {
+        "mm[Hg]" => "unit-mm-hg",
+        "kg" => "unit-kg",
+        "mmol/L" => "unit-mmol-l",
+        "Cel" => "unit-cel",
+        _ => "unit-l-min",
+    })
+}
+
+fn reading_page(
+    state: &State,
+    v: &Visitor,
+    who: &hale_app::accounts::SignedIn,
+    kind: MeasurementKind,
+    data: Option<&FormData>,
+) -> AddReadingPage {
+    let l = v.lang;
+    let name = l.t(&format!("kind-{}", kind.slug()));
+    let today = time::OffsetDateTime::now_utc();
+    let keep = |field: &str, default: String| data.map_or(default, |d| d.get(field).to_owned());
+    AddReadingPage {
+        chrome: signed_in_chrome(
+            state,
+            v,
+            who,
+            l.t1("add-reading-title", "kind", name.to_lowercase()),
+        ),
+        csrf: csrf_token(state, v.session_key.as_deref().unwrap_or("")),
+        action: format!("/record/measurements/add/{}", kind.slug()),
+        hint: l.t(&format!("hint-{}", kind.slug())),
+        errors: Vec::new(),
+        fields: kind
+            .parts()
+            .iter()
+            .map(|p| {
+                let mut f = Field::new(p.name, "text", l.t(&format!("part-{}", p.name)))
+                    .hint(unit_words(l, p.unit));
+                f.value = keep(p.name, String::new());
+                f
+            })
+            .collect(),
+        date: (
+            keep("day", today.day().to_string()),
+            keep("month", u8::from(today.month()).to_string()),
+            keep("year", today.year().to_string()),
+        ),
+        date_error: None,
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct KindPath {
+    kind: String,
+}
+
+/// `GET /record/measurements/add/{kind}`.
+pub(crate) async fn add_reading_form(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(p): Path<KindPath>,
+) -> Page {
+    let kind =
+        MeasurementKind::from_slug(&p.kind).ok_or_else(|| error_page(&v, StatusCode::NOT_FOUND))?;
+    let who = two_factor(&state, &v).await?;
+    Ok(html(
+        StatusCode::OK,
+        reading_page(&state, &v, &who, kind, None).render(),
+    ))
+}
+
+/// When a reading dated `day/month/year` was taken: now if that is today, otherwise midday
+/// (UTC) that day. `None` if it is not a real date.
+fn taken_at(day: &str, month: &str, year: &str) -> Option<i64> {
+    let (d, m, y) = (
+        day.trim().parse::<u8>().ok()?,
+        month.trim().parse::<u8>().ok()?,
+        year.trim().parse::<i32>().ok()?,
+    );
+    let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
+    let now = time::OffsetDateTime::now_utc();
+    if date == now.date() {
+        return Some(hale_fhir::date::now_millis());
+    }
+    let noon = date.with_hms(12, 0, 0).ok()?.assume_utc();
+    i64::try_from(noon.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// `POST /record/measurements/add/{kind}`: saves it, or says what to fix.
+pub(crate) async fn add_reading(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(p): Path<KindPath>,
+    body: Bytes,
+) -> Page {
+    let kind =
+        MeasurementKind::from_slug(&p.kind).ok_or_else(|| error_page(&v, StatusCode::NOT_FOUND))?;
+    let (who, ctx) = person(&state, &v).await?;
+    let data = super::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    let values: Vec<String> = kind
+        .parts()
+        .iter()
+        .map(|p| data.get(p.name).to_owned())
+        .collect();
+    let at = taken_at(data.get("day"), data.get("month"), data.get("year")).unwrap_or(-1);
+    let outcome = call(&state, &v, move |app| {
+        let typed: Vec<&str> = values.iter().map(String::as_str).collect();
+        app.add_reading(&ctx, kind, &typed, at)
+    })
+    .await?;
+    match outcome {
+        Ok(saved) => Ok(see_other(&format!(
+            "/record/entry/Observation/{}?added=1",
+            saved.id
+        ))),
+        Err(problems) => {
+            let l = v.lang;
+            let mut page = reading_page(&state, &v, &who, kind, Some(&data));
+            for problem in problems {
+                let (field, message) = match problem {
+                    ReadingProblem::NotANumber(f) => (f, l.t("error-not-a-number")),
+                    ReadingProblem::OutOfRange(f) => {
+                        let part = kind.parts().iter().find(|p| p.name == f);
+                        let (min, max) = part.map_or((0.0, 0.0), |p| (p.min, p.max));
+                        (
+                            f,
+                            l.ta(
+                                "error-out-of-range",
+                                &[("min", min.to_string()), ("max", max.to_string())],
+                            ),
+                        )
+                    }
+                    ReadingProblem::SystolicNotAboveDiastolic => {
+                        ("systolic", l.t("error-systolic-low"))
+                    }
+                    ReadingProblem::BadDate => ("day", l.t("error-bad-date")),
+                };
+                if field == "day" {
+                    page.date_error = Some(message.clone());
+                } else if let Some(f) = page.fields.iter_mut().find(|x| x.id == field) {
+                    f.error = Some(message.clone());
+                }
+                page.errors.push(FormError {
+                    field: field.to_owned(),
+                    message,
+                });
+            }
+            page.chrome.has_errors = true;
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "chart.html")]
+struct ChartPage {
+    chrome: Chrome,
+    action: String,
+    slug: &'static str,
+    periods: Vec<(u32, String, bool)>,
+    summary: String,
+    svg: String,
+    /// Link, date, value.
+    rows: Vec<(String, String, String)>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct PeriodQuery {
+    #[serde(default)]
+    period: Option<u32>,
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / f64::from(n))
+}
+
+/// Rounds for people: whole numbers for big values, one decimal place for small ones.
+fn round(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.1}");
+        s.strip_suffix(".0").map_or(s.clone(), str::to_owned)
+    }
+}
+
+/// `GET /record/measurements/{kind}?period=30`: the chart, its table and a summary.
+pub(crate) async fn chart(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(p): Path<KindPath>,
+    Query(q): Query<PeriodQuery>,
+) -> Page {
+    let kind =
+        MeasurementKind::from_slug(&p.kind).ok_or_else(|| error_page(&v, StatusCode::NOT_FOUND))?;
+    let (who, ctx) = person(&state, &v).await?;
+    let days = q.period.filter(|d| [30, 90, 365].contains(d)).unwrap_or(30);
+    let now = hale_fhir::date::now_millis();
+    let from = now - i64::from(days) * DAY_MS;
+    let previous_from = from - i64::from(days) * DAY_MS;
+    let all = call(&state, &v, move |app| {
+        app.readings(&ctx, kind, previous_from)
+    })
+    .await?;
+    let (before, during): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.at < from);
+    let l = v.lang;
+    let name = l.t(&format!("kind-{}", kind.slug())).to_lowercase();
+    let unit = unit_words(l, kind.parts()[0].unit);
+    let values = |rs: &[hale_app::readings::Reading], i: usize| -> Vec<f64> {
+        rs.iter()
+            .filter_map(|r| r.values.get(i)?.parse::<f64>().ok())
+            .collect()
+    };
+    let series: Vec<Vec<f64>> = (0..kind.parts().len())
+        .map(|i| values(&during, i))
+        .collect();
+    let averages: Vec<String> = series
+        .iter()
+        .filter_map(|s| mean(s.iter().copied()))
+        .map(round)
+        .collect();
+    let previous: Vec<String> = (0..kind.parts().len())
+        .filter_map(|i| mean(values(&before, i).into_iter()))
+        .map(round)
+        .collect();
+    let mut summary = String::new();
+    if !during.is_empty() {
+        let joined = averages.join("/");
+        let count = during.len().to_string();
+        summary = if kind == MeasurementKind::BloodPressure {
+            l.ta(
+                "chart-summary-bp",
+                &[
+                    ("average", joined.clone()),
+                    ("unit", unit.clone()),
+                    ("count", count),
+                ],
+            )
+        } else {
+            l.ta(
+                "chart-summary",
+                &[
+                    ("kind", name.clone()),
+                    ("average", joined.clone()),
+                    ("unit", unit.clone()),
+                    ("count", count),
+                ],
+            )
+        };
+        if previous.len() == averages.len() && !previous.is_empty() {
+            let now_first = mean(series[0].iter().copied()).unwrap_or(0.0);
+            let before_first = mean(values(&before, 0).into_iter()).unwrap_or(0.0);
+            // Compared as shown, so "72.4, down from 72.4" cannot happen.
+            let key = if round(now_first) == round(before_first) {
+                "chart-compare-same"
+            } else if now_first > before_first {
+                "chart-compare-up"
+            } else {
+                "chart-compare-down"
+            };
+            summary.push(' ');
+            summary.push_str(&l.t1(key, "previous", previous.join("/")));
+        }
+    }
+    let svg = chart_svg(
+        l,
+        &during,
+        kind,
+        from,
+        now,
+        &l.t1("chart-image", "kind", &name),
+    );
+    let page = ChartPage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t1("chart-title", "kind", &name)),
+        action: format!("/record/measurements/{}", kind.slug()),
+        slug: kind.slug(),
+        periods: [30, 90, 365]
+            .into_iter()
+            .map(|d| (d, l.t(&format!("chart-period-{d}")), d == days))
+            .collect(),
+        summary,
+        svg,
+        rows: during
+            .iter()
+            .rev()
+            .map(|r| {
+                (
+                    format!("/record/entry/Observation/{}", r.id),
+                    day(l, r.at),
+                    format!("{} {unit}", r.values.join("/")),
+                )
+            })
+            .collect(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+/// A line chart as SVG (no script, no inline style: presentation attributes only), with
+/// the lowest and highest values and the first and last dates labelled.
+fn chart_svg(
+    lang: Lang,
+    readings: &[hale_app::readings::Reading],
+    kind: MeasurementKind,
+    from: i64,
+    to: i64,
+    label: &str,
+) -> String {
+    const W: f64 = 640.0;
+    const H: f64 = 260.0;
+    const LEFT: f64 = 48.0;
+    const RIGHT: f64 = 12.0;
+    const TOP: f64 = 12.0;
+    const BOTTOM: f64 = 36.0;
+    let all: Vec<f64> = readings
+        .iter()
+        .flat_map(|r| r.values.iter().filter_map(|v| v.parse::<f64>().ok()))
+        .collect();
+    let (mut lo, mut hi) = all
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    if all.is_empty() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.1).max(1.0);
+    (lo, hi) = (lo - pad, hi + pad);
+    let span = (to - from).max(1) as f64;
+    let x = |at: i64| LEFT + (at - from) as f64 / span * (W - LEFT - RIGHT);
+    let y = |v: f64| TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM);
+    let escaped = label
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('"', "&quot;");
+    let mut svg = format!(
+        "<svg role=\"img\" aria-label=\"{escaped}\" viewBox=\"0 0 {W} {H}\" width=\"100%\" preserveAspectRatio=\"xMidYMid meet\" xmlns=\"http://www.w3.org/2000/svg\">"
+    );
+    svg.push_str(&format!(
+        "<line x1=\"{LEFT}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#4c6272\" stroke-width=\"1\"/><line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{b}\" stroke=\"#4c6272\" stroke-width=\"1\"/>",
+        b = H - BOTTOM,
+        r = W - RIGHT
+    ));
+    for v in [lo + pad, hi - pad] {
+        svg.push_str(&format!(
+            "<text x=\"{tx}\" y=\"{ty:.1}\" font-size=\"12\" text-anchor=\"end\" fill=\"#212b32\">{}</text>",
+            round(v),
+            tx = LEFT - 6.0,
+            ty = y(v) + 4.0
+        ));
+    }
+    for (at, anchor) in [(from, "start"), (to, "end")] {
+        svg.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"{anchor}\" fill=\"#212b32\">{}</text>",
+            x(at),
+            H - 12.0,
+            day(lang, at)
+        ));
+    }
+    let colours = ["#005eb8", "#330072"];
+    for (i, colour) in colours.iter().enumerate().take(kind.parts().len()) {
+        let points: Vec<(f64, f64)> = readings
+            .iter()
+            .filter_map(|r| Some((x(r.at), y(r.values.get(i)?.parse::<f64>().ok()?))))
+            .collect();
+        let path: Vec<String> = points
+            .iter()
+            .map(|(px, py)| format!("{px:.1},{py:.1}"))
+            .collect();
+        svg.push_str(&format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
+            path.join(" ")
+        ));
+        for (px, py) in points {
+            svg.push_str(&format!(
+                "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3.5\" fill=\"{colour}\"/>"
+            ));
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readings_are_dated_today_now_or_midday_otherwise_and_nonsense_is_refused() {
+        let now = time::OffsetDateTime::now_utc();
+        let today = taken_at(
+            &now.day().to_string(),
+            &u8::from(now.month()).to_string(),
+            &now.year().to_string(),
+        )
+        .unwrap();
+        assert!((today - hale_fhir::date::now_millis()).abs() < 5_000);
+        let past = taken_at("27", "11", "2025").unwrap();
+        assert_eq!(
+            hale_fhir::date::format_instant(past),
+            "2025-11-27T12:00:00.000Z"
+        );
+        for (d, m, y) in [
+            ("31", "2", "2025"),
+            ("", "1", "2025"),
+            ("1", "13", "2025"),
+            ("x", "1", "2025"),
+        ] {
+            assert_eq!(taken_at(d, m, y), None, "{d}/{m}/{y}");
+        }
+    }
+
+    #[test]
+    fn averages_read_as_people_write_them() {
+        assert_eq!(round(72.44), "72.4");
+        assert_eq!(round(72.0), "72");
+        assert_eq!(round(121.6), "122");
+    }
+}
