@@ -222,6 +222,32 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await check(page, 'record')
   await page.goto(base + '/account/sessions')
   await check(page, 'sessions')
+
+  // The record: add a measurement (empty, with errors, filled), see the entry, the list
+  // and the chart.
+  await page.goto(base + '/record/measurements/add')
+  await check(page, 'add-measurement')
+  await submitForm(page)
+  await check(page, 'add-measurement-errors')
+  await page.check('#kind')
+  await submitForm(page)
+  await check(page, 'add-blood-pressure')
+  await page.fill('#systolic', '80')
+  await page.fill('#diastolic', '120')
+  await submitForm(page)
+  await check(page, 'add-blood-pressure-errors')
+  await page.fill('#systolic', '131')
+  await page.fill('#diastolic', '84')
+  await check(page, 'add-blood-pressure-filled')
+  await submitForm(page)
+  assert.match(await page.textContent('main'), /131\/84 mmHg/)
+  await check(page, 'entry')
+  await page.goto(base + '/record/measurements')
+  await check(page, 'measurements')
+  await page.goto(base + '/record/conditions')
+  await check(page, 'conditions-empty')
+  await page.goto(base + '/record/measurements/blood-pressure')
+  await check(page, 'chart')
   await page.goto(base + '/no-such-page')
   await check(page, 'not-found')
 
@@ -286,10 +312,45 @@ test('keyboard only: sign up, confirm the email, sign in, set up the authenticat
   await context.close()
 })
 
-test('the same journey works with JavaScript turned off', async () => {
+/** Adds a blood pressure reading, finds it on the chart and opens its entry, by keyboard. */
+async function keyboardReading (page) {
+  await tabTo(page, 'a.nhsuk-action-link')
+  await pressEnterAndLoad(page)
+  await tabTo(page, '#kind')
+  await page.keyboard.press('Space')
+  await tabTo(page, 'main button[type=submit]')
+  await pressEnterAndLoad(page)
+  assert.equal(await heading(page), 'Add your blood pressure')
+  await typeInto(page, '#systolic', '118')
+  await typeInto(page, '#diastolic', '76')
+  await tabTo(page, 'main button[type=submit]')
+  await pressEnterAndLoad(page)
+  assert.match(await page.textContent('main'), /118\/76 mmHg/)
+  assert.match(await page.textContent('main'), /Reading saved/)
+  // Back to the measurements, then the chart, then the entry from the chart's table.
+  await tabTo(page, 'a.nhsuk-back-link')
+  await pressEnterAndLoad(page)
+  await tabTo(page, 'a[href="/record/measurements/blood-pressure"]')
+  await pressEnterAndLoad(page)
+  assert.match(await page.textContent('main'), /Your average blood pressure over this period was 118\/76 mmHg/)
+  await tabTo(page, 'td a[href^="/record/entry/Observation/"]')
+  await pressEnterAndLoad(page)
+  assert.equal(await heading(page), 'Blood pressure panel with all children optional')
+}
+
+test('keyboard only: add a blood pressure reading, find it on the chart, open the entry', async () => {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await keyboardJourney(page, 'reading@example.org')
+  await keyboardReading(page)
+  await context.close()
+})
+
+test('the same journeys work with JavaScript turned off', async () => {
   const context = await browser.newContext({ javaScriptEnabled: false })
   const page = await context.newPage()
   await keyboardJourney(page, 'nojs@example.org')
+  await keyboardReading(page)
   // The password toggle is a script enhancement: without scripts it stays hidden.
   await page.goto(base + '/sign-in')
   assert.equal(await page.locator('.nhsuk-password-input__toggle').isVisible(), false)

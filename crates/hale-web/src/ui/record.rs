@@ -328,6 +328,30 @@ pub(crate) async fn category_page(
     Ok(html(StatusCode::OK, page.render()))
 }
 
+/// The category an entry is listed under: by type, and for an Observation by its category
+/// code too (a blood pressure is a measurement, a blood count a test result).
+fn home_category(r: &StoredResource) -> &'static str {
+    let v = r.value().unwrap_or(Value::Null);
+    let codes: Vec<&str> = v["category"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["coding"].as_array().into_iter().flatten())
+        .filter_map(|c| c["code"].as_str())
+        .collect();
+    CATEGORIES
+        .iter()
+        .find(|c| {
+            c.searches.iter().any(|(t, extra)| {
+                *t == r.resource_type
+                    && extra
+                        .iter()
+                        .all(|(k, want)| *k != "category" || codes.contains(want))
+            })
+        })
+        .map_or("measurements", |c| c.slug)
+}
+
 #[derive(Template)]
 #[template(path = "entry.html")]
 struct EntryPage {
@@ -375,10 +399,7 @@ pub(crate) async fn entry(
     };
     let l = v.lang;
     let view = describe(l, &found);
-    let home = CATEGORIES
-        .iter()
-        .find(|c| c.searches.iter().any(|(t, _)| *t == rtype))
-        .map_or("measurements", |c| c.slug);
+    let home = home_category(&found);
     let mut rows = vec![
         (l.t("entry-what"), view.title.clone()),
         (l.t("entry-when"), view.when.clone()),
@@ -840,6 +861,20 @@ fn chart_svg(
         for (px, py) in points {
             svg.push_str(&format!(
                 "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3.5\" fill=\"{colour}\"/>"
+            ));
+        }
+    }
+    // A key when there is more than one line (blood pressure's two numbers).
+    if kind.parts().len() > 1 {
+        for (i, (part, colour)) in kind.parts().iter().zip(colours).enumerate() {
+            let ky = TOP + 8.0 + 18.0 * i as f64;
+            svg.push_str(&format!(
+                "<rect x=\"{x0:.1}\" y=\"{r:.1}\" width=\"12\" height=\"4\" fill=\"{colour}\"/><text x=\"{x1:.1}\" y=\"{t:.1}\" font-size=\"12\" fill=\"#212b32\">{}</text>",
+                lang.t(&format!("part-{}", part.name)),
+                x0 = LEFT + 12.0,
+                r = ky - 4.0,
+                x1 = LEFT + 30.0,
+                t = ky + 1.0
             ));
         }
     }
