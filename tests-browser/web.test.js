@@ -26,6 +26,7 @@ let server
 let base
 let dataDir
 let browser
+let demoCodes = []
 
 before(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true })
@@ -33,13 +34,17 @@ before(async () => {
   const env = { ...process.env }
   delete env.HALE_KEY
   delete env.HALE_SMTP_URL
-  server = spawn(BIN, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], { env })
+  // --demo adds Sam Demo, with a year of synthetic record, beside the people tests make.
+  server = spawn(BIN, ['serve', '--demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], { env })
   base = await new Promise((resolve, reject) => {
     let out = ''
     server.stdout.on('data', (chunk) => {
       out += chunk
       const m = out.match(/running at (http:\/\/[0-9.:]+)\//)
-      if (m) resolve(m[1])
+      if (m) {
+        demoCodes = [...out.matchAll(/^ {4}([a-z0-9]{5}-[a-z0-9]{5})$/gm)].map((x) => x[1])
+        resolve(m[1])
+      }
     })
     server.on('exit', (code) => reject(new Error(`hale exited with ${code}`)))
     setTimeout(() => reject(new Error('hale did not start within 20 s')), 20000)
@@ -248,6 +253,10 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await check(page, 'conditions-empty')
   await page.goto(base + '/record/measurements/blood-pressure')
   await check(page, 'chart')
+  await page.goto(base + '/record/wellbeing')
+  await check(page, 'wellbeing')
+  await page.goto(base + '/record/wellbeing/steps')
+  await check(page, 'steps-empty')
   await page.goto(base + '/no-such-page')
   await check(page, 'not-found')
 
@@ -367,5 +376,32 @@ test('with JavaScript on, the password can be shown and the error summary takes 
   await submitForm(page)
   const focused = await page.evaluate(() => document.activeElement?.classList.contains('nhsuk-error-summary'))
   assert.ok(focused, 'the error summary has focus so screen readers announce it')
+  await context.close()
+})
+
+test('the demo person\'s lived-in record passes axe and fits 320 px', async () => {
+  assert.equal(demoCodes.length, 10, 'serve --demo printed ten recovery codes')
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const page = await context.newPage()
+  await page.goto(base + '/sign-in')
+  await page.fill('#email', 'sam.demo@hale.example')
+  await page.fill('#password', 'demo walrus lantern orchard')
+  await submitForm(page)
+  await page.goto(base + '/sign-in/recovery-code')
+  await page.fill('#code', demoCodes[0])
+  await submitForm(page)
+  assert.equal(await heading(page), 'Your record')
+  await check(page, 'demo-record')
+  for (const path of ['conditions', 'medicines', 'allergies', 'immunisations', 'documents', 'care-plans', 'measurements']) {
+    await page.goto(base + '/record/' + path)
+    await check(page, 'demo-' + path)
+  }
+  await page.click('main table a')
+  await check(page, 'demo-entry')
+  await page.goto(base + '/record/measurements/blood-pressure?period=365')
+  await check(page, 'demo-blood-pressure-year')
+  await page.goto(base + '/record/wellbeing/steps?period=90')
+  assert.match(await page.textContent('main'), /Your average over this period was [0-9]+ steps a day/)
+  await check(page, 'demo-steps')
   await context.close()
 })

@@ -68,6 +68,9 @@ enum Command {
         /// The public base URL for links, if not http://HOST.
         #[arg(long, env = "HALE_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Add a synthetic demo person with a year of record, and print how to sign in.
+        #[arg(long)]
+        demo: bool,
     },
     /// Operator tasks.
     Admin {
@@ -169,7 +172,8 @@ pub fn run() -> anyhow::Result<()> {
             data,
             listen,
             public_url,
-        } => serve(data, &listen, public_url),
+            demo,
+        } => serve(data, &listen, public_url, demo),
         Command::Admin {
             command:
                 AdminCommand::Person {
@@ -240,7 +244,12 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
-fn serve(data: DataArgs, listen: &str, public_url: Option<String>) -> anyhow::Result<()> {
+fn serve(
+    data: DataArgs,
+    listen: &str,
+    public_url: Option<String>,
+    demo: bool,
+) -> anyhow::Result<()> {
     let mut config = data.config();
     config.public_url = public_url;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -252,9 +261,39 @@ fn serve(data: DataArgs, listen: &str, public_url: Option<String>) -> anyhow::Re
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        if demo {
+            let app = app.clone();
+            tokio::task::spawn_blocking(move || print_demo(&app)).await??;
+        }
         println!("Hale is running at http://{addr}/ (FHIR API at http://{addr}/fhir)");
         crate::serve(app, &config, listener, shutdown_signal()).await
     })
+}
+
+/// Makes the demo person if needed and prints how to sign in as them.
+fn print_demo(app: &crate::App) -> anyhow::Result<()> {
+    if let Some((email, password, key)) = app.demo_sign_in()? {
+        println!("The demo person is already here. Sign in with:");
+        println!("  email address:  {email}");
+        println!("  password:       {password}");
+        println!("  authenticator:  add this key to an authenticator app: {key}");
+        println!("  (or use a recovery code printed when the demo was first made)");
+        return Ok(());
+    }
+    eprintln!("making a demo person with a year of synthetic record (a few seconds)…");
+    let demo = app.create_demo_person()?;
+    println!("A demo person, Sam Demo, is ready (synthetic data only). Sign in with:");
+    println!("  email address:  {}", demo.email);
+    println!("  password:       {}", demo.password);
+    println!(
+        "  then either a code from an authenticator app with this key: {}",
+        demo.authenticator_key
+    );
+    println!("  or one of these one-time recovery codes:");
+    for code in &demo.recovery_codes {
+        println!("    {code}");
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

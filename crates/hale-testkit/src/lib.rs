@@ -145,6 +145,14 @@ impl TestApp {
         (record.to_string(), token)
     }
 
+    /// Adds the demo person (as `hale serve --demo` does).
+    pub fn demo(&self) -> hale_app::demo::DemoPerson {
+        match self.app.create_demo_person() {
+            Ok(d) => d,
+            Err(e) => panic!("the demo failed: {e}: {:?}", e.issues()),
+        }
+    }
+
     /// The record an account owns (by its email address).
     pub fn record_of(&self, email: &str) -> String {
         self.app

@@ -5,6 +5,7 @@ mod accounts;
 mod api;
 mod bad_input;
 mod cli;
+mod demo;
 mod durability;
 mod encryption;
 mod examples;

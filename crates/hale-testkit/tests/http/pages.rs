@@ -171,6 +171,8 @@ fn every_page_takes_all_its_words_from_the_catalogue() {
     pages.push(b.get("/record/conditions"));
     pages.push(b.get("/record/measurements/blood-pressure?period=365"));
     pages.push(b.get("/record/measurements/weight"));
+    pages.push(b.get("/record/wellbeing"));
+    pages.push(b.get("/record/wellbeing/steps?period=365"));
     b.submit("/sign-in/forgot-password", &[("email", "pat@example.org")]);
     let reset = b.get(&link_in(
         &smtp.next_email(),

@@ -283,3 +283,95 @@ fn entries_from_health_services_show_what_they_are_and_where_they_came_from() {
     assert!(entry.html.contains("Current"), "the status in plain words");
     assert!(!entry.html.contains("You added this"));
 }
+
+#[test]
+fn watch_data_imported_from_apple_health_is_charted_as_daily_totals() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "steps@example.org");
+    let record = app.record_of(&person.email);
+    // Three step counts two days ago (4,000 in all) and a resting heart rate of 58.
+    let day = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    let days = day.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    let (d, m, y) = {
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let dd = doy - (153 * mp + 2) / 5 + 1;
+        let mm = if mp < 10 { mp + 3 } else { mp - 9 };
+        (dd, mm, yoe + era * 400 + i64::from(mm <= 2))
+    };
+    let stamp = |h: u32| format!("{y:04}-{m:02}-{d:02} {h:02}:00:00 +0000");
+    let mut xml = String::from("<?xml version=\"1.0\"?>\n<HealthData locale=\"en_GB\">\n");
+    for (h, v) in [(9, 1000), (12, 2500), (18, 500)] {
+        xml.push_str(&format!(
+            "<Record type=\"HKQuantityTypeIdentifierStepCount\" sourceName=\"Phone\" unit=\"count\" startDate=\"{}\" endDate=\"{}\" value=\"{v}\"/>\n",
+            stamp(h),
+            stamp(h + 1)
+        ));
+    }
+    xml.push_str(&format!(
+        "<Record type=\"HKQuantityTypeIdentifierRestingHeartRate\" sourceName=\"Watch\" unit=\"count/min\" startDate=\"{}\" endDate=\"{}\" value=\"58\"/>\n</HealthData>\n",
+        stamp(7),
+        stamp(7)
+    ));
+    let file = app.dir.path().join("export.xml");
+    std::fs::write(&file, xml).unwrap();
+    crate::ok(&[
+        "import",
+        "apple-health",
+        "--data-dir",
+        app.config.data_dir.to_str().unwrap(),
+        file.to_str().unwrap(),
+        "--record",
+        &record,
+    ]);
+    let wellbeing = person.browser.get("/record/wellbeing");
+    assert!(wellbeing.html.contains("href=\"/record/wellbeing/steps\""));
+    let steps = person.browser.get("/record/wellbeing/steps");
+    let months = [
+        "",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let row = format!(
+        "<td class=\"nhsuk-table__cell\">{d} {} {y}</td>",
+        months[m as usize]
+    );
+    let at = steps
+        .html
+        .find(&row)
+        .unwrap_or_else(|| panic!("no row for {row}: {}", steps.html));
+    assert!(
+        steps.html[at..]
+            .split("</tr>")
+            .next()
+            .unwrap()
+            .contains("4000 steps a day")
+    );
+    assert!(steps.html.contains("<polyline"));
+    let heart = person.browser.get("/record/wellbeing/resting_heart_rate");
+    assert!(
+        heart
+            .html
+            .contains("Your average over this period was 58 beats a minute."),
+        "{}",
+        heart.html
+    );
+    assert_eq!(
+        person.browser.get("/record/wellbeing/not_a_metric").status,
+        404
+    );
+}

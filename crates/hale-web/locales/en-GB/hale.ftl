@@ -267,3 +267,15 @@ status-stopped = Stopped
 status-on-hold = On hold
 status-cancelled = Cancelled
 status-entered-in-error = Recorded in error
+
+# Readings from apps and devices (watches, phones)
+metric-steps = Steps
+metric-resting_heart_rate = Resting heart rate
+metric-heart_rate = Heart rate
+metric-unit-steps = steps a day
+metric-unit-resting_heart_rate = beats a minute
+metric-unit-heart_rate = beats a minute
+activity-title = { $metric }: your readings from apps and devices
+activity-summary = Your average over this period was { $average } { $unit }.
+activity-image = Chart of your { $metric } over time. The same numbers are in the table below.
+activity-week-of = Week of { $date }

@@ -18,6 +18,7 @@
 //!   shared caches and the back-forward cache).
 
 pub mod account;
+pub mod chart;
 pub mod i18n;
 pub mod pages;
 pub mod record;
@@ -89,6 +90,7 @@ pub(crate) fn routes() -> Router<State> {
             get(record::add_reading_form).post(record::add_reading),
         )
         .route("/record/measurements/{kind}", get(record::chart))
+        .route("/record/wellbeing/{metric}", get(record::activity))
         .route("/record/entry/{rtype}/{id}", get(record::entry))
         .route("/record/{category}", get(record::category_page))
         .route("/assets/{*path}", get(assets))

@@ -15,6 +15,7 @@ use hale_core::{RequestContext, VerificationLevel};
 use serde_json::Value;
 
 use super::account::{call, signed_in_chrome, two_factor};
+use super::chart;
 use super::pages::{Chrome, Field, FormError};
 use super::{FormData, Lang, Visitor, csrf_token, error_page, html, see_other};
 use crate::State;
@@ -304,6 +305,14 @@ pub(crate) async fn category_page(
     .await?;
     let l = v.lang;
     let mut actions = Vec::new();
+    if c.slug == "wellbeing" {
+        for metric in ACTIVITY_METRICS {
+            actions.push((
+                format!("/record/wellbeing/{metric}"),
+                l.t1("activity-title", "metric", l.t(&format!("metric-{metric}"))),
+            ));
+        }
+    }
     if c.slug == "measurements" {
         actions.push((
             "/record/measurements/add".to_owned(),
@@ -643,12 +652,14 @@ pub(crate) async fn add_reading(
 struct ChartPage {
     chrome: Chrome,
     action: String,
-    slug: &'static str,
+    back: (String, String),
+    /// Where to add a reading, and the link's words.
+    add: Option<(String, String)>,
     periods: Vec<(u32, String, bool)>,
     summary: String,
     svg: String,
-    /// Link, date, value.
-    rows: Vec<(String, String, String)>,
+    /// Link (if the row is one entry), date, value.
+    rows: Vec<(Option<String>, String, String)>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -662,16 +673,6 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
     let (sum, n) = values.fold((0.0, 0u32), |(s, n), v| (s + v, n + 1));
     (n > 0).then(|| sum / f64::from(n))
-}
-
-/// Rounds for people: whole numbers for big values, one decimal place for small ones.
-fn round(v: f64) -> String {
-    if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else {
-        let s = format!("{v:.1}");
-        s.strip_suffix(".0").map_or(s.clone(), str::to_owned)
-    }
 }
 
 /// `GET /record/measurements/{kind}?period=30`: the chart, its table and a summary.
@@ -707,11 +708,11 @@ pub(crate) async fn chart(
     let averages: Vec<String> = series
         .iter()
         .filter_map(|s| mean(s.iter().copied()))
-        .map(round)
+        .map(chart::round)
         .collect();
     let previous: Vec<String> = (0..kind.parts().len())
         .filter_map(|i| mean(values(&before, i).into_iter()))
-        .map(round)
+        .map(chart::round)
         .collect();
     let mut summary = String::new();
     if !during.is_empty() {
@@ -741,7 +742,7 @@ pub(crate) async fn chart(
             let now_first = mean(series[0].iter().copied()).unwrap_or(0.0);
             let before_first = mean(values(&before, 0).into_iter()).unwrap_or(0.0);
             // Compared as shown, so "72.4, down from 72.4" cannot happen.
-            let key = if round(now_first) == round(before_first) {
+            let key = if chart::round(now_first) == chart::round(before_first) {
                 "chart-compare-same"
             } else if now_first > before_first {
                 "chart-compare-up"
@@ -752,18 +753,30 @@ pub(crate) async fn chart(
             summary.push_str(&l.t1(key, "previous", previous.join("/")));
         }
     }
-    let svg = chart_svg(
-        l,
-        &during,
-        kind,
-        from,
-        now,
-        &l.t1("chart-image", "kind", &name),
-    );
+    let lines: Vec<chart::Series> = kind
+        .parts()
+        .iter()
+        .enumerate()
+        .map(|(i, part)| chart::Series {
+            name: l.t(&format!("part-{}", part.name)),
+            points: during
+                .iter()
+                .filter_map(|r| Some((r.at, r.values.get(i)?.parse::<f64>().ok()?)))
+                .collect(),
+        })
+        .collect();
+    let svg = chart::svg(l, &lines, from, now, &l.t1("chart-image", "kind", &name));
     let page = ChartPage {
         chrome: signed_in_chrome(&state, &v, &who, l.t1("chart-title", "kind", &name)),
         action: format!("/record/measurements/{}", kind.slug()),
-        slug: kind.slug(),
+        back: (
+            "/record/measurements".to_owned(),
+            l.t("category-measurements"),
+        ),
+        add: Some((
+            format!("/record/measurements/add/{}", kind.slug()),
+            l.t("chart-add"),
+        )),
         periods: [30, 90, 365]
             .into_iter()
             .map(|d| (d, l.t(&format!("chart-period-{d}")), d == days))
@@ -775,7 +788,7 @@ pub(crate) async fn chart(
             .rev()
             .map(|r| {
                 (
-                    format!("/record/entry/Observation/{}", r.id),
+                    Some(format!("/record/entry/Observation/{}", r.id)),
                     day(l, r.at),
                     format!("{} {unit}", r.values.join("/")),
                 )
@@ -783,103 +796,6 @@ pub(crate) async fn chart(
             .collect(),
     };
     Ok(html(StatusCode::OK, page.render()))
-}
-
-/// A line chart as SVG (no script, no inline style: presentation attributes only), with
-/// the lowest and highest values and the first and last dates labelled.
-fn chart_svg(
-    lang: Lang,
-    readings: &[hale_app::readings::Reading],
-    kind: MeasurementKind,
-    from: i64,
-    to: i64,
-    label: &str,
-) -> String {
-    const W: f64 = 640.0;
-    const H: f64 = 260.0;
-    const LEFT: f64 = 48.0;
-    const RIGHT: f64 = 12.0;
-    const TOP: f64 = 12.0;
-    const BOTTOM: f64 = 36.0;
-    let all: Vec<f64> = readings
-        .iter()
-        .flat_map(|r| r.values.iter().filter_map(|v| v.parse::<f64>().ok()))
-        .collect();
-    let (mut lo, mut hi) = all
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-    if all.is_empty() {
-        (lo, hi) = (0.0, 1.0);
-    }
-    let pad = ((hi - lo) * 0.1).max(1.0);
-    (lo, hi) = (lo - pad, hi + pad);
-    let span = (to - from).max(1) as f64;
-    let x = |at: i64| LEFT + (at - from) as f64 / span * (W - LEFT - RIGHT);
-    let y = |v: f64| TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM);
-    let escaped = label
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('"', "&quot;");
-    let mut svg = format!(
-        "<svg role=\"img\" aria-label=\"{escaped}\" viewBox=\"0 0 {W} {H}\" width=\"100%\" preserveAspectRatio=\"xMidYMid meet\" xmlns=\"http://www.w3.org/2000/svg\">"
-    );
-    svg.push_str(&format!(
-        "<line x1=\"{LEFT}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#4c6272\" stroke-width=\"1\"/><line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{b}\" stroke=\"#4c6272\" stroke-width=\"1\"/>",
-        b = H - BOTTOM,
-        r = W - RIGHT
-    ));
-    for v in [lo + pad, hi - pad] {
-        svg.push_str(&format!(
-            "<text x=\"{tx}\" y=\"{ty:.1}\" font-size=\"12\" text-anchor=\"end\" fill=\"#212b32\">{}</text>",
-            round(v),
-            tx = LEFT - 6.0,
-            ty = y(v) + 4.0
-        ));
-    }
-    for (at, anchor) in [(from, "start"), (to, "end")] {
-        svg.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"{anchor}\" fill=\"#212b32\">{}</text>",
-            x(at),
-            H - 12.0,
-            day(lang, at)
-        ));
-    }
-    let colours = ["#005eb8", "#330072"];
-    for (i, colour) in colours.iter().enumerate().take(kind.parts().len()) {
-        let points: Vec<(f64, f64)> = readings
-            .iter()
-            .filter_map(|r| Some((x(r.at), y(r.values.get(i)?.parse::<f64>().ok()?))))
-            .collect();
-        let path: Vec<String> = points
-            .iter()
-            .map(|(px, py)| format!("{px:.1},{py:.1}"))
-            .collect();
-        svg.push_str(&format!(
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>",
-            path.join(" ")
-        ));
-        for (px, py) in points {
-            svg.push_str(&format!(
-                "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"3.5\" fill=\"{colour}\"/>"
-            ));
-        }
-    }
-    // A key when there is more than one line (blood pressure's two numbers).
-    if kind.parts().len() > 1 {
-        for (i, (part, colour)) in kind.parts().iter().zip(colours).enumerate() {
-            let ky = TOP + 8.0 + 18.0 * i as f64;
-            svg.push_str(&format!(
-                "<rect x=\"{x0:.1}\" y=\"{r:.1}\" width=\"12\" height=\"4\" fill=\"{colour}\"/><text x=\"{x1:.1}\" y=\"{t:.1}\" font-size=\"12\" fill=\"#212b32\">{}</text>",
-                lang.t(&format!("part-{}", part.name)),
-                x0 = LEFT + 12.0,
-                r = ky - 4.0,
-                x1 = LEFT + 30.0,
-                t = ky + 1.0
-            ));
-        }
-    }
-    svg.push_str("</svg>");
-    svg
 }
 
 #[cfg(test)]
@@ -910,11 +826,106 @@ mod tests {
             assert_eq!(taken_at(d, m, y), None, "{d}/{m}/{y}");
         }
     }
+}
 
-    #[test]
-    fn averages_read_as_people_write_them() {
-        assert_eq!(round(72.44), "72.4");
-        assert_eq!(round(72.0), "72");
-        assert_eq!(round(121.6), "122");
-    }
+/// The wearable metrics with a chart of their own (from the time-series store).
+const ACTIVITY_METRICS: [&str; 3] = ["steps", "resting_heart_rate", "heart_rate"];
+
+#[derive(serde::Deserialize)]
+pub(crate) struct MetricPath {
+    metric: String,
+}
+
+/// `GET /record/wellbeing/{metric}?period=30`: a watch's or phone's readings, as daily
+/// (or, over a year, weekly) figures: a chart, a table and a summary.
+pub(crate) async fn activity(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(p): Path<MetricPath>,
+    Query(q): Query<PeriodQuery>,
+) -> Page {
+    let Some(metric) = ACTIVITY_METRICS.iter().copied().find(|m| *m == p.metric) else {
+        return Err(error_page(&v, StatusCode::NOT_FOUND));
+    };
+    let (who, ctx) = person(&state, &v).await?;
+    let days = q.period.filter(|d| [30, 90, 365].contains(d)).unwrap_or(30);
+    let bucket = if days == 365 { 7 * DAY_MS } else { DAY_MS };
+    let now = hale_fhir::date::now_millis();
+    // Whole buckets, ending with the one that holds today.
+    let end = (now / DAY_MS + 1) * DAY_MS;
+    let from = end - i64::from(days) * DAY_MS;
+    let buckets = call(&state, &v, move |app| {
+        let record = ctx
+            .actor
+            .record()
+            .cloned()
+            .ok_or_else(|| AppError::Forbidden("no record".into()))?;
+        app.sample_buckets(&ctx, &record, metric, from, end, bucket)
+    })
+    .await?;
+    // Steps add up over a day; rates are averaged. Over a week, steps are a daily average.
+    let per_bucket_days = (bucket / DAY_MS) as f64;
+    let points: Vec<(i64, f64)> = buckets
+        .iter()
+        .map(|b| {
+            let value = if metric == "steps" {
+                b.mean * b.count as f64 / per_bucket_days
+            } else {
+                b.mean
+            };
+            (b.start, value)
+        })
+        .collect();
+    let l = v.lang;
+    let metric_name = l.t(&format!("metric-{metric}"));
+    let unit = l.t(&format!("metric-unit-{metric}"));
+    let summary = mean(points.iter().map(|p| p.1))
+        .map(|avg| {
+            l.ta(
+                "activity-summary",
+                &[("average", chart::round(avg)), ("unit", unit.clone())],
+            )
+        })
+        .unwrap_or_default();
+    let lines = [chart::Series {
+        name: metric_name.clone(),
+        points: points.clone(),
+    }];
+    let svg = chart::svg(
+        l,
+        &lines,
+        from,
+        end,
+        &l.t1("activity-image", "metric", metric_name.to_lowercase()),
+    );
+    let page = ChartPage {
+        chrome: signed_in_chrome(
+            &state,
+            &v,
+            &who,
+            l.t1("activity-title", "metric", &metric_name),
+        ),
+        action: format!("/record/wellbeing/{metric}"),
+        back: ("/record/wellbeing".to_owned(), l.t("category-wellbeing")),
+        add: None,
+        periods: [30, 90, 365]
+            .into_iter()
+            .map(|d| (d, l.t(&format!("chart-period-{d}")), d == days))
+            .collect(),
+        summary,
+        svg,
+        rows: points
+            .iter()
+            .rev()
+            .map(|(at, value)| {
+                let when = if bucket > DAY_MS {
+                    l.t1("activity-week-of", "date", day(l, *at))
+                } else {
+                    day(l, *at)
+                };
+                (None, when, format!("{} {unit}", chart::round(*value)))
+            })
+            .collect(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
 }
