@@ -680,6 +680,8 @@ impl App {
                 scopes,
                 subject: format!("account:{}", who.account.id),
             },
+            verification: who.account.verification_level,
+            strength: who.strength(),
             request_id: request_id.to_owned(),
         })
     }
@@ -692,6 +694,61 @@ impl App {
             self.store.count_by_type(&record)?,
             self.store.sample_count(&record)?,
         ))
+    }
+
+    /// Records an identity check an operator made in person against photo ID (issue 3 §4):
+    /// raises the verification level of the accounts that own `record`, and keeps what
+    /// was checked as a FHIR Provenance in the record, which the person can see. Returns
+    /// how many accounts changed.
+    pub fn verify_identity(
+        &self,
+        operator: &RequestContext,
+        record: &RecordId,
+        level: VerificationLevel,
+        evidence: &str,
+    ) -> Result<usize, AppError> {
+        let evidence = evidence.trim();
+        if evidence.is_empty() || evidence.chars().count() > 500 {
+            return Err(AppError::bad_request(
+                "evidence",
+                "say what was checked (for example, which photo ID), in at most 500 characters",
+            ));
+        }
+        if !matches!(operator.actor, Actor::System { .. }) {
+            return Err(AppError::Forbidden(
+                "only an operator records identity checks".into(),
+            ));
+        }
+        let accounts = self.store.accounts_of_record(record)?;
+        if accounts.is_empty() {
+            return Err(AppError::NotFound {
+                resource_type: "Patient".into(),
+                id: record.to_string(),
+            });
+        }
+        let patient = format!("Patient/{}", record.patient_id().as_str());
+        self.create(
+            operator,
+            "Provenance",
+            serde_json::json!({
+                "resourceType": "Provenance",
+                "target": [{"reference": patient}],
+                "recorded": hale_fhir::date::format_instant(now_ms()),
+                "activity": {"text": format!("Identity checked in person: {}", level.as_str())},
+                "agent": [{"who": {"display": operator.actor.subject()}}],
+                "reason": [{"text": evidence}],
+            }),
+            None,
+        )?;
+        let mut ops = Vec::new();
+        for mut account in accounts {
+            account.verification_level = level;
+            ops.push(WriteOp::PutAccount(account));
+        }
+        let n = ops.len();
+        self.store.write(WriteBatch { ops })?;
+        tracing::info!(record = %record, level = level.as_str(), accounts = n, "identity verification recorded");
+        Ok(n)
     }
 
     /// The record an account (by email address) owns, for operators and tests.

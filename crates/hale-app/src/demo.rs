@@ -126,15 +126,25 @@ impl App {
 
     fn seed_demo_record(&self, record: &RecordId, now: i64) -> Result<(), AppError> {
         let patient = format!("Patient/{}", record.patient_id().as_str());
-        let person = RequestContext {
-            actor: Actor::Record {
+        // The surgery's entries come from a system (as an organisation's would); the
+        // readings from the person.
+        let surgery = RequestContext::operator(
+            Actor::System {
+                scopes: Scopes::parse("system/*.cruds")
+                    .map_err(|e| AppError::Internal(e.to_string()))?,
+                subject: "demo-surgery".into(),
+            },
+            "demo",
+        );
+        let person = RequestContext::operator(
+            Actor::Record {
                 record: record.clone(),
                 scopes: Scopes::parse("patient/*.cruds")
                     .map_err(|e| AppError::Internal(e.to_string()))?,
                 subject: "demo".into(),
             },
-            request_id: "demo".into(),
-        };
+            "demo",
+        );
         let day = |days_ago: i64| hale_fhir::date::format_instant(now - days_ago * DAY_MS);
         let date = |days_ago: i64| day(days_ago)[..10].to_owned();
         let from_surgery = |mut v: Value| {
@@ -224,7 +234,7 @@ impl App {
             ),
         ];
         for (rtype, body) in entries {
-            self.create(&person, rtype, body, None)?;
+            self.create(&surgery, rtype, body, None)?;
         }
         // A year of readings: weight weekly, blood pressure twice a week.
         let mut w = Wobble(7);

@@ -217,6 +217,27 @@ impl App {
         Ok(())
     }
 
+    /// Whether the actor sees only what the person wrote themselves: a person (or their
+    /// app) whose identity is verified below P9. NHS login's rule: information from health
+    /// and care sources needs a verified identity (issue 3 §4).
+    fn own_entries_only(&self, ctx: &RequestContext) -> bool {
+        ctx.actor.record().is_some() && ctx.verification < hale_core::VerificationLevel::P9
+    }
+
+    /// Whether the actor may see this version at all: everything, unless
+    /// [`own_entries_only`](Self::own_entries_only), when only the record's own Patient and
+    /// what the person or their apps entered (tagged [`ENTERED_BY`]) are visible. Anything
+    /// else answers exactly as if it did not exist.
+    fn visible(&self, ctx: &RequestContext, r: &StoredResource) -> bool {
+        if !self.own_entries_only(ctx) {
+            return true;
+        }
+        if r.resource_type == "Patient" && r.id == r.record.as_str() {
+            return true;
+        }
+        r.value().is_some_and(|v| entered_by_person(&v))
+    }
+
     /// The record scope of the actor: its record, or every record for a system actor.
     fn scope<'a>(&self, ctx: &'a RequestContext) -> Option<&'a RecordId> {
         ctx.actor.record()
@@ -289,6 +310,53 @@ impl App {
             ));
         }
         hale_fhir::validate(self.defs, body).map_err(AppError::Invalid)
+    }
+}
+
+/// The tag (FHIR `meta.tag`) the server puts on everything written by the person or an app
+/// acting for them (a record-bound actor), and removes from everything else: what the
+/// person entered, as opposed to what health and care sources wrote. Clients cannot set it.
+pub const ENTERED_BY: (&str, &str) = ("urn:hale:entered-by", "person");
+
+/// Whether a resource carries the [`ENTERED_BY`] tag.
+pub fn entered_by_person(v: &Value) -> bool {
+    v["meta"]["tag"].as_array().is_some_and(|tags| {
+        tags.iter()
+            .any(|t| t["system"] == ENTERED_BY.0 && t["code"] == ENTERED_BY.1)
+    })
+}
+
+/// Sets or removes the [`ENTERED_BY`] tag on a resource about to be written.
+pub(crate) fn tag_entered_by(body: &mut Value, by_person: bool) {
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
+    let meta = obj
+        .entry("meta")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    let mut tags: Vec<Value> = meta
+        .get("tag")
+        .and_then(Value::as_array)
+        .map(|t| {
+            t.iter()
+                .filter(|x| x["system"] != ENTERED_BY.0)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    if by_person {
+        tags.push(json!({"system": ENTERED_BY.0, "code": ENTERED_BY.1}));
+    }
+    if tags.is_empty() {
+        meta.remove("tag");
+    } else {
+        meta.insert("tag".into(), Value::Array(tags));
+    }
+    if meta.is_empty() {
+        obj.remove("meta");
     }
 }
 

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::{App, AppError, StoredResource};
 
-/// Marks what the person wrote themselves (FHIR `meta.source`), as opposed to what came
-/// from a health or care service or an app.
+/// Marks what the person typed into Hale themselves (FHIR `meta.source`), as opposed to
+/// what one of their apps sent; both carry the server's [`crate::ENTERED_BY`] tag.
 pub const PERSON_SOURCE: &str = "urn:hale:person";
 
 /// A kind of measurement a person can add.

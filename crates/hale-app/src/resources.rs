@@ -32,15 +32,23 @@ impl App {
         if let Some(obj) = body.as_object_mut() {
             obj.insert("id".into(), Value::String(id.to_owned()));
         }
+        // Who entered it is the server's to say, never the client's.
+        crate::tag_entered_by(&mut body, ctx.actor.record().is_some());
         self.check_content(rtype, &body)?;
         // Only a system actor may look beyond its record to find where an id lives. A create
         // (expecting absence) needs no look: the store enforces it in the transaction.
         let existing = match expect {
             Expect::Absent => None,
-            _ => self
-                .store
-                .read(self.scope(ctx), rtype, id)?
-                .map(|e| e.record),
+            _ => match self.store.read(self.scope(ctx), rtype, id)? {
+                // What the actor may not see, it may not overwrite either; it answers as an
+                // id taken in another record does.
+                Some(e) if e.resource.is_some() && !self.visible(ctx, &e) => {
+                    return Err(AppError::Conflict(format!(
+                        "the id {rtype}/{id} is not available"
+                    )));
+                }
+                found => found.map(|e| e.record),
+            },
         };
         let placement = self.place(
             ctx,
@@ -93,6 +101,7 @@ impl App {
         let found = self
             .store
             .read(self.scope(ctx), rtype, id)?
+            .filter(|r| r.resource.is_none() || self.visible(ctx, r))
             .ok_or_else(|| AppError::NotFound {
                 resource_type: rtype.into(),
                 id: id.into(),
@@ -123,6 +132,7 @@ impl App {
         let found = self
             .store
             .vread(self.scope(ctx), rtype, id, v)?
+            .filter(|r| r.resource.is_none() || self.visible(ctx, r))
             .ok_or_else(not_found)?;
         if found.resource.is_none() {
             return Err(AppError::Gone {
@@ -333,7 +343,7 @@ impl App {
         since: Option<i64>,
     ) -> Result<Vec<StoredResource>, AppError> {
         self.require(ctx, rtype, Interaction::Read)?;
-        let versions = self.store.history(
+        let mut versions = self.store.history(
             self.scope(ctx),
             &HistoryQuery {
                 resource_type: Some(rtype.into()),
@@ -342,6 +352,15 @@ impl App {
                 count: count.clamp(1, hale_fhir::search::MAX_COUNT),
             },
         )?;
+        if self.own_entries_only(ctx) {
+            // A resource is shown with all its versions (deletion markers too) or not at all.
+            let shown: HashSet<String> = versions
+                .iter()
+                .filter(|v| v.resource.is_some() && self.visible(ctx, v))
+                .map(|v| v.id.clone())
+                .collect();
+            versions.retain(|v| shown.contains(&v.id));
+        }
         if let Some(id) = id
             && versions.is_empty()
         {
@@ -362,7 +381,15 @@ impl App {
         strict: bool,
     ) -> Result<(SearchQuery, SearchPage), AppError> {
         self.require(ctx, rtype, Interaction::Search)?;
-        let query = hale_fhir::search::parse(self.defs, rtype, pairs, strict)
+        let mut pairs = pairs.to_vec();
+        if self.own_entries_only(ctx) && rtype != "Patient" {
+            // Only what the person wrote: the index serves it, so counts and paging agree.
+            pairs.push((
+                "_tag".into(),
+                format!("{}|{}", crate::ENTERED_BY.0, crate::ENTERED_BY.1),
+            ));
+        }
+        let query = hale_fhir::search::parse(self.defs, rtype, &pairs, strict)
             .map_err(|i| AppError::BadRequest(vec![i]))?;
         if self.scope(ctx).is_none()
             && !query.clauses.is_empty()
@@ -379,8 +406,12 @@ impl App {
         }
         let mut page = self.store.search(self.scope(ctx), &query)?;
         // Included resources are shown only where the scopes allow reading them.
-        page.included
-            .retain(|r| ctx.actor.allows(&r.resource_type, Interaction::Read));
+        page.included.retain(|r| {
+            ctx.actor.allows(&r.resource_type, Interaction::Read) && self.visible(ctx, r)
+        });
+        if rtype == "Patient" {
+            page.matches.retain(|r| self.visible(ctx, r));
+        }
         Ok((query, page))
     }
 
@@ -412,7 +443,9 @@ impl App {
     ) -> Result<Vec<StoredResource>, AppError> {
         let patient = self.read(ctx, "Patient", patient_id)?;
         let mut all = self.store.everything(&patient.record)?;
-        all.retain(|r| ctx.actor.allows(&r.resource_type, Interaction::Read));
+        all.retain(|r| {
+            ctx.actor.allows(&r.resource_type, Interaction::Read) && self.visible(ctx, r)
+        });
         Ok(all)
     }
 }

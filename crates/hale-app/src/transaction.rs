@@ -366,6 +366,19 @@ impl App {
             self.require(ctx, rtype, interaction)
                 .map_err(|x| in_entry(i, x))?;
             if e.method == "DELETE" {
+                if self.own_entries_only(ctx)
+                    && let Some(current) = self.store.read(self.scope(ctx), rtype, id)?
+                    && current.resource.is_some()
+                    && !self.visible(ctx, &current)
+                {
+                    return Err(in_entry(
+                        i,
+                        AppError::NotFound {
+                            resource_type: rtype.clone(),
+                            id: id.clone(),
+                        },
+                    ));
+                }
                 ops.push(WriteOp::Delete {
                     record: placement.record.clone(),
                     resource_type: rtype.clone(),

@@ -1,6 +1,6 @@
 //! Who is making a request, and in which record's context.
 
-use crate::{Interaction, RecordId, Scopes};
+use crate::{AuthStrength, Interaction, RecordId, Scopes, VerificationLevel};
 
 /// The authenticated party behind a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +54,25 @@ impl Actor {
 pub struct RequestContext {
     /// Who is asking.
     pub actor: Actor,
+    /// How sure we are who the person behind it is (NHS login's P0/P5/P9). Below P9, a
+    /// person sees only what they wrote themselves, not what came from health and care
+    /// sources.
+    pub verification: VerificationLevel,
+    /// How strongly they signed in.
+    pub strength: AuthStrength,
     /// Correlates log lines and error pages; carries no personal data.
     pub request_id: String,
+}
+
+impl RequestContext {
+    /// A context for an operator's or system's own work (the CLI, imports): the operator
+    /// vouches for the request, as it does for the bearer tokens it issues.
+    pub fn operator(actor: Actor, request_id: &str) -> Self {
+        Self {
+            actor,
+            verification: VerificationLevel::P9,
+            strength: AuthStrength::TwoFactor,
+            request_id: request_id.to_owned(),
+        }
+    }
 }

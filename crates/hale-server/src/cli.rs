@@ -136,6 +136,21 @@ enum PersonCommand {
         #[arg(long)]
         nhs_number: Option<String>,
     },
+    /// Record an identity check made in person against photo ID; raises the person's
+    /// verification level (P9 lets them see what health and care services wrote).
+    Verify {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The person's record.
+        #[arg(long)]
+        record: String,
+        /// The level reached: P5 or P9.
+        #[arg(long)]
+        level: String,
+        /// What was checked, e.g. "UK passport, checked by the practice manager".
+        #[arg(long)]
+        evidence: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -194,6 +209,40 @@ pub fn run() -> anyhow::Result<()> {
             let app = crate::open_app(&data.config())?;
             let record = app.create_person(&name, email.as_deref(), nhs_number.as_deref())?;
             println!("{record}");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Person {
+                    command:
+                        PersonCommand::Verify {
+                            data,
+                            record,
+                            level,
+                            evidence,
+                        },
+                },
+        } => {
+            let level = match hale_core::VerificationLevel::parse(&level) {
+                Some(l @ (hale_core::VerificationLevel::P5 | hale_core::VerificationLevel::P9)) => {
+                    l
+                }
+                _ => anyhow::bail!("the level must be P5 or P9"),
+            };
+            let record = RecordId::parse(&record).context("not a record id")?;
+            let app = crate::open_app(&data.config())?;
+            let operator = hale_core::RequestContext::operator(
+                hale_core::Actor::System {
+                    scopes: hale_core::Scopes::parse("system/*.cruds").context("scopes")?,
+                    subject: "operator-cli".into(),
+                },
+                "cli-verify",
+            );
+            let n = app.verify_identity(&operator, &record, level, &evidence)?;
+            eprintln!(
+                "identity check recorded: {n} account(s) now at {}",
+                level.as_str()
+            );
             Ok(())
         }
         Command::Admin {
@@ -324,13 +373,13 @@ fn import_apple_health(
         .len();
     let input =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let ctx = hale_core::RequestContext {
-        actor: hale_core::Actor::System {
+    let ctx = hale_core::RequestContext::operator(
+        hale_core::Actor::System {
             scopes: hale_core::Scopes::parse("system/*.cruds").context("scopes")?,
             subject: "operator-cli".into(),
         },
-        request_id: "cli-import".into(),
-    };
+        "cli-import",
+    );
     let started = std::time::Instant::now();
     let mut last = std::time::Instant::now();
     let mut show = |s: &hale_app::ImportSummary, force: bool| {

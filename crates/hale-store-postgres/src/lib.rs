@@ -305,6 +305,13 @@ impl Store for PostgresStore {
         self.in_transaction(|db| hale_store::accounts::account_by_email(db, email))
     }
 
+    fn accounts_of_record(
+        &self,
+        record: &RecordId,
+    ) -> Result<Vec<hale_store::Account>, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::accounts_of_record(db, record))
+    }
+
     fn session(&self, key_hash: &str) -> Result<Option<hale_store::Session>, StoreError> {
         self.in_transaction(|db| hale_store::accounts::session(db, key_hash))
     }

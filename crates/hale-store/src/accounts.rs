@@ -188,6 +188,15 @@ pub fn account_by_email(db: &mut dyn Db, email: &str) -> Result<Option<Account>,
     rows.into_iter().next().map(account_from).transpose()
 }
 
+/// The accounts that own a record.
+pub fn accounts_of_record(db: &mut dyn Db, record: &RecordId) -> Result<Vec<Account>, StoreError> {
+    let rows = db.query(
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE record_id = ? ORDER BY created_at"),
+        &[t(record.as_str())],
+    )?;
+    rows.into_iter().map(account_from).collect()
+}
+
 const SESSION_COLUMNS: &str =
     "key_hash, account_id, created_at, last_seen_at, second_factor_at, user_agent";
 

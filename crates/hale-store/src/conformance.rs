@@ -696,6 +696,13 @@ pub fn accounts_are_found_by_id_and_email_and_emails_are_unique(store: &dyn Stor
         Some(alex.clone())
     );
     assert_eq!(store.account_by_email("nobody@example.org").unwrap(), None);
+    assert_eq!(store.accounts_of_record(&r).unwrap(), vec![alex.clone()]);
+    assert!(
+        store
+            .accounts_of_record(&record("no-such-record"))
+            .unwrap()
+            .is_empty()
+    );
 
     // Updating keeps the id and changes what was changed, including sealed bytes.
     alex.email_verified_at = Some(1_700_000_100_000);

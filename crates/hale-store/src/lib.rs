@@ -107,6 +107,9 @@ pub trait Store: Send + Sync {
     /// One account by its normalised email address.
     fn account_by_email(&self, email: &str) -> Result<Option<Account>, StoreError>;
 
+    /// The accounts that own a record.
+    fn accounts_of_record(&self, record: &RecordId) -> Result<Vec<Account>, StoreError>;
+
     /// One session by the SHA-256 digest (hex) of its key.
     fn session(&self, key_hash: &str) -> Result<Option<Session>, StoreError>;
 

@@ -7,13 +7,13 @@ use hale_core::{Actor, RecordId, RequestContext, Scopes};
 use hale_import::synthetic::{Options, write_export};
 
 fn operator() -> RequestContext {
-    RequestContext {
-        actor: Actor::System {
+    RequestContext::operator(
+        Actor::System {
             scopes: Scopes::parse("system/*.cruds").unwrap(),
             subject: "test".into(),
         },
-        request_id: "test".into(),
-    }
+        "test",
+    )
 }
 
 /// (sample count, daily heart-rate summaries) of a record: what a person would see.

@@ -20,6 +20,23 @@ fn add(
         .submit_on(&chosen, &format!("/record/measurements/add/{kind}"), fields)
 }
 
+/// An operator's in-person identity check, through the real command line.
+fn verify(app: &TestApp, record: &str) {
+    crate::ok(&[
+        "admin",
+        "person",
+        "verify",
+        "--data-dir",
+        app.config.data_dir.to_str().unwrap(),
+        "--record",
+        record,
+        "--level",
+        "P9",
+        "--evidence",
+        "UK passport, checked at the practice",
+    ]);
+}
+
 fn today() -> (String, String, String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -263,6 +280,7 @@ fn entries_from_health_services_show_what_they_are_and_where_they_came_from() {
     let (app, mut smtp) = TestApp::spawn_with_mail();
     let person = set_up_person(&app, &mut smtp, "gp@example.org");
     let record = app.record_of(&person.email);
+    verify(&app, &record);
     let r = app.post(
         "/fhir/Condition",
         &app.system_token,
@@ -374,4 +392,121 @@ fn watch_data_imported_from_apple_health_is_charted_as_daily_totals() {
         person.browser.get("/record/wellbeing/not_a_metric").status,
         404
     );
+}
+
+#[test]
+fn before_their_identity_is_verified_a_person_sees_only_what_they_wrote() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "p0@example.org");
+    let record = app.record_of(&person.email);
+    let from_gp = app.post(
+        "/fhir/Condition",
+        &app.system_token,
+        &json!({"resourceType": "Condition", "subject": {"reference": format!("Patient/{record}")},
+            "code": {"text": "Something the surgery wrote"}, "recorder": {"display": "Example Surgery"}}),
+    );
+    assert_eq!(from_gp.status, 201);
+    let id = from_gp.json["id"].as_str().unwrap();
+    let (d, m, y) = today();
+    add(
+        &person,
+        "weight",
+        &[("value", "70"), ("day", &d), ("month", &m), ("year", &y)],
+    );
+
+    let home = person.browser.get("/record");
+    assert!(home.html.contains("Your identity has not been checked"));
+    let at = home.html.find("href=\"/record/conditions\"").unwrap();
+    assert!(
+        home.html[at..]
+            .split("</li>")
+            .next()
+            .unwrap()
+            .contains("0 entries"),
+        "the surgery's entry is not counted"
+    );
+    let list = person.browser.get("/record/conditions");
+    assert!(!list.html.contains("Something the surgery wrote"));
+    let entry = person.browser.get(&format!("/record/entry/Condition/{id}"));
+    let missing = person.browser.get("/record/entry/Condition/no-such-id");
+    assert_eq!(entry.status, 404);
+    assert_eq!(entry.status, missing.status);
+    assert!(!entry.html.contains("Something the surgery wrote"));
+    // What they wrote themselves is there.
+    assert!(
+        person
+            .browser
+            .get("/record/measurements")
+            .html
+            .contains("Body weight")
+    );
+
+    // An operator checks their photo ID: now the surgery's entry shows, on the next page.
+    let refused = crate::run(&[
+        "admin",
+        "person",
+        "verify",
+        "--data-dir",
+        app.config.data_dir.to_str().unwrap(),
+        "--record",
+        &record,
+        "--level",
+        "P9",
+        "--evidence",
+        " ",
+    ]);
+    assert!(!refused.status.success(), "evidence is required");
+    verify(&app, &record);
+    let home = person.browser.get("/record");
+    assert!(home.html.contains("Your identity has been checked"));
+    assert!(
+        person
+            .browser
+            .get("/record/conditions")
+            .html
+            .contains("Something the surgery wrote")
+    );
+    assert_eq!(
+        person
+            .browser
+            .get(&format!("/record/entry/Condition/{id}"))
+            .status,
+        200
+    );
+    // The check itself is in the record, for the person to see (through FHIR for now).
+    let token = app.token(&record, "patient/Provenance.rs");
+    let provenance = app.get("/fhir/Provenance", &token);
+    assert_eq!(provenance.json["total"], 1, "{}", provenance.json);
+    assert_eq!(
+        provenance.json["entry"][0]["resource"]["reason"][0]["text"],
+        "UK passport, checked at the practice"
+    );
+}
+
+#[test]
+fn the_server_alone_says_who_entered_an_entry() {
+    let app = TestApp::spawn();
+    let (record, token) = app.new_person("Tag Example");
+    let forged = json!({"system": "urn:hale:entered-by", "code": "person"});
+    let body = |tags: serde_json::Value| {
+        json!({"resourceType": "Condition", "meta": {"tag": tags},
+            "subject": {"reference": format!("Patient/{record}")}, "code": {"text": "x"}})
+    };
+    // A system (an organisation) cannot pass its entry off as the person's…
+    let from_system = app.post(
+        "/fhir/Condition",
+        &app.system_token,
+        &body(json!([forged.clone()])),
+    );
+    assert_eq!(from_system.status, 201);
+    assert!(
+        from_system.json["meta"].get("tag").is_none(),
+        "{}",
+        from_system.json
+    );
+    // …and the person's app gets the tag whatever it sends, keeping its own tags.
+    let own = json!({"system": "https://app.example/tags", "code": "morning"});
+    let from_app = app.post("/fhir/Condition", &token, &body(json!([own.clone()])));
+    let tags = from_app.json["meta"]["tag"].as_array().unwrap().clone();
+    assert!(tags.contains(&own) && tags.contains(&forged), "{tags:?}");
 }

@@ -184,6 +184,7 @@ entry-value = Result
 entry-status = Status
 entry-from = Where it came from
 entry-from-you = You added this
+entry-from-app = An app you use added this
 entry-from-source = A health or care service
 entry-label = Who can see it
 entry-label-private = Only you. You have not shared your record with anyone.

@@ -127,7 +127,9 @@ async fn authenticate(state: &State, headers: &HeaderMap) -> Result<Call, ApiErr
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     Ok(Call {
-        ctx: RequestContext { actor, request_id },
+        // Bearer tokens are issued by the operator (`hale admin token issue`), who vouches for
+        // whoever holds one; the OAuth server (issue 3 §6) will carry the person's own level.
+        ctx: RequestContext::operator(actor, &request_id),
         base: base_url(state, headers),
         strict: prefer.contains("handling=strict"),
         minimal: prefer.contains("return=minimal"),

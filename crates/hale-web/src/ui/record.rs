@@ -193,6 +193,8 @@ fn describe(lang: Lang, r: &StoredResource) -> EntryView {
         .unwrap_or_default();
     let from = if v["meta"]["source"].as_str() == Some(PERSON_SOURCE) {
         lang.t("entry-from-you")
+    } else if hale_app::entered_by_person(&v) {
+        lang.t("entry-from-app")
     } else {
         ["performer", "recorder", "requester", "asserter", "author"]
             .iter()
