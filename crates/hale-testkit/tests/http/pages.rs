@@ -279,3 +279,43 @@ fn pages_follow_the_nhs_frame_one_h1_a_skip_link_landmarks_and_a_title() {
         );
     }
 }
+
+#[test]
+fn a_page_with_its_stylesheet_and_script_weighs_under_150_kb_and_pages_are_not_compressed() {
+    let app = TestApp::spawn();
+    let client = reqwest::blocking::Client::new();
+    let fetch = |path: &str| {
+        let r = client
+            .get(format!("{}{path}", app.base))
+            .header("accept-encoding", "gzip")
+            .send()
+            .unwrap();
+        let encoding = r
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (r.bytes().unwrap().len(), encoding)
+    };
+    let (page, page_encoding) = fetch("/sign-up");
+    assert_eq!(
+        page_encoding, None,
+        "pages carry a CSRF token: never compressed"
+    );
+    let mut total = page;
+    for asset in [
+        "/assets/nhsuk/nhsuk-frontend.min.css",
+        "/assets/nhsuk/nhsuk-frontend.min.js",
+        "/assets/hale.css",
+        "/assets/hale.js",
+    ] {
+        let (bytes, encoding) = fetch(asset);
+        if bytes > 1024 {
+            assert_eq!(encoding.as_deref(), Some("gzip"), "{asset}");
+        }
+        total += bytes;
+    }
+    assert!(
+        total <= 150 * 1024,
+        "the sign-up page weighs {total} bytes with its assets"
+    );
+}
