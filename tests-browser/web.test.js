@@ -247,6 +247,8 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await submitForm(page)
   assert.match(await page.textContent('main'), /131\/84 mmHg/)
   await check(page, 'entry')
+  await page.goto(page.url().split('?')[0] + '/delete')
+  await check(page, 'confirm-delete')
   await page.goto(base + '/record/measurements')
   await check(page, 'measurements')
   await page.goto(base + '/record/conditions')

@@ -257,6 +257,28 @@ impl App {
         Ok(Ok(self.create(ctx, "Observation", obs, None)?.resource))
     }
 
+    /// Deletes an entry the person (or their app) entered; what health and care sources
+    /// wrote is theirs and stays (issue 5 §3): refused with [`AppError::Forbidden`]. The
+    /// deletion is a new version, so the history keeps what was there.
+    pub fn delete_own_entry(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+    ) -> Result<(), AppError> {
+        let current = self.read(ctx, rtype, id)?;
+        let own = current
+            .value()
+            .is_some_and(|v| crate::entered_by_person(&v));
+        if !own || rtype == "Patient" {
+            return Err(AppError::Forbidden(
+                "this entry was written by a health or care service, and only they can change it"
+                    .into(),
+            ));
+        }
+        self.delete(ctx, rtype, id, Some(current.version))
+    }
+
     /// The person's readings of one kind taken at or after `from` (ms), oldest first.
     pub fn readings(
         &self,

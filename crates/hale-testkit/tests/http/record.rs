@@ -510,3 +510,60 @@ fn the_server_alone_says_who_entered_an_entry() {
     let tags = from_app.json["meta"]["tag"].as_array().unwrap().clone();
     assert!(tags.contains(&own) && tags.contains(&forged), "{tags:?}");
 }
+
+#[test]
+fn a_person_deletes_their_own_entry_with_history_kept_but_never_a_services_entry() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "delete@example.org");
+    let record = app.record_of(&person.email);
+    verify(&app, &record);
+    let (d, m, y) = today();
+    let saved = add(
+        &person,
+        "temperature",
+        &[("value", "37.9"), ("day", &d), ("month", &m), ("year", &y)],
+    );
+    let entry = saved.path().split('?').next().unwrap().to_owned();
+    let id = entry.rsplit('/').next().unwrap().to_owned();
+    assert!(saved.html.contains(&format!("href=\"{entry}/delete\"")));
+    let confirm = person.browser.get(&format!("{entry}/delete"));
+    assert!(
+        confirm
+            .html
+            .contains("Are you sure you want to delete this entry?")
+    );
+    let done = person
+        .browser
+        .submit_on(&confirm, &format!("{entry}/delete"), &[]);
+    assert_eq!(done.path(), "/record/measurements?deleted=1");
+    assert!(done.html.contains("Entry deleted"));
+    assert!(!done.html.contains("Body temperature"));
+    assert_eq!(person.browser.get(&entry).status, 404);
+    let token = app.token(&record, "patient/Observation.rs");
+    let history = app.get(&format!("/fhir/Observation/{id}/_history"), &token);
+    assert_eq!(
+        history.json["total"], 2,
+        "the reading and its deletion are both kept"
+    );
+
+    // A surgery's entry is read-only to the person.
+    let from_gp = app.post(
+        "/fhir/Condition",
+        &app.system_token,
+        &json!({"resourceType": "Condition", "subject": {"reference": format!("Patient/{record}")},
+            "code": {"text": "Eczema"}}),
+    );
+    let gp = format!(
+        "/record/entry/Condition/{}",
+        from_gp.json["id"].as_str().unwrap()
+    );
+    let page = person.browser.get(&gp);
+    assert!(page.html.contains("You cannot change or delete it."));
+    assert!(!page.html.contains("/delete\""));
+    assert_eq!(person.browser.get(&format!("{gp}/delete")).status, 403);
+    let forced = person
+        .browser
+        .submit_on(&page, &format!("{gp}/delete"), &[]);
+    assert_eq!(forced.status, 403);
+    assert_eq!(person.browser.get(&gp).status, 200, "still there");
+}

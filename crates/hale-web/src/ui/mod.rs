@@ -92,6 +92,10 @@ pub(crate) fn routes() -> Router<State> {
         .route("/record/measurements/{kind}", get(record::chart))
         .route("/record/wellbeing/{metric}", get(record::activity))
         .route("/record/entry/{rtype}/{id}", get(record::entry))
+        .route(
+            "/record/entry/{rtype}/{id}/delete",
+            get(record::confirm_delete).post(record::delete_entry),
+        )
         .route("/record/{category}", get(record::category_page))
         // The design system's stylesheet and script compress about sixfold, which is what a
         // phone on a slow connection feels (B15: at most 150 KB a page). Pages are not

@@ -276,6 +276,7 @@ pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page
 #[template(path = "category.html")]
 struct CategoryPage {
     chrome: Chrome,
+    banner: Option<String>,
     actions: Vec<(String, String)>,
     entries: Vec<EntryView>,
 }
@@ -285,6 +286,7 @@ pub(crate) async fn category_page(
     AxumState(state): AxumState<State>,
     v: Visitor,
     Path(slug): Path<String>,
+    Query(q): Query<DeletedQuery>,
 ) -> Page {
     let Some(c) = category(&slug) else {
         return Err(error_page(&v, StatusCode::NOT_FOUND));
@@ -333,6 +335,7 @@ pub(crate) async fn category_page(
     }
     let page = CategoryPage {
         chrome: signed_in_chrome(&state, &v, &who, l.t(&format!("category-{slug}"))),
+        banner: q.deleted.map(|_| l.t("entry-deleted")),
         actions,
         entries: found.iter().map(|r| describe(l, r)).collect(),
     };
@@ -363,11 +366,122 @@ fn home_category(r: &StoredResource) -> &'static str {
         .map_or("measurements", |c| c.slug)
 }
 
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct DeletedQuery {
+    #[serde(default)]
+    deleted: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "confirm_delete.html")]
+struct ConfirmDeletePage {
+    chrome: Chrome,
+    csrf: String,
+    entry_href: String,
+    entry_title: String,
+}
+
+/// Reads an entry for the person, or the page to show instead (not found, or an error).
+async fn read_entry(
+    state: &State,
+    v: &Visitor,
+    ctx: RequestContext,
+    rtype: &str,
+    id: &str,
+) -> Result<StoredResource, Response> {
+    let app = state.app.clone();
+    let (t, i) = (rtype.to_owned(), id.to_owned());
+    let found = tokio::task::spawn_blocking(move || app.read(&ctx, &t, &i))
+        .await
+        .map_err(|_| error_page(v, StatusCode::INTERNAL_SERVER_ERROR))?;
+    match found {
+        Ok(r) => Ok(r),
+        // Missing, deleted, another record's, hidden, or not a type: all "not found".
+        Err(
+            AppError::NotFound { .. }
+            | AppError::Gone { .. }
+            | AppError::NotSupported(_)
+            | AppError::BadRequest(_),
+        ) => Err(error_page(v, StatusCode::NOT_FOUND)),
+        Err(e) => {
+            tracing::error!(request_id = %v.request_id, error = %e, "entry read failed");
+            Err(error_page(v, StatusCode::INTERNAL_SERVER_ERROR))
+        }
+    }
+}
+
+/// `GET /record/entry/{type}/{id}/delete`: are you sure?
+pub(crate) async fn confirm_delete(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let found = read_entry(&state, &v, ctx, &rtype, &id).await?;
+    let l = v.lang;
+    if !found
+        .value()
+        .is_some_and(|x| hale_app::entered_by_person(&x))
+    {
+        return Err(read_only(&state, &v, &who));
+    }
+    let view = describe(l, &found);
+    let page = ConfirmDeletePage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t("entry-delete-title")),
+        csrf: csrf_token(&state, v.session_key.as_deref().unwrap_or("")),
+        entry_href: view.href,
+        entry_title: view.title,
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+fn read_only(state: &State, v: &Visitor, who: &hale_app::accounts::SignedIn) -> Response {
+    let l = v.lang;
+    let page = super::pages::MessagePage {
+        chrome: signed_in_chrome(state, v, who, l.t("entry-delete")),
+        heading: l.t("entry-delete"),
+        paragraphs: vec![l.t("entry-read-only")],
+        reference: None,
+        links: vec![("/record", l.t("record-back"))],
+    };
+    html(StatusCode::FORBIDDEN, page.render())
+}
+
+/// `POST /record/entry/{type}/{id}/delete`: deletes the person's own entry (history kept).
+pub(crate) async fn delete_entry(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path((rtype, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    super::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    let found = read_entry(&state, &v, ctx.clone(), &rtype, &id).await?;
+    let home = home_category(&found);
+    let app = state.app.clone();
+    let outcome = tokio::task::spawn_blocking(move || app.delete_own_entry(&ctx, &rtype, &id))
+        .await
+        .map_err(|_| error_page(&v, StatusCode::INTERNAL_SERVER_ERROR))?;
+    match outcome {
+        Ok(()) => Ok(see_other(&format!("/record/{home}?deleted=1"))),
+        Err(AppError::Forbidden(_)) => Err(read_only(&state, &v, &who)),
+        Err(AppError::NotFound { .. } | AppError::Gone { .. }) => {
+            Err(error_page(&v, StatusCode::NOT_FOUND))
+        }
+        Err(e) => {
+            tracing::error!(request_id = %v.request_id, error = %e, "delete failed");
+            Err(error_page(&v, StatusCode::INTERNAL_SERVER_ERROR))
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "entry.html")]
 struct EntryPage {
     chrome: Chrome,
     banner: Option<String>,
+    /// Entered by the person (or their app): they may delete it.
+    own: bool,
     back: (String, String),
     entry: EntryView,
     rows: Vec<(String, String)>,
@@ -387,27 +501,7 @@ pub(crate) async fn entry(
     Query(q): Query<EntryQuery>,
 ) -> Page {
     let (who, ctx) = person(&state, &v).await?;
-    let app = state.app.clone();
-    let (t, i) = (rtype.clone(), id.clone());
-    let found = tokio::task::spawn_blocking(move || app.read(&ctx, &t, &i))
-        .await
-        .map_err(|_| error_page(&v, StatusCode::INTERNAL_SERVER_ERROR))?;
-    let found = match found {
-        Ok(r) => r,
-        // Missing, deleted, another record's or not a type: all the same "not found".
-        Err(
-            AppError::NotFound { .. }
-            | AppError::Gone { .. }
-            | AppError::NotSupported(_)
-            | AppError::BadRequest(_),
-        ) => {
-            return Err(error_page(&v, StatusCode::NOT_FOUND));
-        }
-        Err(e) => {
-            tracing::error!(request_id = %v.request_id, error = %e, "entry read failed");
-            return Err(error_page(&v, StatusCode::INTERNAL_SERVER_ERROR));
-        }
-    };
+    let found = read_entry(&state, &v, ctx, &rtype, &id).await?;
     let l = v.lang;
     let view = describe(l, &found);
     let home = home_category(&found);
@@ -426,6 +520,9 @@ pub(crate) async fn entry(
     let page = EntryPage {
         chrome: signed_in_chrome(&state, &v, &who, view.title.clone()),
         banner: q.added.map(|_| l.t("reading-added")),
+        own: found
+            .value()
+            .is_some_and(|v| hale_app::entered_by_person(&v)),
         back: (format!("/record/{home}"), l.t(&format!("category-{home}"))),
         entry: view,
         rows,
