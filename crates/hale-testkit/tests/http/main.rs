@@ -9,6 +9,7 @@ mod demo;
 mod durability;
 mod encryption;
 mod examples;
+mod golden;
 mod import;
 mod pages;
 mod record;

@@ -166,7 +166,10 @@ fn every_page_takes_all_its_words_from_the_catalogue() {
         ],
     );
     assert!(saved.path().starts_with("/record/entry/"));
-    pages.push(b.get(&format!("{}/delete", saved.path().split('?').next().unwrap())));
+    pages.push(b.get(&format!(
+        "{}/delete",
+        saved.path().split('?').next().unwrap()
+    )));
     pages.push(saved);
     pages.push(b.get("/record/measurements"));
     pages.push(b.get("/record/conditions"));

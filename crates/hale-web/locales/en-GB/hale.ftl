@@ -287,3 +287,4 @@ entry-delete-confirm = Yes, delete it
 entry-delete-cancel = No, keep it
 entry-deleted = Entry deleted
 entry-read-only = This entry was written by a health or care service. You cannot change or delete it.
+banner-success = Success

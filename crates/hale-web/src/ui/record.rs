@@ -227,7 +227,6 @@ struct CategoryLink {
 #[template(path = "record.html")]
 struct RecordPage {
     chrome: Chrome,
-    banner: Option<String>,
     level_text: String,
     categories: Vec<CategoryLink>,
 }
@@ -257,7 +256,6 @@ pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page
     };
     let page = RecordPage {
         chrome: signed_in_chrome(&state, &v, &who, l.t("record-title")),
-        banner: None,
         level_text,
         categories: CATEGORIES
             .iter()
