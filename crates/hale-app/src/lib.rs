@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod demo;
 mod error;
 mod import;
+pub mod journal;
 
 mod placement;
 pub mod readings;

@@ -56,7 +56,7 @@ fn plain_english(p: &Page) -> Vec<String> {
         .filter(|w| {
             ![
                 "Firefox", "Linux", "Blood", "pressure", "panel", "with", "all", "children",
-                "optional", "mmHg",
+                "optional", "mmHg", "Mood",
             ]
             .contains(&w.as_str())
         })
@@ -175,6 +175,13 @@ fn every_page_takes_all_its_words_from_the_catalogue() {
     pages.push(b.get("/record/conditions"));
     pages.push(b.get("/record/measurements/blood-pressure?period=365"));
     pages.push(b.get("/record/measurements/weight"));
+    pages.push(b.get("/record/add"));
+    pages.push(b.submit("/record/add", &[]));
+    for kind in ["symptom", "diary", "medicine", "allergy"] {
+        pages.push(b.get(&format!("/record/add/{kind}")));
+        pages.push(b.submit(&format!("/record/add/{kind}"), &[]));
+    }
+    pages.push(b.submit("/record/add/diary", &[("mood", "okay")]));
     pages.push(b.get("/record/wellbeing"));
     pages.push(b.get("/record/wellbeing/steps?period=365"));
     b.submit("/sign-in/forgot-password", &[("email", "pat@example.org")]);

@@ -567,3 +567,88 @@ fn a_person_deletes_their_own_entry_with_history_kept_but_never_a_services_entry
     assert_eq!(forced.status, 403);
     assert_eq!(person.browser.get(&gp).status, 200, "still there");
 }
+
+#[test]
+fn a_person_adds_a_symptom_a_diary_entry_a_medicine_and_an_allergy() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "journal@example.org");
+    let b = &person.browser;
+    let start = b.submit("/record/add", &[("kind", "symptom")]);
+    assert_eq!(start.path(), "/record/add/symptom");
+    let refused = b.submit_on(
+        &start,
+        "/record/add/symptom",
+        &[("what", " "), ("notes", &"x".repeat(2001))],
+    );
+    assert!(refused.html.contains("Enter what it is"));
+    assert!(refused.html.contains("Select how bad it is"));
+    assert!(
+        refused
+            .html
+            .contains("Keep it to 2,000 characters or fewer")
+    );
+    let symptom = b.submit_on(
+        &refused,
+        "/record/add/symptom",
+        &[
+            ("what", "Headache"),
+            ("severity", "moderate"),
+            ("notes", "Worse after screens"),
+        ],
+    );
+    assert!(
+        symptom.html.contains("<h1>Headache</h1>"),
+        "{}",
+        symptom.html
+    );
+    assert!(symptom.html.contains("Saved to your record"));
+    assert!(symptom.html.contains("Moderate") && symptom.html.contains("Worse after screens"));
+    assert!(symptom.html.contains("You added this"));
+
+    let diary = b.submit(
+        "/record/add/diary",
+        &[("mood", "good"), ("notes", "A walk by the river")],
+    );
+    assert!(diary.html.contains("<h1>Mood</h1>") && diary.html.contains("Good"));
+    let wellbeing = b.get("/record/wellbeing");
+    assert!(wellbeing.html.contains("Headache") && wellbeing.html.contains("Mood"));
+
+    let medicine = b.submit(
+        "/record/add/medicine",
+        &[
+            ("what", "Paracetamol 500mg tablets"),
+            ("dose", "2 tablets up to 4 times a day"),
+            ("reason", "Headaches"),
+        ],
+    );
+    assert!(medicine.html.contains("2 tablets up to 4 times a day"));
+    assert!(
+        b.get("/record/medicines")
+            .html
+            .contains("Paracetamol 500mg tablets")
+    );
+    let allergy = b.submit(
+        "/record/add/allergy",
+        &[("what", "Peanuts"), ("reaction", "Swollen lips")],
+    );
+    assert!(allergy.html.contains("<h1>Peanuts</h1>") && allergy.html.contains("Swollen lips"));
+
+    // Apps and services read them as standard FHIR.
+    let record = app.record_of(&person.email);
+    let token = app.token(&record, "patient/*.rs");
+    let mood = app.get(
+        "/fhir/Observation?code=http://snomed.info/sct|285854004",
+        &token,
+    );
+    assert_eq!(mood.json["entry"][0]["resource"]["valueInteger"], 4);
+    let allergies = app.get("/fhir/AllergyIntolerance", &token);
+    assert_eq!(
+        allergies.json["entry"][0]["resource"]["verificationStatus"]["coding"][0]["code"],
+        "unconfirmed"
+    );
+    assert_eq!(
+        app.get("/fhir/MedicationStatement", &token).json["total"],
+        1
+    );
+    assert_eq!(b.get("/record/add/nonsense").status, 404);
+}

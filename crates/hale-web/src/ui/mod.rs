@@ -82,6 +82,14 @@ pub(crate) fn routes() -> Router<State> {
         .route("/sign-out", post(account::sign_out))
         .route("/record", get(record::home))
         .route(
+            "/record/add",
+            get(record::add_form).post(record::add_choice),
+        )
+        .route(
+            "/record/add/{kind}",
+            get(record::journal_form).post(record::journal_add),
+        )
+        .route(
             "/record/measurements/add",
             get(record::add_kind_form).post(record::add_kind),
         )

@@ -55,6 +55,8 @@ pub(crate) struct Field {
     pub code: bool,
     /// Digits: a numeric keypad on phones.
     pub numeric: bool,
+    /// For radios: (value, words).
+    pub choices: Vec<(String, String)>,
 }
 
 impl Field {
@@ -70,6 +72,7 @@ impl Field {
             classes: "",
             code: false,
             numeric: false,
+            choices: Vec::new(),
         }
     }
 
@@ -120,13 +123,15 @@ pub(crate) struct StartPage {
 #[template(path = "form.html")]
 pub(crate) struct FormPage {
     pub chrome: Chrome,
+    /// A back link: address and words.
+    pub back: Option<(String, String)>,
     pub errors: Vec<FormError>,
     pub heading: String,
     pub paragraphs: Vec<String>,
     pub qr_svg: Option<String>,
     /// A details element: summary, text, and a code to show.
     pub details: Option<(String, String, String)>,
-    pub action: &'static str,
+    pub action: String,
     pub csrf: String,
     pub hidden: Vec<(&'static str, String)>,
     pub fields: Vec<Field>,
@@ -136,15 +141,16 @@ pub(crate) struct FormPage {
 }
 
 impl FormPage {
-    pub fn new(chrome: Chrome, heading: String, action: &'static str, csrf: String) -> Self {
+    pub fn new(chrome: Chrome, heading: String, action: impl Into<String>, csrf: String) -> Self {
         Self {
             chrome,
+            back: None,
             errors: Vec::new(),
             heading,
             paragraphs: Vec::new(),
             qr_svg: None,
             details: None,
-            action,
+            action: action.into(),
             csrf,
             hidden: Vec::new(),
             fields: Vec::new(),

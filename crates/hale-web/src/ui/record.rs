@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxumState};
 use axum::http::StatusCode;
 use axum::response::Response;
+use hale_app::journal::{EntryProblem, JournalKind, MOODS, SEVERITIES};
 use hale_app::readings::{MeasurementKind, PERSON_SOURCE, ReadingProblem};
 use hale_app::{AppError, StoredResource};
 use hale_core::{RequestContext, VerificationLevel};
@@ -113,6 +114,7 @@ pub(crate) fn day(lang: Lang, ms: i64) -> String {
 
 /// An entry in plain words, for lists and its own page.
 struct EntryView {
+    notes: String,
     href: String,
     title: String,
     when: String,
@@ -181,6 +183,14 @@ fn describe(lang: Lang, r: &StoredResource) -> EntryView {
         })
         .or_else(|| concept(&v["valueCodeableConcept"]))
         .or_else(|| v["valueString"].as_str().map(str::to_owned))
+        // A mood (1 to 5) in words.
+        .or_else(|| {
+            let n = usize::try_from(v["valueInteger"].as_i64()?).ok()?;
+            let mood = MOODS.get(n.checked_sub(1)?)?;
+            Some(lang.t(&format!("mood-{mood}")))
+        })
+        .or_else(|| v["dosage"][0]["text"].as_str().map(str::to_owned))
+        .or_else(|| concept(&v["reaction"][0]["manifestation"][0]))
         .unwrap_or_default();
     // Status codes in plain words where the catalogue has them ("active" is "Current").
     let status = v["clinicalStatus"]["coding"][0]["code"]
@@ -208,6 +218,7 @@ fn describe(lang: Lang, r: &StoredResource) -> EntryView {
             .unwrap_or_else(|| lang.t("entry-from-source"))
     };
     EntryView {
+        notes: v["note"][0]["text"].as_str().unwrap_or_default().to_owned(),
         href: format!("/record/entry/{}/{}", r.resource_type, r.id),
         title,
         when,
@@ -513,11 +524,20 @@ pub(crate) async fn entry(
     if !view.status.is_empty() {
         rows.push((l.t("entry-status"), view.status.clone()));
     }
+    if !view.notes.is_empty() {
+        rows.push((l.t("entry-notes"), view.notes.clone()));
+    }
     rows.push((l.t("entry-from"), view.from.clone()));
     rows.push((l.t("entry-label"), l.t("entry-label-private")));
     let page = EntryPage {
         chrome: signed_in_chrome(&state, &v, &who, view.title.clone()),
-        banner: q.added.map(|_| l.t("reading-added")),
+        banner: q.added.map(|_| {
+            if found.resource_type == "Observation" && home == "measurements" {
+                l.t("reading-added")
+            } else {
+                l.t("journal-saved")
+            }
+        }),
         own: found
             .value()
             .is_some_and(|v| hale_app::entered_by_person(&v)),
@@ -1025,4 +1045,184 @@ pub(crate) async fn activity(
             .collect(),
     };
     Ok(html(StatusCode::OK, page.render()))
+}
+
+/// What `/record/add` offers: a measurement, or one of the journal kinds.
+fn add_choices(l: Lang) -> Vec<(String, String)> {
+    let mut choices = vec![("measurement".to_owned(), l.t("add-kind-measurement"))];
+    for kind in JournalKind::ALL {
+        choices.push((
+            kind.slug().to_owned(),
+            l.t(&format!("add-kind-{}", kind.slug())),
+        ));
+    }
+    choices
+}
+
+fn add_page(
+    state: &State,
+    v: &Visitor,
+    who: &hale_app::accounts::SignedIn,
+) -> super::pages::FormPage {
+    let l = v.lang;
+    let mut page = super::pages::FormPage::new(
+        signed_in_chrome(state, v, who, l.t("add-title")),
+        l.t("add-title"),
+        "/record/add",
+        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
+    );
+    page.back = Some(("/record".into(), l.t("record-back")));
+    let mut f = Field::new("kind", "radios", l.t("add-title"));
+    f.choices = add_choices(l);
+    page.fields = vec![f];
+    page.submit = l.t("add-kind-submit");
+    page
+}
+
+/// `GET /record/add`: what do you want to add?
+pub(crate) async fn add_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = two_factor(&state, &v).await?;
+    Ok(html(StatusCode::OK, add_page(&state, &v, &who).render()))
+}
+
+/// `POST /record/add`.
+pub(crate) async fn add_choice(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Page {
+    let who = two_factor(&state, &v).await?;
+    let data = super::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    match data.get("kind") {
+        "measurement" => return Ok(see_other("/record/measurements/add")),
+        other => {
+            if let Some(kind) = JournalKind::from_slug(other) {
+                return Ok(see_other(&format!("/record/add/{}", kind.slug())));
+            }
+        }
+    }
+    let mut page = add_page(&state, &v, &who);
+    page.error("kind", v.lang.t("add-kind-missing"));
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+fn journal_page(
+    state: &State,
+    v: &Visitor,
+    who: &hale_app::accounts::SignedIn,
+    kind: JournalKind,
+    data: Option<&FormData>,
+) -> super::pages::FormPage {
+    let l = v.lang;
+    let slug = kind.slug();
+    let title = l.t(&format!("journal-title-{slug}"));
+    let mut page = super::pages::FormPage::new(
+        signed_in_chrome(state, v, who, title.clone()),
+        title,
+        format!("/record/add/{slug}"),
+        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
+    );
+    page.back = Some(("/record/add".into(), l.t("add-title")));
+    page.fields = kind
+        .fields()
+        .iter()
+        .map(|(name, _)| {
+            let label = l.t(&format!("field-{slug}-{name}"));
+            let mut f = match *name {
+                "notes" | "reaction" => Field::new(name, "textarea", label),
+                "severity" => {
+                    let mut f = Field::new(name, "radios", label);
+                    f.choices = SEVERITIES
+                        .iter()
+                        .map(|(value, _, _)| {
+                            ((*value).to_owned(), l.t(&format!("severity-{value}")))
+                        })
+                        .collect();
+                    f
+                }
+                "mood" => {
+                    let mut f = Field::new(name, "radios", label);
+                    f.choices = MOODS
+                        .iter()
+                        .rev()
+                        .map(|m| ((*m).to_owned(), l.t(&format!("mood-{m}"))))
+                        .collect();
+                    f
+                }
+                _ => Field::new(name, "text", label),
+            };
+            if let Some(hint) = l.try_t(&format!("field-{slug}-{name}-hint")) {
+                f = f.hint(hint);
+            }
+            if let Some(d) = data {
+                f.value = d.get(name).to_owned();
+            }
+            f
+        })
+        .collect();
+    page.submit = l.t("journal-submit");
+    page
+}
+
+/// `GET /record/add/{kind}`: the form for a symptom, diary entry, medicine or allergy.
+pub(crate) async fn journal_form(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(p): Path<KindPath>,
+) -> Page {
+    let kind =
+        JournalKind::from_slug(&p.kind).ok_or_else(|| error_page(&v, StatusCode::NOT_FOUND))?;
+    let who = two_factor(&state, &v).await?;
+    Ok(html(
+        StatusCode::OK,
+        journal_page(&state, &v, &who, kind, None).render(),
+    ))
+}
+
+/// `POST /record/add/{kind}`: saves it and shows it, or says what to fix.
+pub(crate) async fn journal_add(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(p): Path<KindPath>,
+    body: Bytes,
+) -> Page {
+    let kind =
+        JournalKind::from_slug(&p.kind).ok_or_else(|| error_page(&v, StatusCode::NOT_FOUND))?;
+    let (who, ctx) = person(&state, &v).await?;
+    let data = super::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    let values: Vec<(String, String)> = kind
+        .fields()
+        .iter()
+        .map(|(name, _)| ((*name).to_owned(), data.get(name).to_owned()))
+        .collect();
+    let outcome = call(&state, &v, move |app| {
+        let get = |name: &str| {
+            values
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or_else(String::new, |(_, v)| v.clone())
+        };
+        app.add_journal_entry(&ctx, kind, &get, hale_fhir::date::now_millis())
+    })
+    .await?;
+    match outcome {
+        Ok(saved) => Ok(see_other(&format!(
+            "/record/entry/{}/{}?added=1",
+            saved.resource_type, saved.id
+        ))),
+        Err(problems) => {
+            let l = v.lang;
+            let mut page = journal_page(&state, &v, &who, kind, Some(&data));
+            for problem in problems {
+                let (field, message) = match problem {
+                    EntryProblem::Missing(f) | EntryProblem::NotAChoice(f) => {
+                        (f, l.t(&format!("error-missing-{f}")))
+                    }
+                    EntryProblem::TooLong(f) => (f, l.t("error-too-long")),
+                };
+                page.error(field, message);
+            }
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
 }

@@ -1,0 +1,188 @@
+//! What a person adds about themselves besides measurements (issue 5 §3): a symptom, a
+//! diary entry with their mood, a medicine they take, an allergy. Each becomes the FHIR
+//! resource a clinician's system would use for it, so it reads the same everywhere, and is
+//! marked as the person's own (`meta.source`, and the server's entered-by tag).
+
+use hale_core::RequestContext;
+use serde_json::{Value, json};
+
+use crate::readings::PERSON_SOURCE;
+use crate::{App, AppError, StoredResource};
+
+/// Something a person can add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalKind {
+    /// What they feel, how bad, since when.
+    Symptom,
+    /// A few words about their day, and their mood.
+    Diary,
+    /// A medicine they take (prescribed or bought).
+    Medicine,
+    /// Something they are allergic to, and what happens.
+    Allergy,
+}
+
+/// Why an entry was refused: the field, and a stable reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryProblem {
+    /// A required field is empty.
+    Missing(&'static str),
+    /// A field is longer than allowed.
+    TooLong(&'static str),
+    /// A choice that is not one of the options.
+    NotAChoice(&'static str),
+}
+
+/// The longest free text in a field: a paragraph, not a document.
+pub const MAX_TEXT: usize = 2000;
+
+/// How bad a symptom is (SNOMED CT severity qualifiers).
+pub const SEVERITIES: [(&str, &str, &str); 3] = [
+    ("mild", "255604002", "Mild"),
+    ("moderate", "6736007", "Moderate"),
+    ("severe", "24484000", "Severe"),
+];
+
+/// Mood on a five-point scale, worst to best.
+pub const MOODS: [&str; 5] = ["very-low", "low", "okay", "good", "very-good"];
+
+impl JournalKind {
+    /// Every kind, in the order they are offered.
+    pub const ALL: [JournalKind; 4] = [
+        JournalKind::Symptom,
+        JournalKind::Diary,
+        JournalKind::Medicine,
+        JournalKind::Allergy,
+    ];
+
+    /// The name in addresses.
+    pub fn slug(self) -> &'static str {
+        match self {
+            JournalKind::Symptom => "symptom",
+            JournalKind::Diary => "diary",
+            JournalKind::Medicine => "medicine",
+            JournalKind::Allergy => "allergy",
+        }
+    }
+
+    /// From its slug.
+    pub fn from_slug(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.slug() == s)
+    }
+
+    /// The form's fields, in order: (name, required).
+    pub fn fields(self) -> &'static [(&'static str, bool)] {
+        match self {
+            JournalKind::Symptom => &[("what", true), ("severity", true), ("notes", false)],
+            JournalKind::Diary => &[("mood", true), ("notes", false)],
+            JournalKind::Medicine => &[("what", true), ("dose", false), ("reason", false)],
+            JournalKind::Allergy => &[("what", true), ("reaction", false)],
+        }
+    }
+}
+
+fn text(v: &str) -> Option<String> {
+    let t = v.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+impl App {
+    /// Adds an entry the person wrote. `values` are the form's fields by name; `at` is
+    /// when (ms). Field problems come back as `Ok(Err(…))`, with nothing stored.
+    pub fn add_journal_entry(
+        &self,
+        ctx: &RequestContext,
+        kind: JournalKind,
+        values: &dyn Fn(&str) -> String,
+        at: i64,
+    ) -> Result<Result<StoredResource, Vec<EntryProblem>>, AppError> {
+        let record = ctx
+            .actor
+            .record()
+            .ok_or_else(|| AppError::Forbidden("an entry belongs to one person's record".into()))?;
+        let mut problems = Vec::new();
+        for (name, required) in kind.fields() {
+            let v = values(name);
+            if *required && text(&v).is_none() {
+                problems.push(EntryProblem::Missing(name));
+            } else if v.chars().count() > MAX_TEXT {
+                problems.push(EntryProblem::TooLong(name));
+            }
+        }
+        let severity = SEVERITIES.iter().find(|s| s.0 == values("severity"));
+        if kind == JournalKind::Symptom
+            && severity.is_none()
+            && !problems.contains(&EntryProblem::Missing("severity"))
+        {
+            problems.push(EntryProblem::NotAChoice("severity"));
+        }
+        let mood = MOODS.iter().position(|m| *m == values("mood"));
+        if kind == JournalKind::Diary
+            && mood.is_none()
+            && !problems.contains(&EntryProblem::Missing("mood"))
+        {
+            problems.push(EntryProblem::NotAChoice("mood"));
+        }
+        if !problems.is_empty() {
+            return Ok(Err(problems));
+        }
+        let patient = json!({"reference": format!("Patient/{}", record.patient_id().as_str())});
+        let when = hale_fhir::date::format_instant(at);
+        let meta = json!({"source": PERSON_SOURCE});
+        let notes = text(&values("notes")).map(|n| json!([{"text": n}]));
+        let what = text(&values("what")).unwrap_or_default();
+        let (rtype, mut body): (&str, Value) = match kind {
+            JournalKind::Symptom => (
+                "Observation",
+                json!({
+                    "resourceType": "Observation", "meta": meta, "status": "final",
+                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey", "display": "Survey"}]}],
+                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "418799008", "display": "Finding reported by subject or history provider"}], "text": what},
+                    "subject": patient, "performer": [patient], "effectiveDateTime": when,
+                    "valueCodeableConcept": severity.map(|(_, code, display)| json!({"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}], "text": display})),
+                }),
+            ),
+            JournalKind::Diary => (
+                "Observation",
+                json!({
+                    "resourceType": "Observation", "meta": meta, "status": "final",
+                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey", "display": "Survey"}]}],
+                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "285854004", "display": "Emotion"}], "text": "Mood"},
+                    "subject": patient, "performer": [patient], "effectiveDateTime": when,
+                    // 1 (very low) to 5 (very good): a plain integer scale a chart can draw.
+                    "valueInteger": mood.map_or(3, |m| m + 1),
+                }),
+            ),
+            JournalKind::Medicine => (
+                "MedicationStatement",
+                json!({
+                    "resourceType": "MedicationStatement", "meta": meta, "status": "active",
+                    "subject": patient, "effectiveDateTime": when, "dateAsserted": when,
+                    "informationSource": patient,
+                    "medicationCodeableConcept": {"text": what},
+                    "dosage": text(&values("dose")).map(|d| json!([{"text": d}])),
+                    "reasonCode": text(&values("reason")).map(|r| json!([{"text": r}])),
+                }),
+            ),
+            JournalKind::Allergy => (
+                "AllergyIntolerance",
+                json!({
+                    "resourceType": "AllergyIntolerance", "meta": meta,
+                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
+                    "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "unconfirmed"}]},
+                    "patient": patient, "recordedDate": when, "asserter": patient,
+                    "code": {"text": what},
+                    "reaction": text(&values("reaction")).map(|r| json!([{"manifestation": [{"text": r}]}])),
+                }),
+            ),
+        };
+        if let Some(n) = notes {
+            body["note"] = n;
+        }
+        // Absent optional parts are left out, not written as null (FHIR has no nulls).
+        if let Some(obj) = body.as_object_mut() {
+            obj.retain(|_, v| !v.is_null());
+        }
+        Ok(Ok(self.create(ctx, rtype, body, None)?.resource))
+    }
+}
