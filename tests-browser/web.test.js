@@ -364,7 +364,7 @@ async function keyboardReading (page) {
   assert.match(await page.textContent('main'), /Your average blood pressure over this period was 118\/76 mmHg/)
   await tabTo(page, 'td a[href^="/record/entry/Observation/"]')
   await pressEnterAndLoad(page)
-  assert.equal(await heading(page), 'Blood pressure panel with all children optional')
+  assert.equal(await heading(page), 'Blood pressure')
 }
 
 test('keyboard only: add a blood pressure reading, find it on the chart, open the entry', async () => {
@@ -418,6 +418,12 @@ test('the demo person\'s lived-in record passes axe and fits 320 px', async () =
   }
   await page.click('main table a')
   await check(page, 'demo-entry')
+  await page.goto(base + '/record/summary')
+  await check(page, 'demo-summary')
+  await page.emulateMedia({ media: 'print' })
+  await page.screenshot({ path: path.join(ARTIFACTS, 'demo-summary-print.png'), fullPage: true })
+  assert.equal(await page.locator('header.nhsuk-header').isVisible(), false, 'printing leaves the navigation out')
+  await page.emulateMedia({ media: 'screen' })
   await page.goto(base + '/record/measurements/blood-pressure?period=365')
   await check(page, 'demo-blood-pressure-year')
   await page.goto(base + '/record/wellbeing/steps?period=90')

@@ -85,6 +85,17 @@ impl MeasurementKind {
         }
     }
 
+    /// What people call it, as the Observation's `code.text` (what every reader shows).
+    pub fn text(self) -> &'static str {
+        match self {
+            MeasurementKind::BloodPressure => "Blood pressure",
+            MeasurementKind::Weight => "Weight",
+            MeasurementKind::BloodGlucose => "Blood glucose",
+            MeasurementKind::Temperature => "Temperature",
+            MeasurementKind::PeakFlow => "Peak flow",
+        }
+    }
+
     /// The values a reading of this kind has (two for blood pressure).
     pub fn parts(self) -> &'static [Part] {
         match self {
@@ -237,7 +248,7 @@ impl App {
             "meta": {"source": PERSON_SOURCE},
             "status": "final",
             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs", "display": "Vital Signs"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+            "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}], "text": kind.text()},
             "subject": {"reference": patient},
             "performer": [{"reference": patient}],
             "effectiveDateTime": effective,

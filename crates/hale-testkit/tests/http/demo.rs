@@ -37,6 +37,23 @@ fn the_demo_person_signs_in_with_a_printed_recovery_code_and_has_a_lived_in_reco
         let page = b.get(&format!("/record/{category}"));
         assert!(page.html.contains(expect), "{category} holds {expect}");
     }
+    let summary = b.get("/record/summary");
+    for expect in [
+        "Sam Demo",
+        "999 000 0018",
+        "Asthma",
+        "Hay fever",
+        "Salbutamol",
+        "Penicillin",
+        "Flu vaccine",
+        "Weight: ",
+        "Latest measurements",
+    ] {
+        assert!(
+            summary.html.contains(expect),
+            "the printable summary shows {expect}"
+        );
+    }
     let year = b.get("/record/measurements/weight?period=365");
     assert!(
         year.html.contains("from 52 readings"),

@@ -330,3 +330,13 @@ error-missing-severity = Select how bad it is
 error-missing-mood = Select your mood
 error-too-long = Keep it to 2,000 characters or fewer
 entry-notes = Notes
+
+# Printable summary
+summary-link = A summary of your record to print
+summary-title = Summary of your health record
+summary-intro = This is a summary of what your record holds, to print or save as a PDF with your browser's print option.
+summary-made = Made on { $date }.
+summary-name = Name
+summary-nhs-number = NHS number
+summary-none = None recorded
+summary-latest = Latest measurements

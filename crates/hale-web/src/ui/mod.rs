@@ -81,6 +81,7 @@ pub(crate) fn routes() -> Router<State> {
         .route("/account/sessions/end-all", post(account::end_all_sessions))
         .route("/sign-out", post(account::sign_out))
         .route("/record", get(record::home))
+        .route("/record/summary", get(record::summary))
         .route(
             "/record/add",
             get(record::add_form).post(record::add_choice),

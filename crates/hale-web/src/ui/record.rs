@@ -1226,3 +1226,101 @@ pub(crate) async fn journal_add(
         }
     }
 }
+
+#[derive(Template)]
+#[template(path = "summary.html")]
+struct SummaryPage {
+    chrome: Chrome,
+    made: String,
+    details: Vec<(String, String)>,
+    sections: Vec<(String, Vec<EntryView>)>,
+}
+
+/// `GET /record/summary`: one printable page with what matters most: conditions, medicines,
+/// allergies, vaccinations, and the latest of each measurement.
+pub(crate) async fn summary(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let l = v.lang;
+    let (patient, found) = call(&state, &v, move |app| {
+        let record = ctx
+            .actor
+            .record()
+            .cloned()
+            .ok_or_else(|| AppError::Forbidden("no record".into()))?;
+        let patient = app.read(&ctx, "Patient", record.patient_id().as_str())?;
+        let mut sections = Vec::new();
+        for slug in ["conditions", "medicines", "allergies", "immunisations"] {
+            let mut all = Vec::new();
+            if let Some(c) = category(slug) {
+                for (rtype, extra) in c.searches {
+                    let more = [("_sort", "-_lastUpdated"), ("_count", "50")];
+                    let (_, page) = app.search(&ctx, rtype, &pairs(extra, &more), false)?;
+                    all.extend(page.matches);
+                }
+            }
+            sections.push((slug, all));
+        }
+        let mut latest = Vec::new();
+        for kind in MeasurementKind::ALL {
+            let (code, _) = kind.code();
+            let query = pairs(
+                &[],
+                &[
+                    ("code", &format!("http://loinc.org|{code}")),
+                    ("_sort", "-date"),
+                    ("_count", "1"),
+                ],
+            );
+            let (_, page) = app.search(&ctx, "Observation", &query, false)?;
+            latest.extend(page.matches);
+        }
+        sections.push(("latest", latest));
+        Ok((patient, sections))
+    })
+    .await?;
+    let p = patient.value().unwrap_or(Value::Null);
+    let name = p["name"][0]["text"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let nhs = p["identifier"]
+        .as_array()
+        .and_then(|ids| {
+            ids.iter()
+                .find(|i| i["system"] == hale_fhir::nhs_number::SYSTEM)
+        })
+        .and_then(|i| i["value"].as_str())
+        .map(|n| {
+            format!(
+                "{} {} {}",
+                &n[..3.min(n.len())],
+                n.get(3..6).unwrap_or(""),
+                n.get(6..).unwrap_or("")
+            )
+        })
+        .unwrap_or_else(|| l.t("summary-none"));
+    let page = SummaryPage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t("summary-title")),
+        made: l.t1(
+            "summary-made",
+            "date",
+            day(l, hale_fhir::date::now_millis()),
+        ),
+        details: vec![
+            (l.t("summary-name"), name),
+            (l.t("summary-nhs-number"), nhs),
+        ],
+        sections: found
+            .into_iter()
+            .map(|(slug, items)| {
+                let heading = if slug == "latest" {
+                    l.t("summary-latest")
+                } else {
+                    l.t(&format!("category-{slug}"))
+                };
+                (heading, items.iter().map(|r| describe(l, r)).collect())
+            })
+            .collect(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
