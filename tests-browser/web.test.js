@@ -227,6 +227,12 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await check(page, 'record')
   await page.goto(base + '/account/sessions')
   await check(page, 'sessions')
+  await page.goto(base + '/account')
+  await check(page, 'account')
+  await page.goto(base + '/account/confirm?next=password')
+  await check(page, 'confirm')
+  await page.goto(base + '/account/password')
+  await check(page, 'change-password')
 
   // The record: add a measurement (empty, with errors, filled), see the entry, the list
   // and the chart.

@@ -24,6 +24,10 @@ pub const IDLE_TIMEOUT_MS: i64 = 30 * 60 * 1000;
 pub const ABSOLUTE_TIMEOUT_MS: i64 = 12 * 60 * 60 * 1000;
 /// A session that has proven only the password must finish the second factor within this.
 pub const SECOND_FACTOR_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// How long after a second factor a sensitive action (a new password, authenticator or
+/// recovery codes) goes ahead without asking again (DAPB3051 re-authentication; NHS login
+/// asks again for changes to sign-in details).
+pub const REAUTH_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// How long an emailed verification link works.
 pub const VERIFY_LINK_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 /// How long a password reset link works: long enough to switch to the email app, short
@@ -182,6 +186,8 @@ pub struct Identity {
     pub mailer: Box<dyn Mailer>,
     /// Sign-in attempt limits.
     pub throttle: Throttle,
+    /// How long a second factor counts as recent for sensitive actions, ms.
+    pub reauth_window_ms: i64,
 }
 
 impl App {
@@ -755,6 +761,111 @@ impl App {
     pub fn record_of_account(&self, email: &str) -> Result<Option<RecordId>, AppError> {
         let email = normalise_email(email).unwrap_or_default();
         Ok(self.store.account_by_email(&email)?.and_then(|a| a.record))
+    }
+
+    /// Whether this session proved both factors recently enough for a sensitive action.
+    pub fn recently_authenticated(&self, who: &SignedIn) -> bool {
+        let window = self
+            .identity
+            .as_ref()
+            .map_or(REAUTH_WINDOW_MS, |i| i.reauth_window_ms);
+        who.session
+            .second_factor_at
+            .is_some_and(|at| now_ms() - at < window)
+    }
+
+    fn require_recent(&self, who: &SignedIn) -> Result<(), AppError> {
+        if self.recently_authenticated(who) {
+            Ok(())
+        } else {
+            Err(AppError::Unauthenticated(
+                "confirm your password and security code first".into(),
+            ))
+        }
+    }
+
+    /// Asks again before a sensitive action: the password and a code from the authenticator
+    /// (or a recovery code). Limited like sign-in.
+    pub fn reauthenticate(
+        &self,
+        who: &SignedIn,
+        password_typed: &str,
+        code: &str,
+        client: &str,
+    ) -> Result<(), AppError> {
+        let identity = self.identity()?;
+        let keys = [format!("totp:{}", who.account.id), format!("addr:{client}")];
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        identity.throttle.check(&keys)?;
+        if !password::verify(password_typed, &who.account.password_hash) {
+            identity.throttle.failed(&keys);
+            return Err(AppError::Rejected(FormProblem::SignInFailed));
+        }
+        match self.totp_verify(who, code, client) {
+            Err(AppError::Rejected(_)) => self.recovery_code_sign_in(who, code, client),
+            other => other,
+        }
+    }
+
+    /// Changes the password of a recently authenticated account; every other session ends
+    /// and the owner is told by email.
+    pub fn change_password(
+        &self,
+        who: &SignedIn,
+        password_typed: &str,
+        confirm: &str,
+    ) -> Result<Result<(), Vec<FormProblem>>, AppError> {
+        let identity = self.identity()?;
+        self.require_recent(who)?;
+        let mut problems = Vec::new();
+        match password::check_strength(password_typed, &[&who.account.email]) {
+            Ok(()) => {}
+            Err(Weakness::TooShort) => problems.push(FormProblem::PasswordTooShort),
+            Err(Weakness::TooLong) => problems.push(FormProblem::PasswordTooLong),
+            Err(Weakness::TooEasyToGuess) => problems.push(FormProblem::PasswordTooEasy),
+        }
+        if password_typed != confirm {
+            problems.push(FormProblem::PasswordsDiffer);
+        }
+        if !problems.is_empty() {
+            return Ok(Err(problems));
+        }
+        let mut account = who.account.clone();
+        account.password_hash = password::hash(password_typed).map_err(internal)?;
+        let this = who.session.clone();
+        self.store.write(WriteBatch {
+            ops: vec![
+                WriteOp::PutAccount(account),
+                WriteOp::EndSessions {
+                    account_id: who.account.id.clone(),
+                    only: None,
+                },
+                WriteOp::PutSession(this),
+            ],
+        })?;
+        if let Err(e) = identity.mailer.send(
+            &who.account.email,
+            "Your Hale password has been changed",
+            "Your Hale password has just been changed, and every other device signed in to your account has been signed out.\n\n\
+             If you did not do this, reset your password now from the sign-in page, and tell the people who run your Hale service.",
+        ) {
+            tracing::warn!(error = %e, "could not send the password-changed notice");
+        }
+        Ok(Ok(()))
+    }
+
+    /// Ten new recovery codes for a recently authenticated account; the old ones stop
+    /// working.
+    pub fn new_recovery_codes(&self, who: &SignedIn) -> Result<Vec<String>, AppError> {
+        self.require_recent(who)?;
+        let codes = secret::recovery_codes();
+        self.store.write(WriteBatch {
+            ops: vec![WriteOp::SetRecoveryCodes {
+                account_id: who.account.id.clone(),
+                hashes: codes.iter().map(|c| secret::digest(c)).collect(),
+            }],
+        })?;
+        Ok(codes)
     }
 
     /// How many recovery codes the account has left.

@@ -89,7 +89,17 @@ impl App {
             seal,
             mailer,
             throttle: throttle::Throttle::new(),
+            reauth_window_ms: accounts::REAUTH_WINDOW_MS,
         });
+        self
+    }
+
+    /// Sets how long a second factor counts as recent for sensitive actions (changing the
+    /// password or the authenticator, new recovery codes); 0 asks every time.
+    pub fn with_reauth_window(mut self, secs: i64) -> Self {
+        if let Some(identity) = self.identity.as_mut() {
+            identity.reauth_window_ms = secs.max(0) * 1000;
+        }
         self
     }
 

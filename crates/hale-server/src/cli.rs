@@ -40,6 +40,9 @@ struct DataArgs {
     /// The sender of Hale's emails.
     #[arg(long, env = "HALE_MAIL_FROM", global = true, default_value = crate::DEFAULT_MAIL_FROM)]
     mail_from: String,
+    /// Seconds a second factor counts as recent before a sensitive action asks again.
+    #[arg(long, env = "HALE_REAUTH_WINDOW", global = true, default_value_t = 900)]
+    reauth_window: i64,
 }
 
 impl DataArgs {
@@ -52,6 +55,7 @@ impl DataArgs {
             public_url: None,
             smtp_url: self.smtp_url.clone(),
             mail_from: self.mail_from.clone(),
+            reauth_window_secs: self.reauth_window,
         }
     }
 }

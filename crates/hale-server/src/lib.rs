@@ -42,6 +42,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of Hale's emails.
     pub mail_from: String,
+    /// How long a second factor counts as recent for sensitive actions, seconds.
+    pub reauth_window_secs: i64,
 }
 
 impl Config {
@@ -55,6 +57,7 @@ impl Config {
             public_url: None,
             smtp_url: None,
             mail_from: DEFAULT_MAIL_FROM.to_owned(),
+            reauth_window_secs: hale_app::accounts::REAUTH_WINDOW_MS / 1000,
         }
     }
 }
@@ -126,10 +129,12 @@ pub fn open_app(config: &Config) -> anyhow::Result<Arc<App>> {
         None => Box::new(mail::OutboxMailer::new(config.data_dir.join("outbox"))),
     };
     Ok(Arc::new(
-        App::new(store, TokenKey::new(master.derive("bearer-token-signing"))).with_identity(
-            hale_auth::secret::SealKey::new(master.derive("account-secrets")),
-            mailer,
-        ),
+        App::new(store, TokenKey::new(master.derive("bearer-token-signing")))
+            .with_identity(
+                hale_auth::secret::SealKey::new(master.derive("account-secrets")),
+                mailer,
+            )
+            .with_reauth_window(config.reauth_window_secs),
     ))
 }
 

@@ -60,10 +60,16 @@ pub struct TestApp {
 impl TestApp {
     /// A server on the embedded database whose email goes to a real SMTP server.
     pub fn spawn_with_mail() -> (Self, web::SmtpSink) {
+        Self::spawn_with_mail_and(|_| {})
+    }
+
+    /// The same, with a change to the configuration.
+    pub fn spawn_with_mail_and(change: impl FnOnce(&mut Config)) -> (Self, web::SmtpSink) {
         let smtp = web::SmtpSink::start();
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_data_dir(dir.path().join("data"));
         config.smtp_url = Some(smtp.url.clone());
+        change(&mut config);
         (Self::start(dir, config, None), smtp)
     }
 

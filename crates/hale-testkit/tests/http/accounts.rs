@@ -658,3 +658,157 @@ fn a_reset_for_an_address_without_an_account_looks_the_same_and_sends_nothing() 
     let forged = b.get("/account/reset-password?token=made-up");
     assert_eq!(forged.status, 400);
 }
+
+#[test]
+fn a_person_changes_their_password_and_their_other_devices_are_signed_out() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "change@example.org");
+    let phone = app.browser();
+    phone.submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", PASSWORD)],
+    );
+    assert_eq!(
+        phone
+            .submit(
+                "/sign-in/recovery-code",
+                &[("code", &person.recovery_codes[1])]
+            )
+            .path(),
+        "/record"
+    );
+    let account = person.browser.get("/account");
+    assert!(account.html.contains("change@example.org"));
+    assert!(
+        account.html.contains("9 codes left"),
+        "one recovery code was used"
+    );
+    // Just signed in with both factors: no need to confirm again.
+    let weak = person.browser.submit(
+        "/account/password",
+        &[("password", "password123"), ("confirm", "password123")],
+    );
+    assert!(weak.html.contains("too easy to guess"));
+    let new_password = "sparrow teapot glacier 8";
+    let done = person.browser.submit(
+        "/account/password",
+        &[("password", new_password), ("confirm", new_password)],
+    );
+    assert_eq!(done.path(), "/account?done=password");
+    assert!(done.html.contains("Your password has been changed"));
+    assert_eq!(
+        phone.get("/record").path(),
+        "/sign-in",
+        "other devices are signed out"
+    );
+    assert_eq!(
+        person.browser.get("/record").path(),
+        "/record",
+        "this one is not"
+    );
+    let mails = smtp.all();
+    assert!(
+        mails
+            .last()
+            .unwrap()
+            .contains("Your Hale password has been changed")
+    );
+    let old = app.browser().submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", PASSWORD)],
+    );
+    assert!(
+        old.html
+            .contains("The email address or password is not right")
+    );
+
+    // New recovery codes replace the old ones.
+    let fresh = person.browser.submit_on(
+        &person.browser.get("/account"),
+        "/account/recovery-codes",
+        &[],
+    );
+    assert!(fresh.html.contains("Save your recovery codes"));
+    let new_code = fresh.code_after("hale-codes");
+    let b = app.browser();
+    b.submit(
+        "/sign-in",
+        &[("email", &person.email), ("password", new_password)],
+    );
+    let refused = b.submit(
+        "/sign-in/recovery-code",
+        &[("code", &person.recovery_codes[2])],
+    );
+    assert_eq!(
+        refused.path(),
+        "/sign-in/recovery-code",
+        "an old code no longer works"
+    );
+    assert_eq!(
+        b.submit("/sign-in/recovery-code", &[("code", &new_code)])
+            .path(),
+        "/record"
+    );
+}
+
+#[test]
+fn sensitive_changes_ask_for_the_password_and_a_code_again_once_a_while_has_passed() {
+    let (app, mut smtp) = TestApp::spawn_with_mail_and(|c| c.reauth_window_secs = 4);
+    let person = set_up_person(&app, &mut smtp, "again@example.org");
+    std::thread::sleep(std::time::Duration::from_millis(4500));
+    for (path, next) in [
+        ("/account/password", "password"),
+        ("/account/authenticator", "authenticator"),
+    ] {
+        let asked = person.browser.get(path);
+        assert_eq!(
+            asked.path(),
+            format!("/account/confirm?next={next}"),
+            "{path}"
+        );
+    }
+    let codes = person.browser.submit_on(
+        &person.browser.get("/account"),
+        "/account/recovery-codes",
+        &[],
+    );
+    assert_eq!(
+        codes.path(),
+        "/account/confirm?next=account",
+        "new codes need it too"
+    );
+    // The wrong password is refused, and the redirect target comes from a fixed list.
+    let confirm = person
+        .browser
+        .get("/account/confirm?next=https://evil.example/");
+    let wrong = person.browser.submit_on(
+        &confirm,
+        "/account/confirm",
+        &[
+            ("next", "password"),
+            ("password", "not it at all"),
+            ("code", &person.recovery_codes[5]),
+        ],
+    );
+    assert!(
+        wrong
+            .html
+            .contains("The email address or password is not right")
+    );
+    let evil = person.browser.submit_on(
+        &wrong,
+        "/account/confirm",
+        &[
+            ("next", "https://evil.example/"),
+            ("password", PASSWORD),
+            ("code", &person.recovery_codes[5]),
+        ],
+    );
+    assert_eq!(evil.path(), "/account", "never an address from the request");
+    let page = person.browser.get("/account/password");
+    assert_eq!(
+        page.path(),
+        "/account/password",
+        "confirmed: the change may go ahead"
+    );
+}

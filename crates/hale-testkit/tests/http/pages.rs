@@ -176,6 +176,18 @@ fn every_page_takes_all_its_words_from_the_catalogue() {
     pages.push(b.get("/record/measurements/blood-pressure?period=365"));
     pages.push(b.get("/record/measurements/weight"));
     pages.push(b.get("/record/summary"));
+    pages.push(b.get("/account"));
+    pages.push(b.get("/account/password"));
+    pages.push(b.submit("/account/password", &[("password", "x"), ("confirm", "y")]));
+    pages.push(b.get("/account/confirm?next=password"));
+    pages.push(b.submit(
+        "/account/confirm?next=password",
+        &[
+            ("next", "password"),
+            ("password", "wrong"),
+            ("code", "000000"),
+        ],
+    ));
     pages.push(b.get("/record/add"));
     pages.push(b.submit("/record/add", &[]));
     for kind in ["symptom", "diary", "medicine", "allergy"] {

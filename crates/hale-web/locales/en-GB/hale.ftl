@@ -340,3 +340,32 @@ summary-name = Name
 summary-nhs-number = NHS number
 summary-none = None recorded
 summary-latest = Latest measurements
+
+# Your account
+nav-account = Your account
+account-title = Your account
+account-email = Email address
+account-identity = Identity check
+account-identity-p0 = Not checked yet
+account-identity-p5 = Basic check
+account-identity-p9 = Checked against photo ID
+account-authenticator = Authenticator app
+account-authenticator-set = Set up
+account-authenticator-replace = Replace it
+account-recovery = Recovery codes
+account-recovery-left = { $count ->
+    [one] 1 code left
+   *[other] { $count } codes left
+}
+account-recovery-new = Make new codes
+account-password = Password
+account-password-change = Change it
+account-sessions = Where you're signed in
+account-sessions-see = See and sign out devices
+confirm-title = Confirm it's you
+confirm-body = For your security, enter your password and a code from your authenticator app (or a recovery code) before you change how you sign in.
+confirm-code = Security code or recovery code
+confirm-submit = Continue
+change-password-title = Change your password
+change-password-body = Changing your password signs you out on every other device.
+change-password-done = Your password has been changed

@@ -474,19 +474,21 @@ fn totp_page(state: &State, v: &Visitor, who: &SignedIn, e: TotpEnrolment) -> Fo
     page
 }
 
-/// An account with an authenticator already must prove it before replacing it.
-fn may_set_up(who: &SignedIn) -> Result<(), Response> {
-    if who.has_totp() && who.strength() < AuthStrength::TwoFactor {
+/// An account with an authenticator already must prove it, recently, before replacing it.
+fn may_set_up(state: &State, who: &SignedIn) -> Result<(), Response> {
+    if !who.has_totp() {
+        Ok(())
+    } else if who.strength() < AuthStrength::TwoFactor {
         Err(see_other("/sign-in/security-code"))
     } else {
-        Ok(())
+        recent(state, who, "authenticator")
     }
 }
 
 /// `GET /account/authenticator`: scan a QR code, type the code it gives.
 pub(crate) async fn totp_setup_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
     let who = password_proven(&state, &v).await?;
-    may_set_up(&who)?;
+    may_set_up(&state, &who)?;
     let (checked, label) = (who.clone(), v.lang.t("totp-setup-qr-label"));
     let enrolment = call(&state, &v, move |app| {
         app.totp_begin(&checked, None, &label)
@@ -505,7 +507,7 @@ pub(crate) async fn totp_setup(
     body: Bytes,
 ) -> Page {
     let who = password_proven(&state, &v).await?;
-    may_set_up(&who)?;
+    may_set_up(&state, &who)?;
     let data = form(&state, &v, v.session_key.as_deref(), &body)?;
     let (sealed, code, checked) = (
         data.get("enrolment").to_owned(),
@@ -782,4 +784,255 @@ pub(crate) async fn reset(AxumState(state): AxumState<State>, v: Visitor, body: 
             Ok(html(StatusCode::OK, page.render()))
         }
     }
+}
+
+/// One row of the account page.
+pub(crate) struct AccountRow {
+    key: String,
+    value: String,
+    link: Option<(&'static str, String)>,
+    post: Option<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    banner: Option<String>,
+    csrf: String,
+    rows: Vec<AccountRow>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// `GET /account`: how they sign in, and the ways to change it.
+pub(crate) async fn account(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Query(q): Query<DoneQuery>,
+) -> Page {
+    let who = two_factor(&state, &v).await?;
+    let checked = who.clone();
+    let left = call(&state, &v, move |app| app.recovery_codes_left(&checked)).await?;
+    let l = v.lang;
+    let level = format!(
+        "account-identity-{}",
+        who.account.verification_level.as_str().to_lowercase()
+    );
+    let page = AccountPage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t("account-title")),
+        banner: q.done.map(|_| l.t("change-password-done")),
+        csrf: csrf_token(&state, v.session_key.as_deref().unwrap_or("")),
+        rows: vec![
+            AccountRow {
+                key: l.t("account-email"),
+                value: who.account.email.clone(),
+                link: None,
+                post: None,
+            },
+            AccountRow {
+                key: l.t("account-identity"),
+                value: l.t(&level),
+                link: None,
+                post: None,
+            },
+            AccountRow {
+                key: l.t("account-password"),
+                value: String::new(),
+                link: Some(("/account/password", l.t("account-password-change"))),
+                post: None,
+            },
+            AccountRow {
+                key: l.t("account-authenticator"),
+                value: l.t("account-authenticator-set"),
+                link: Some((
+                    "/account/authenticator",
+                    l.t("account-authenticator-replace"),
+                )),
+                post: None,
+            },
+            AccountRow {
+                key: l.t("account-recovery"),
+                value: l.t1("account-recovery-left", "count", left),
+                link: None,
+                post: Some(("/account/recovery-codes", l.t("account-recovery-new"))),
+            },
+            AccountRow {
+                key: l.t("account-sessions"),
+                value: String::new(),
+                link: Some(("/account/sessions", l.t("account-sessions-see"))),
+                post: None,
+            },
+        ],
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+/// Where a confirmation may send the browser next: a fixed list, never an address from
+/// the request (no open redirect).
+fn next_page(next: &str) -> &'static str {
+    match next {
+        "password" => "/account/password",
+        "authenticator" => "/account/authenticator",
+        _ => "/account",
+    }
+}
+
+/// Sends a session that has not proved both factors recently to confirm first.
+fn recent(state: &State, who: &SignedIn, next: &str) -> Result<(), Response> {
+    if state.app.recently_authenticated(who) {
+        Ok(())
+    } else {
+        Err(see_other(&format!("/account/confirm?next={next}")))
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+fn confirm_page(state: &State, v: &Visitor, who: &SignedIn, next: &str) -> FormPage {
+    let l = v.lang;
+    let mut page = FormPage::new(
+        signed_in_chrome(state, v, who, l.t("confirm-title")),
+        l.t("confirm-title"),
+        "/account/confirm",
+        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
+    );
+    page.back = Some(("/account".into(), l.t("account-title")));
+    page.paragraphs = vec![l.t("confirm-body")];
+    page.hidden = vec![("next", next.to_owned())];
+    page.fields = vec![
+        Field::new("password", "password", l.t("sign-in-password"))
+            .autocomplete("current-password"),
+        Field::new("code", "text", l.t("confirm-code"))
+            .autocomplete("one-time-code")
+            .code(false, " nhsuk-input--width-10"),
+    ];
+    page.submit = l.t("confirm-submit");
+    page
+}
+
+/// `GET /account/confirm?next=…`: password and a code again, before a sensitive change.
+pub(crate) async fn confirm_form(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Query(q): Query<NextQuery>,
+) -> Page {
+    let who = two_factor(&state, &v).await?;
+    Ok(html(
+        StatusCode::OK,
+        confirm_page(&state, &v, &who, &q.next).render(),
+    ))
+}
+
+/// `POST /account/confirm`.
+pub(crate) async fn confirm(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let who = two_factor(&state, &v).await?;
+    let data = form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (password, code, client, checked) = (
+        data.get("password").to_owned(),
+        data.get("code").to_owned(),
+        v.client.clone(),
+        who.clone(),
+    );
+    let ok = call(&state, &v, move |app| {
+        match app.reauthenticate(&checked, &password, &code, &client) {
+            Ok(()) => Ok(true),
+            Err(AppError::Rejected(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    })
+    .await?;
+    if ok {
+        return Ok(see_other(next_page(data.get("next"))));
+    }
+    let mut page = confirm_page(&state, &v, &who, data.get("next"));
+    page.error("password", problem_text(&v, FormProblem::SignInFailed));
+    page.error("code", problem_text(&v, FormProblem::CodeWrong));
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+fn password_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
+    let l = v.lang;
+    let mut page = FormPage::new(
+        signed_in_chrome(state, v, who, l.t("change-password-title")),
+        l.t("change-password-title"),
+        "/account/password",
+        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
+    );
+    page.back = Some(("/account".into(), l.t("account-title")));
+    page.paragraphs = vec![l.t("change-password-body")];
+    page.fields = vec![
+        Field::new("password", "password", l.t("reset-password"))
+            .hint(l.t("sign-up-password-hint"))
+            .autocomplete("new-password"),
+        Field::new("confirm", "password", l.t("reset-confirm")).autocomplete("new-password"),
+    ];
+    page.submit = l.t("reset-submit");
+    page
+}
+
+/// `GET /account/password`.
+pub(crate) async fn password_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = two_factor(&state, &v).await?;
+    recent(&state, &who, "password")?;
+    Ok(html(
+        StatusCode::OK,
+        password_page(&state, &v, &who).render(),
+    ))
+}
+
+/// `POST /account/password`.
+pub(crate) async fn change_password(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Page {
+    let who = two_factor(&state, &v).await?;
+    recent(&state, &who, "password")?;
+    let data = form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (password, confirm, checked) = (
+        data.get("password").to_owned(),
+        data.get("confirm").to_owned(),
+        who.clone(),
+    );
+    let outcome = call(&state, &v, move |app| {
+        app.change_password(&checked, &password, &confirm)
+    })
+    .await?;
+    match outcome {
+        Ok(()) => Ok(see_other("/account?done=password")),
+        Err(problems) => {
+            let mut page = password_page(&state, &v, &who);
+            for p in problems {
+                page.error(p.field(), problem_text(&v, p));
+            }
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
+}
+
+/// `POST /account/recovery-codes`: ten new codes, shown once; the old ones stop working.
+pub(crate) async fn new_recovery_codes(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Page {
+    let who = two_factor(&state, &v).await?;
+    form(&state, &v, v.session_key.as_deref(), &body)?;
+    recent(&state, &who, "account")?;
+    let checked = who.clone();
+    let codes = call(&state, &v, move |app| app.new_recovery_codes(&checked)).await?;
+    let page = RecoveryCodesPage {
+        chrome: signed_in_chrome(&state, &v, &who, v.lang.t("recovery-codes-title")),
+        codes,
+    };
+    Ok(html(StatusCode::OK, page.render()))
 }

@@ -76,6 +76,16 @@ pub(crate) fn routes() -> Router<State> {
             "/account/authenticator",
             get(account::totp_setup_form).post(account::totp_setup),
         )
+        .route("/account", get(account::account))
+        .route(
+            "/account/confirm",
+            get(account::confirm_form).post(account::confirm),
+        )
+        .route(
+            "/account/password",
+            get(account::password_form).post(account::change_password),
+        )
+        .route("/account/recovery-codes", post(account::new_recovery_codes))
         .route("/account/sessions", get(account::sessions))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
