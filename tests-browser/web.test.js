@@ -274,6 +274,10 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   assert.equal(await heading(page), 'Headache')
   await page.goto(base + '/record/add/diary')
   await check(page, 'add-diary')
+  await page.goto(base + '/record/add/document')
+  await check(page, 'add-document')
+  await submitForm(page)
+  await check(page, 'add-document-errors')
   await page.goto(base + '/record/wellbeing')
   await check(page, 'wellbeing')
   await page.goto(base + '/record/wellbeing/steps')
@@ -371,6 +375,16 @@ async function keyboardReading (page) {
   await tabTo(page, 'td a[href^="/record/entry/Observation/"]')
   await pressEnterAndLoad(page)
   assert.equal(await heading(page), 'Blood pressure')
+  // Upload a document: the file chooser is the operating system's, so the test hands the
+  // file to the focused input as a person picking it would; the rest is keys.
+  await page.goto(base + '/record/add/document')
+  await typeInto(page, '#title', 'Letter from the eye clinic')
+  await tabTo(page, '#file')
+  await page.setInputFiles('#file', { name: 'letter.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n%%EOF\n') })
+  await tabTo(page, 'main button[type=submit]')
+  await pressEnterAndLoad(page)
+  assert.equal(await heading(page), 'Letter from the eye clinic')
+  assert.ok(await page.locator('a[download]').count(), 'the document can be downloaded')
 }
 
 test('keyboard only: add a blood pressure reading, find it on the chart, open the entry', async () => {

@@ -31,6 +31,29 @@ pub enum EntryProblem {
     TooLong(&'static str),
     /// A choice that is not one of the options.
     NotAChoice(&'static str),
+    /// No file was chosen, or it is empty.
+    NoFile,
+    /// The file is bigger than [`MAX_DOCUMENT`].
+    FileTooBig,
+    /// The file is not a PDF, PNG or JPEG (by its content, whatever its name says).
+    FileType,
+}
+
+/// The largest document a person may upload: a scanned letter or a photo of one.
+pub const MAX_DOCUMENT: usize = 5 * 1024 * 1024;
+
+/// The type of a document by its first bytes: PDF, PNG or JPEG, nothing else. The name and
+/// the browser's claimed type are not trusted: a file is what its content says.
+pub fn sniff_document(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
+    if bytes.starts_with(b"%PDF-") {
+        Some(("application/pdf", "pdf"))
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(("image/png", "png"))
+    } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(("image/jpeg", "jpg"))
+    } else {
+        None
+    }
 }
 
 /// The longest free text in a field: a paragraph, not a document.
@@ -87,6 +110,75 @@ fn text(v: &str) -> Option<String> {
 }
 
 impl App {
+    /// Adds a document the person uploads (a letter, a scan): checked by content and size,
+    /// kept as a FHIR DocumentReference with the file inside it, sealed like any entry.
+    pub fn add_document(
+        &self,
+        ctx: &RequestContext,
+        title: &str,
+        bytes: &[u8],
+        at: i64,
+    ) -> Result<Result<StoredResource, Vec<EntryProblem>>, AppError> {
+        let record = ctx.actor.record().ok_or_else(|| {
+            AppError::Forbidden("a document belongs to one person's record".into())
+        })?;
+        let mut problems = Vec::new();
+        let title = title.trim();
+        if title.is_empty() {
+            problems.push(EntryProblem::Missing("title"));
+        } else if title.chars().count() > 200 {
+            problems.push(EntryProblem::TooLong("title"));
+        }
+        let kind = sniff_document(bytes);
+        if bytes.is_empty() {
+            problems.push(EntryProblem::NoFile);
+        } else if bytes.len() > MAX_DOCUMENT {
+            problems.push(EntryProblem::FileTooBig);
+        } else if kind.is_none() {
+            problems.push(EntryProblem::FileType);
+        }
+        let (Some((content_type, _)), true) = (kind, problems.is_empty()) else {
+            return Ok(Err(problems));
+        };
+        use base64::Engine;
+        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let patient = json!({"reference": format!("Patient/{}", record.patient_id().as_str())});
+        let body = json!({
+            "resourceType": "DocumentReference", "meta": {"source": PERSON_SOURCE},
+            "status": "current", "subject": patient, "author": [patient],
+            "type": {"text": title}, "date": hale_fhir::date::format_instant(at),
+            "content": [{"attachment": {"contentType": content_type, "data": data,
+                "size": bytes.len(), "title": title}}],
+        });
+        Ok(Ok(self
+            .create(ctx, "DocumentReference", body, None)?
+            .resource))
+    }
+
+    /// The file inside a document entry the actor may read: its type and bytes.
+    pub fn document_file(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<(&'static str, &'static str, Vec<u8>), AppError> {
+        let doc = self.read(ctx, "DocumentReference", id)?;
+        let not_found = || AppError::NotFound {
+            resource_type: "DocumentReference".into(),
+            id: id.into(),
+        };
+        let value = doc.value().ok_or_else(not_found)?;
+        let data = value["content"][0]["attachment"]["data"]
+            .as_str()
+            .ok_or_else(not_found)?;
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|_| not_found())?;
+        // Served as what the content is, whatever the entry claims.
+        let (content_type, extension) = sniff_document(&bytes).ok_or_else(not_found)?;
+        Ok((content_type, extension, bytes))
+    }
+
     /// Adds an entry the person wrote. `values` are the form's fields by name; `at` is
     /// when (ms). Field problems come back as `Ok(Err(…))`, with nothing stored.
     pub fn add_journal_entry(
@@ -184,5 +276,34 @@ impl App {
             obj.retain(|_, v| !v.is_null());
         }
         Ok(Ok(self.create(ctx, rtype, body, None)?.resource))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_known_by_their_content_not_their_name() {
+        assert_eq!(
+            sniff_document(b"%PDF-1.7\n..."),
+            Some(("application/pdf", "pdf"))
+        );
+        assert_eq!(
+            sniff_document(b"\x89PNG\r\n\x1a\n...."),
+            Some(("image/png", "png"))
+        );
+        assert_eq!(
+            sniff_document(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(("image/jpeg", "jpg"))
+        );
+        for bad in [
+            &b"<html><script>alert(1)</script>"[..],
+            b"GIF89a",
+            b"",
+            b"%PD",
+        ] {
+            assert_eq!(sniff_document(bad), None);
+        }
     }
 }

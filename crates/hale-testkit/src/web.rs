@@ -204,6 +204,31 @@ impl Browser {
         )
     }
 
+    /// Submits a file-upload form (multipart) from an open page, with its CSRF token.
+    pub fn upload(
+        &self,
+        page: &Page,
+        action: &str,
+        fields: &[(&str, &str)],
+        file: (&str, Vec<u8>),
+    ) -> Page {
+        let mut form = reqwest::blocking::multipart::Form::new().text("csrf", page.hidden("csrf"));
+        for (k, v) in fields {
+            form = form.text((*k).to_owned(), (*v).to_owned());
+        }
+        let part = reqwest::blocking::multipart::Part::bytes(file.1).file_name(file.0.to_owned());
+        form = form.part("file", part);
+        Self::finish(
+            self.client
+                .post(self.url(action))
+                .header("accept-language", &self.language)
+                .header("user-agent", &self.user_agent)
+                .multipart(form)
+                .send()
+                .unwrap(),
+        )
+    }
+
     /// Opens the page at `path`, then submits its form with these fields and the page's
     /// CSRF token (and any other hidden inputs named in `hidden`).
     pub fn submit(&self, path: &str, fields: &[(&str, &str)]) -> Page {

@@ -188,6 +188,7 @@ fn every_page_takes_all_its_words_from_the_catalogue() {
             ("code", "000000"),
         ],
     ));
+    pages.push(b.get("/record/add/document"));
     pages.push(b.get("/record/add"));
     pages.push(b.submit("/record/add", &[]));
     for kind in ["symptom", "diary", "medicine", "allergy"] {

@@ -652,3 +652,90 @@ fn a_person_adds_a_symptom_a_diary_entry_a_medicine_and_an_allergy() {
     );
     assert_eq!(b.get("/record/add/nonsense").status, 404);
 }
+
+#[test]
+fn a_person_uploads_a_letter_checked_by_its_content_and_downloads_it_never_inline() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "docs@example.org");
+    let b = &person.browser;
+    let form = b.get("/record/add/document");
+    assert!(form.html.contains("enctype=\"multipart/form-data\""));
+    // An HTML file named like a PDF is refused: the content decides.
+    let html = b"<html><script>alert('x')</script></html>".to_vec();
+    let refused = b.upload(
+        &form,
+        "/record/add/document",
+        &[("title", "Hospital letter")],
+        ("letter.pdf", html),
+    );
+    assert!(
+        refused.html.contains("The file must be a PDF, JPEG or PNG"),
+        "{}",
+        refused.html
+    );
+    let empty = b.upload(
+        &form,
+        "/record/add/document",
+        &[("title", "")],
+        ("empty.pdf", Vec::new()),
+    );
+    assert!(
+        empty.html.contains("Enter what the document is")
+            && empty.html.contains("Choose a file to upload")
+    );
+    let huge = b.upload(
+        &form,
+        "/record/add/document",
+        &[("title", "Scan")],
+        (
+            "scan.pdf",
+            [b"%PDF-1.7\n".to_vec(), vec![b' '; 6 * 1024 * 1024]].concat(),
+        ),
+    );
+    assert!(huge.html.contains("The file must be 5 MB or smaller"));
+
+    let pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n".to_vec();
+    let saved = b.upload(
+        &form,
+        "/record/add/document",
+        &[("title", "Letter about my knee")],
+        ("knee.pdf", pdf.clone()),
+    );
+    assert!(
+        saved.html.contains("<h1>Letter about my knee</h1>"),
+        "{}",
+        saved.html
+    );
+    let download = saved
+        .html
+        .split("href=\"")
+        .find(|s| s.contains("/file\""))
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let file = b.get(&download);
+    assert_eq!(file.status, 200);
+    assert_eq!(file.headers["content-type"], "application/pdf");
+    assert!(
+        file.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    assert!(
+        file.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert_eq!(file.html.as_bytes(), &pdf[..]);
+    assert!(
+        b.get("/record/documents")
+            .html
+            .contains("Letter about my knee")
+    );
+    // Someone else's browser cannot fetch it.
+    assert_eq!(app.browser().get(&download).path(), "/sign-in");
+}

@@ -369,3 +369,17 @@ confirm-submit = Continue
 change-password-title = Change your password
 change-password-body = Changing your password signs you out on every other device.
 change-password-done = Your password has been changed
+
+# Documents
+add-kind-document = A document, like a letter (PDF or photo)
+document-title = Add a document
+document-name = What is it?
+document-name-hint = For example, letter from the hospital about my knee
+document-file = Choose the file
+document-file-hint = A PDF, or a photo (JPEG or PNG), up to 5 MB
+document-submit = Upload
+document-download = Download the document
+error-missing-title = Enter what the document is
+error-no-file = Choose a file to upload
+error-file-too-big = The file must be 5 MB or smaller
+error-file-type = The file must be a PDF, JPEG or PNG

@@ -97,6 +97,14 @@ pub(crate) fn routes() -> Router<State> {
             get(record::add_form).post(record::add_choice),
         )
         .route(
+            "/record/add/document",
+            get(record::document_form).post(record::document_add),
+        )
+        .route(
+            "/record/entry/DocumentReference/{id}/file",
+            get(record::document_file),
+        )
+        .route(
             "/record/add/{kind}",
             get(record::journal_form).post(record::journal_add),
         )
@@ -334,12 +342,15 @@ pub(crate) async fn security_headers(response: Response) -> Response {
     let set = |h: &mut HeaderMap, name: &'static str, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
-    set(
-        headers,
-        "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-    );
+    // A response with its own, stricter policy (a downloaded document's sandbox) keeps it.
+    if !headers.contains_key("content-security-policy") {
+        set(
+            headers,
+            "content-security-policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        );
+    }
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "x-frame-options", "DENY");
     set(headers, "referrer-policy", "no-referrer");

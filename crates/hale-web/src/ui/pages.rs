@@ -125,6 +125,8 @@ pub(crate) struct FormPage {
     pub chrome: Chrome,
     /// A back link: address and words.
     pub back: Option<(String, String)>,
+    /// The form uploads a file (`multipart/form-data`).
+    pub multipart: bool,
     pub errors: Vec<FormError>,
     pub heading: String,
     pub paragraphs: Vec<String>,
@@ -145,6 +147,7 @@ impl FormPage {
         Self {
             chrome,
             back: None,
+            multipart: false,
             errors: Vec::new(),
             heading,
             paragraphs: Vec::new(),

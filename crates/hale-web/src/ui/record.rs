@@ -8,8 +8,8 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxumState};
 use axum::http::StatusCode;
-use axum::response::Response;
-use hale_app::journal::{EntryProblem, JournalKind, MOODS, SEVERITIES};
+use axum::response::{IntoResponse, Response};
+use hale_app::journal::{EntryProblem, JournalKind, MAX_DOCUMENT, MOODS, SEVERITIES};
 use hale_app::readings::{MeasurementKind, PERSON_SOURCE, ReadingProblem};
 use hale_app::{AppError, StoredResource};
 use hale_core::{RequestContext, VerificationLevel};
@@ -488,6 +488,8 @@ pub(crate) async fn delete_entry(
 #[template(path = "entry.html")]
 struct EntryPage {
     chrome: Chrome,
+    /// Where to download the file of a document entry.
+    download: Option<String>,
     banner: Option<String>,
     /// Entered by the person (or their app): they may delete it.
     own: bool,
@@ -529,7 +531,12 @@ pub(crate) async fn entry(
     }
     rows.push((l.t("entry-from"), view.from.clone()));
     rows.push((l.t("entry-label"), l.t("entry-label-private")));
+    let has_file = found.resource_type == "DocumentReference"
+        && found
+            .value()
+            .is_some_and(|d| d["content"][0]["attachment"]["data"].is_string());
     let page = EntryPage {
+        download: has_file.then(|| format!("{}/file", view.href)),
         chrome: signed_in_chrome(&state, &v, &who, view.title.clone()),
         banner: q.added.map(|_| {
             if found.resource_type == "Observation" && home == "measurements" {
@@ -1095,6 +1102,7 @@ pub(crate) async fn add_choice(
     let data = super::account::form(&state, &v, v.session_key.as_deref(), &body)?;
     match data.get("kind") {
         "measurement" => return Ok(see_other("/record/measurements/add")),
+        "document" => return Ok(see_other("/record/add/document")),
         other => {
             if let Some(kind) = JournalKind::from_slug(other) {
                 return Ok(see_other(&format!("/record/add/{}", kind.slug())));
@@ -1219,6 +1227,10 @@ pub(crate) async fn journal_add(
                         (f, l.t(&format!("error-missing-{f}")))
                     }
                     EntryProblem::TooLong(f) => (f, l.t("error-too-long")),
+                    // Only documents have files (`document_add`).
+                    EntryProblem::NoFile | EntryProblem::FileTooBig | EntryProblem::FileType => {
+                        ("file", l.t("error-no-file"))
+                    }
                 };
                 page.error(field, message);
             }
@@ -1323,4 +1335,145 @@ pub(crate) async fn summary(AxumState(state): AxumState<State>, v: Visitor) -> P
             .collect(),
     };
     Ok(html(StatusCode::OK, page.render()))
+}
+
+fn document_page(
+    state: &State,
+    v: &Visitor,
+    who: &hale_app::accounts::SignedIn,
+    title: &str,
+) -> super::pages::FormPage {
+    let l = v.lang;
+    let mut page = super::pages::FormPage::new(
+        signed_in_chrome(state, v, who, l.t("document-title")),
+        l.t("document-title"),
+        "/record/add/document",
+        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
+    );
+    page.back = Some(("/record/add".into(), l.t("add-title")));
+    page.multipart = true;
+    page.fields = vec![
+        Field::new("title", "text", l.t("document-name"))
+            .hint(l.t("document-name-hint"))
+            .value(title),
+        Field::new("file", "file", l.t("document-file")).hint(l.t("document-file-hint")),
+    ];
+    page.submit = l.t("document-submit");
+    page
+}
+
+/// `GET /record/add/document`.
+pub(crate) async fn document_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = two_factor(&state, &v).await?;
+    Ok(html(
+        StatusCode::OK,
+        document_page(&state, &v, &who, "").render(),
+    ))
+}
+
+/// `POST /record/add/document` (multipart): reads at most [`MAX_DOCUMENT`] bytes of the
+/// file, so a huge upload costs the server nothing beyond that.
+pub(crate) async fn document_add(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    mut multipart: axum::extract::Multipart,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let (mut csrf, mut title, mut bytes, mut too_big) =
+        (String::new(), String::new(), Vec::new(), false);
+    // Past the limit the rest is read and dropped (up to DRAIN), so the browser gets the
+    // error page rather than a connection reset mid-upload; beyond that the connection ends.
+    const DRAIN: usize = 4 * MAX_DOCUMENT;
+    let mut seen = 0usize;
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        let name = field.name().unwrap_or("").to_owned();
+        if name == "file" {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                seen += chunk.len();
+                if seen > DRAIN {
+                    return Err(error_page(&v, StatusCode::PAYLOAD_TOO_LARGE));
+                }
+                if too_big || bytes.len() + chunk.len() > MAX_DOCUMENT {
+                    too_big = true;
+                    bytes.clear();
+                    continue;
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+        } else {
+            let text = field.text().await.unwrap_or_default();
+            match name.as_str() {
+                "csrf" => csrf = text,
+                "title" => title = text.chars().take(1000).collect(),
+                _ => {}
+            }
+        }
+    }
+    if !super::csrf_ok(&state, v.session_key.as_deref(), Some(&csrf)) {
+        return Err(error_page(&v, StatusCode::FORBIDDEN));
+    }
+    let l = v.lang;
+    let outcome = if too_big {
+        Ok(Err(vec![EntryProblem::FileTooBig]))
+    } else {
+        let t = title.clone();
+        call(&state, &v, move |app| {
+            app.add_document(&ctx, &t, &bytes, hale_fhir::date::now_millis())
+        })
+        .await
+    }?;
+    match outcome {
+        Ok(saved) => Ok(see_other(&format!(
+            "/record/entry/DocumentReference/{}?added=1",
+            saved.id
+        ))),
+        Err(problems) => {
+            let mut page = document_page(&state, &v, &who, &title);
+            for problem in problems {
+                let (field, id) = match problem {
+                    EntryProblem::Missing(_) => ("title", "error-missing-title"),
+                    EntryProblem::TooLong(_) => ("title", "error-too-long"),
+                    EntryProblem::NoFile | EntryProblem::NotAChoice(_) => ("file", "error-no-file"),
+                    EntryProblem::FileTooBig => ("file", "error-file-too-big"),
+                    EntryProblem::FileType => ("file", "error-file-type"),
+                };
+                page.error(field, l.t(id));
+            }
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
+}
+
+/// `GET /record/entry/DocumentReference/{id}/file`: the file, as a download and never
+/// shown inline: its type is what its content is (PDF, PNG, JPEG), and a sandbox policy
+/// keeps anything inside it from running as this site.
+pub(crate) async fn document_file(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(id): Path<String>,
+) -> Page {
+    let (_, ctx) = person(&state, &v).await?;
+    let app = state.app.clone();
+    let found = tokio::task::spawn_blocking(move || app.document_file(&ctx, &id))
+        .await
+        .map_err(|_| error_page(&v, StatusCode::INTERNAL_SERVER_ERROR))?;
+    match found {
+        Ok((content_type, extension, bytes)) => Ok((
+            [
+                (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+                (
+                    axum::http::header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"document.{extension}\""),
+                ),
+                (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+                (
+                    axum::http::HeaderName::from_static("content-security-policy"),
+                    "sandbox; default-src 'none'".to_owned(),
+                ),
+            ],
+            bytes,
+        )
+            .into_response()),
+        Err(_) => Err(error_page(&v, StatusCode::NOT_FOUND)),
+    }
 }
