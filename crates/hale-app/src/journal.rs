@@ -20,6 +20,10 @@ pub enum JournalKind {
     Medicine,
     /// Something they are allergic to, and what happens.
     Allergy,
+    /// What matters to them in their care (a Goal in their words).
+    Matters,
+    /// Someone to contact about them: a carer, family, a friend (a RelatedPerson).
+    Contact,
 }
 
 /// Why an entry was refused: the field, and a stable reason.
@@ -71,11 +75,13 @@ pub const MOODS: [&str; 5] = ["very-low", "low", "okay", "good", "very-good"];
 
 impl JournalKind {
     /// Every kind, in the order they are offered.
-    pub const ALL: [JournalKind; 4] = [
+    pub const ALL: [JournalKind; 6] = [
         JournalKind::Symptom,
         JournalKind::Diary,
         JournalKind::Medicine,
         JournalKind::Allergy,
+        JournalKind::Matters,
+        JournalKind::Contact,
     ];
 
     /// The name in addresses.
@@ -85,6 +91,8 @@ impl JournalKind {
             JournalKind::Diary => "diary",
             JournalKind::Medicine => "medicine",
             JournalKind::Allergy => "allergy",
+            JournalKind::Matters => "matters",
+            JournalKind::Contact => "contact",
         }
     }
 
@@ -100,6 +108,8 @@ impl JournalKind {
             JournalKind::Diary => &[("mood", true), ("notes", false)],
             JournalKind::Medicine => &[("what", true), ("dose", false), ("reason", false)],
             JournalKind::Allergy => &[("what", true), ("reaction", false)],
+            JournalKind::Matters => &[("what", true)],
+            JournalKind::Contact => &[("what", true), ("relationship", false), ("phone", false)],
         }
     }
 }
@@ -215,6 +225,15 @@ impl App {
         {
             problems.push(EntryProblem::NotAChoice("mood"));
         }
+        let phone = values("phone");
+        let phone_ok = phone.trim().is_empty()
+            || (phone
+                .chars()
+                .all(|c| c.is_ascii_digit() || " +()-".contains(c))
+                && phone.chars().filter(char::is_ascii_digit).count() >= 6);
+        if kind == JournalKind::Contact && !phone_ok {
+            problems.push(EntryProblem::NotAChoice("phone"));
+        }
         if !problems.is_empty() {
             return Ok(Err(problems));
         }
@@ -265,6 +284,24 @@ impl App {
                     "patient": patient, "recordedDate": when, "asserter": patient,
                     "code": {"text": what},
                     "reaction": text(&values("reaction")).map(|r| json!([{"manifestation": [{"text": r}]}])),
+                }),
+            ),
+            JournalKind::Matters => (
+                "Goal",
+                json!({
+                    "resourceType": "Goal", "meta": meta, "lifecycleStatus": "active",
+                    "subject": patient, "expressedBy": patient, "startDate": &when[..10],
+                    "category": [{"text": "What matters to me"}],
+                    "description": {"text": what},
+                }),
+            ),
+            JournalKind::Contact => (
+                "RelatedPerson",
+                json!({
+                    "resourceType": "RelatedPerson", "meta": meta, "active": true,
+                    "patient": patient, "name": [{"text": what}],
+                    "relationship": text(&values("relationship")).map(|r| json!([{"text": r}])),
+                    "telecom": text(&phone).map(|p| json!([{"system": "phone", "value": p}])),
                 }),
             ),
         };

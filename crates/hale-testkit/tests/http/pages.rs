@@ -191,7 +191,9 @@ fn every_page_takes_all_its_words_from_the_catalogue() {
     pages.push(b.get("/record/add/document"));
     pages.push(b.get("/record/add"));
     pages.push(b.submit("/record/add", &[]));
-    for kind in ["symptom", "diary", "medicine", "allergy"] {
+    for kind in [
+        "symptom", "diary", "medicine", "allergy", "matters", "contact",
+    ] {
         pages.push(b.get(&format!("/record/add/{kind}")));
         pages.push(b.submit(&format!("/record/add/{kind}"), &[]));
     }

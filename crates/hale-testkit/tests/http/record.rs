@@ -739,3 +739,53 @@ fn a_person_uploads_a_letter_checked_by_its_content_and_downloads_it_never_inlin
     // Someone else's browser cannot fetch it.
     assert_eq!(app.browser().get(&download).path(), "/sign-in");
 }
+
+#[test]
+fn a_person_says_what_matters_to_them_and_who_to_contact() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "matters@example.org");
+    let b = &person.browser;
+    let matters = b.submit(
+        "/record/add/matters",
+        &[("what", "I want to stay in my own home")],
+    );
+    assert!(
+        matters
+            .html
+            .contains("<h1>I want to stay in my own home</h1>"),
+        "{}",
+        matters.html
+    );
+    let refused = b.submit(
+        "/record/add/contact",
+        &[("what", ""), ("phone", "call me maybe")],
+    );
+    assert!(refused.html.contains("Enter their name"));
+    assert!(refused.html.contains("Enter a phone number"));
+    let contact = b.submit(
+        "/record/add/contact",
+        &[
+            ("what", "Jo Example"),
+            ("relationship", "Daughter"),
+            ("phone", "01632 960 001"),
+        ],
+    );
+    assert!(
+        contact.html.contains("<h1>Jo Example</h1>")
+            && contact.html.contains("Daughter, 01632 960 001")
+    );
+    let list = b.get("/record/care-plans");
+    assert!(
+        list.html.contains("I want to stay in my own home") && list.html.contains("Jo Example")
+    );
+    let record = app.record_of(&person.email);
+    let token = app.token(&record, "patient/*.rs");
+    assert_eq!(
+        app.get("/fhir/RelatedPerson", &token).json["entry"][0]["resource"]["telecom"][0]["value"],
+        "01632 960 001"
+    );
+    assert_eq!(
+        app.get("/fhir/Goal", &token).json["entry"][0]["resource"]["description"]["text"],
+        "I want to stay in my own home"
+    );
+}

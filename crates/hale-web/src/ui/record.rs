@@ -59,7 +59,7 @@ const CATEGORIES: &[Category] = &[
     },
     Category {
         slug: "care-plans",
-        searches: &[("CarePlan", &[])],
+        searches: &[("CarePlan", &[]), ("Goal", &[]), ("RelatedPerson", &[])],
     },
     Category {
         slug: "wellbeing",
@@ -144,6 +144,8 @@ fn describe(lang: Lang, r: &StoredResource) -> EntryView {
     let title = ["code", "medicationCodeableConcept", "vaccineCode", "type"]
         .iter()
         .find_map(|k| concept(&v[*k]))
+        .or_else(|| concept(&v["description"]))
+        .or_else(|| v["name"][0]["text"].as_str().map(str::to_owned))
         .or_else(|| {
             ["title", "description"]
                 .iter()
@@ -190,6 +192,14 @@ fn describe(lang: Lang, r: &StoredResource) -> EntryView {
             Some(lang.t(&format!("mood-{mood}")))
         })
         .or_else(|| v["dosage"][0]["text"].as_str().map(str::to_owned))
+        .or_else(|| {
+            let who = concept(&v["relationship"][0]);
+            let phone = v["telecom"][0]["value"].as_str().map(str::to_owned);
+            match (who, phone) {
+                (Some(w), Some(p)) => Some(format!("{w}, {p}")),
+                (w, p) => w.or(p),
+            }
+        })
         .or_else(|| concept(&v["reaction"][0]["manifestation"][0]))
         .unwrap_or_default();
     // Status codes in plain words where the catalogue has them ("active" is "Current").
@@ -1138,6 +1148,7 @@ fn journal_page(
             let label = l.t(&format!("field-{slug}-{name}"));
             let mut f = match *name {
                 "notes" | "reaction" => Field::new(name, "textarea", label),
+                "what" if kind == JournalKind::Matters => Field::new(name, "textarea", label),
                 "severity" => {
                     let mut f = Field::new(name, "radios", label);
                     f.choices = SEVERITIES
@@ -1223,9 +1234,11 @@ pub(crate) async fn journal_add(
             let mut page = journal_page(&state, &v, &who, kind, Some(&data));
             for problem in problems {
                 let (field, message) = match problem {
-                    EntryProblem::Missing(f) | EntryProblem::NotAChoice(f) => {
-                        (f, l.t(&format!("error-missing-{f}")))
-                    }
+                    EntryProblem::Missing(f) | EntryProblem::NotAChoice(f) => (
+                        f,
+                        l.try_t(&format!("error-missing-{}-{f}", kind.slug()))
+                            .unwrap_or_else(|| l.t(&format!("error-missing-{f}"))),
+                    ),
                     EntryProblem::TooLong(f) => (f, l.t("error-too-long")),
                     // Only documents have files (`document_add`).
                     EntryProblem::NoFile | EntryProblem::FileTooBig | EntryProblem::FileType => {
