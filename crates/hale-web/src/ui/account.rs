@@ -375,6 +375,9 @@ pub(crate) async fn code_form(AxumState(state): AxumState<State>, v: Visitor) ->
 /// `POST /sign-in/security-code`: the second factor.
 pub(crate) async fn code(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
     let who = password_proven(&state, &v).await?;
+    if !who.has_totp() {
+        return Ok(see_other("/account/authenticator"));
+    }
     let data = form(&state, &v, v.session_key.as_deref(), &body)?;
     let (code, client, checked) = (data.get("code").to_owned(), v.client.clone(), who.clone());
     let outcome = call(&state, &v, move |app| {
