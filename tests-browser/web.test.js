@@ -253,7 +253,10 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await submitForm(page)
   assert.match(await page.textContent('main'), /131\/84 mmHg/)
   await check(page, 'entry')
-  await page.goto(page.url().split('?')[0] + '/delete')
+  const entryAddress = page.url().split('?')[0]
+  await page.goto(entryAddress + '/edit')
+  await check(page, 'change-reading')
+  await page.goto(entryAddress + '/delete')
   await check(page, 'confirm-delete')
   await page.goto(base + '/record/measurements')
   await check(page, 'measurements')

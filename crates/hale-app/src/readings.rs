@@ -196,6 +196,106 @@ fn decimal(typed: &str) -> Option<(f64, String)> {
         .flatten()
 }
 
+/// A reading as the Observation to store, or what is wrong with what was typed.
+fn reading_observation(
+    ctx: &RequestContext,
+    kind: MeasurementKind,
+    values: &[&str],
+    at: i64,
+) -> Result<Result<Value, Vec<ReadingProblem>>, AppError> {
+    let record = ctx
+        .actor
+        .record()
+        .ok_or_else(|| AppError::Forbidden("a reading belongs to one person's record".into()))?;
+    let mut problems = Vec::new();
+    let mut parsed = Vec::new();
+    for (part, typed) in kind.parts().iter().zip(values) {
+        match decimal(typed) {
+            None => problems.push(ReadingProblem::NotANumber(part.name)),
+            Some((v, _)) if v < part.min || v > part.max => {
+                problems.push(ReadingProblem::OutOfRange(part.name));
+            }
+            Some((v, text)) => parsed.push((part, v, text)),
+        }
+    }
+    if let [(_, sys, _), (_, dia, _)] = parsed.as_slice()
+        && kind == MeasurementKind::BloodPressure
+        && sys <= dia
+    {
+        problems.push(ReadingProblem::SystolicNotAboveDiastolic);
+    }
+    if at > hale_fhir::date::now_millis() + 60_000 || at < 0 {
+        problems.push(ReadingProblem::BadDate);
+    }
+    if !problems.is_empty() {
+        return Ok(Err(problems));
+    }
+    let quantity = |part: &Part, text: &str| -> Result<Value, AppError> {
+        // The typed text becomes the JSON number as written, so "72.40" stays "72.40".
+        let number: Value = serde_json::from_str(text)
+            .map_err(|_| AppError::bad_request(part.name, "not a number"))?;
+        Ok(
+            json!({"value": number, "unit": part.shown, "system": "http://unitsofmeasure.org", "code": part.unit}),
+        )
+    };
+    let (code, display) = kind.code();
+    let effective = hale_fhir::date::format_instant(at);
+    let patient = format!("Patient/{}", record.patient_id().as_str());
+    let mut obs = json!({
+        "resourceType": "Observation",
+        "meta": {"source": PERSON_SOURCE},
+        "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs", "display": "Vital Signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}], "text": kind.text()},
+        "subject": {"reference": patient},
+        "performer": [{"reference": patient}],
+        "effectiveDateTime": effective,
+    });
+    if kind == MeasurementKind::BloodPressure {
+        let mut components = Vec::new();
+        for (part, _, text) in &parsed {
+            components.push(json!({
+                "code": {"coding": [{"system": "http://loinc.org", "code": part.loinc, "display": part.display}]},
+                "valueQuantity": quantity(part, text)?,
+            }));
+        }
+        obs["component"] = Value::Array(components);
+    } else if let Some((part, _, text)) = parsed.first() {
+        obs["valueQuantity"] = quantity(part, text)?;
+    }
+    Ok(Ok(obs))
+}
+
+/// A stored reading back as the values of its kind.
+fn reading_of(kind: MeasurementKind, id: &str, obs: &Value) -> Option<Reading> {
+    let at = obs["effectiveDateTime"]
+        .as_str()
+        .and_then(hale_fhir::date::parse_range)?
+        .lo;
+    let value_of = |q: &Value| q["value"].as_number().map(ToString::to_string);
+    let values: Vec<String> = if kind == MeasurementKind::BloodPressure {
+        kind.parts()
+            .iter()
+            .filter_map(|part| {
+                obs["component"].as_array()?.iter().find_map(|c| {
+                    let coded = c["code"]["coding"]
+                        .as_array()?
+                        .iter()
+                        .any(|x| x["code"] == part.loinc);
+                    coded.then(|| value_of(&c["valueQuantity"])).flatten()
+                })
+            })
+            .collect()
+    } else {
+        value_of(&obs["valueQuantity"]).into_iter().collect()
+    };
+    (values.len() == kind.parts().len()).then(|| Reading {
+        id: id.to_owned(),
+        at,
+        values,
+    })
+}
+
 impl App {
     /// Adds a reading the person took themselves. `values` are as typed, in
     /// [`MeasurementKind::parts`] order; `at` is when it was taken (ms), not in the future.
@@ -206,66 +306,60 @@ impl App {
         values: &[&str],
         at: i64,
     ) -> Result<Result<StoredResource, Vec<ReadingProblem>>, AppError> {
-        let record = ctx.actor.record().ok_or_else(|| {
-            AppError::Forbidden("a reading belongs to one person's record".into())
-        })?;
-        let mut problems = Vec::new();
-        let mut parsed = Vec::new();
-        for (part, typed) in kind.parts().iter().zip(values) {
-            match decimal(typed) {
-                None => problems.push(ReadingProblem::NotANumber(part.name)),
-                Some((v, _)) if v < part.min || v > part.max => {
-                    problems.push(ReadingProblem::OutOfRange(part.name));
-                }
-                Some((v, text)) => parsed.push((part, v, text)),
-            }
-        }
-        if let [(_, sys, _), (_, dia, _)] = parsed.as_slice()
-            && kind == MeasurementKind::BloodPressure
-            && sys <= dia
+        Ok(match reading_observation(ctx, kind, values, at)? {
+            Ok(obs) => Ok(self.create(ctx, "Observation", obs, None)?.resource),
+            Err(problems) => Err(problems),
+        })
+    }
+
+    /// Changes a reading the person entered: the same checks as adding one, written as a new
+    /// version (the history keeps the old one). What a health or care service wrote cannot
+    /// be changed.
+    pub fn change_reading(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        kind: MeasurementKind,
+        values: &[&str],
+        at: i64,
+    ) -> Result<Result<StoredResource, Vec<ReadingProblem>>, AppError> {
+        let current = self.read(ctx, "Observation", id)?;
+        if !current
+            .value()
+            .is_some_and(|v| crate::entered_by_person(&v))
         {
-            problems.push(ReadingProblem::SystolicNotAboveDiastolic);
+            return Err(AppError::Forbidden(
+                "this entry was written by a health or care service, and only they can change it"
+                    .into(),
+            ));
         }
-        if at > hale_fhir::date::now_millis() + 60_000 || at < 0 {
-            problems.push(ReadingProblem::BadDate);
-        }
-        if !problems.is_empty() {
-            return Ok(Err(problems));
-        }
-        let quantity = |part: &Part, text: &str| -> Result<Value, AppError> {
-            // The typed text becomes the JSON number as written, so "72.40" stays "72.40".
-            let number: Value = serde_json::from_str(text)
-                .map_err(|_| AppError::bad_request(part.name, "not a number"))?;
-            Ok(
-                json!({"value": number, "unit": part.shown, "system": "http://unitsofmeasure.org", "code": part.unit}),
-            )
-        };
-        let (code, display) = kind.code();
-        let effective = hale_fhir::date::format_instant(at);
-        let patient = format!("Patient/{}", record.patient_id().as_str());
-        let mut obs = json!({
-            "resourceType": "Observation",
-            "meta": {"source": PERSON_SOURCE},
-            "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs", "display": "Vital Signs"}]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}], "text": kind.text()},
-            "subject": {"reference": patient},
-            "performer": [{"reference": patient}],
-            "effectiveDateTime": effective,
-        });
-        if kind == MeasurementKind::BloodPressure {
-            let mut components = Vec::new();
-            for (part, _, text) in &parsed {
-                components.push(json!({
-                    "code": {"coding": [{"system": "http://loinc.org", "code": part.loinc, "display": part.display}]},
-                    "valueQuantity": quantity(part, text)?,
-                }));
+        Ok(match reading_observation(ctx, kind, values, at)? {
+            Ok(mut obs) => {
+                obs["id"] = Value::String(id.to_owned());
+                Ok(self
+                    .update(ctx, "Observation", id, obs, Some(current.version))?
+                    .resource)
             }
-            obs["component"] = Value::Array(components);
-        } else if let Some((part, _, text)) = parsed.first() {
-            obs["valueQuantity"] = quantity(part, text)?;
-        }
-        Ok(Ok(self.create(ctx, "Observation", obs, None)?.resource))
+            Err(problems) => Err(problems),
+        })
+    }
+
+    /// The kind and values of a reading the person may change (their own), for its form.
+    pub fn reading_for_change(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+    ) -> Result<Option<(MeasurementKind, Reading)>, AppError> {
+        let current = self.read(ctx, "Observation", id)?;
+        let Some(v) = current.value().filter(crate::entered_by_person) else {
+            return Ok(None);
+        };
+        let kind = MeasurementKind::ALL.into_iter().find(|k| {
+            v["code"]["coding"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|x| x["code"] == k.code().0))
+        });
+        Ok(kind.and_then(|k| reading_of(k, &current.id, &v).map(|r| (k, r))))
     }
 
     /// Deletes an entry the person (or their app) entered; what health and care sources
@@ -308,42 +402,11 @@ impl App {
             ("_count".to_owned(), "1000".to_owned()),
         ];
         let (_, page) = self.search(ctx, "Observation", &pairs, true)?;
-        let mut out = Vec::new();
-        for found in page.matches {
-            let Some(obs) = found.value() else { continue };
-            let Some(at) = obs["effectiveDateTime"]
-                .as_str()
-                .and_then(hale_fhir::date::parse_range)
-                .map(|r| r.lo)
-            else {
-                continue;
-            };
-            let value_of = |q: &Value| q["value"].as_number().map(ToString::to_string);
-            let values: Vec<String> = if kind == MeasurementKind::BloodPressure {
-                kind.parts()
-                    .iter()
-                    .filter_map(|part| {
-                        obs["component"].as_array()?.iter().find_map(|c| {
-                            let coded = c["code"]["coding"]
-                                .as_array()?
-                                .iter()
-                                .any(|x| x["code"] == part.loinc);
-                            coded.then(|| value_of(&c["valueQuantity"])).flatten()
-                        })
-                    })
-                    .collect()
-            } else {
-                value_of(&obs["valueQuantity"]).into_iter().collect()
-            };
-            if values.len() == kind.parts().len() {
-                out.push(Reading {
-                    id: found.id,
-                    at,
-                    values,
-                });
-            }
-        }
-        Ok(out)
+        Ok(page
+            .matches
+            .iter()
+            .filter_map(|found| reading_of(kind, &found.id, &found.value()?))
+            .collect())
     }
 }
 

@@ -789,3 +789,81 @@ fn a_person_says_what_matters_to_them_and_who_to_contact() {
         "I want to stay in my own home"
     );
 }
+
+#[test]
+fn a_person_changes_their_own_reading_and_the_old_value_stays_in_the_history() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "edit@example.org");
+    let record = app.record_of(&person.email);
+    verify(&app, &record);
+    let saved = add(
+        &person,
+        "weight",
+        &[
+            ("value", "70.0"),
+            ("day", "3"),
+            ("month", "2"),
+            ("year", "2025"),
+        ],
+    );
+    let entry = saved.path().split('?').next().unwrap().to_owned();
+    assert!(saved.html.contains(&format!("href=\"{entry}/edit\"")));
+    let form = person.browser.get(&format!("{entry}/edit"));
+    assert!(form.html.contains("Change your weight reading"));
+    assert!(
+        form.html.contains("value=\"70.0\""),
+        "the form holds the reading as written"
+    );
+    assert!(
+        form.html
+            .contains("id=\"day\" name=\"day\" type=\"text\" inputmode=\"numeric\" value=\"3\"")
+    );
+    let refused = person.browser.submit_on(
+        &form,
+        &format!("{entry}/edit"),
+        &[
+            ("value", "7000"),
+            ("day", "3"),
+            ("month", "2"),
+            ("year", "2025"),
+        ],
+    );
+    assert!(refused.html.contains("Enter a reading between 0.5 and 500"));
+    let changed = person.browser.submit_on(
+        &refused,
+        &format!("{entry}/edit"),
+        &[
+            ("value", "71.5"),
+            ("day", "3"),
+            ("month", "2"),
+            ("year", "2025"),
+        ],
+    );
+    assert!(changed.html.contains("Reading changed"), "{}", changed.html);
+    assert!(changed.html.contains("71.5 kg") && changed.html.contains("3 February 2025"));
+    let id = entry.rsplit('/').next().unwrap();
+    let token = app.token(&record, "patient/Observation.rs");
+    let history = app.get(&format!("/fhir/Observation/{id}/_history"), &token);
+    assert_eq!(history.json["total"], 2);
+    assert_eq!(
+        history.json["entry"][1]["resource"]["valueQuantity"]["value"],
+        json!(70.0)
+    );
+
+    // A service's reading has no change link and cannot be changed.
+    let theirs = app.post(
+        "/fhir/Observation",
+        &app.system_token,
+        &json!({"resourceType": "Observation", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+            "subject": {"reference": format!("Patient/{record}")}, "effectiveDateTime": "2025-01-01",
+            "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}),
+    );
+    let theirs = format!(
+        "/record/entry/Observation/{}",
+        theirs.json["id"].as_str().unwrap()
+    );
+    assert!(!person.browser.get(&theirs).html.contains("/edit\""));
+    assert_eq!(person.browser.get(&format!("{theirs}/edit")).status, 404);
+}

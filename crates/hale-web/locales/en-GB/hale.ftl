@@ -396,3 +396,6 @@ field-contact-phone = Their phone number (optional)
 error-missing-phone = Enter a phone number, like 01632 960 001 or +44 7700 900 982
 error-missing-contact-what = Enter their name
 error-missing-matters-what = Enter what matters to you
+entry-change = Change this reading
+change-reading-title = Change your { $kind } reading
+reading-changed = Reading changed

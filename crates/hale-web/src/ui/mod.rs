@@ -105,6 +105,10 @@ pub(crate) fn routes() -> Router<State> {
             get(record::document_file),
         )
         .route(
+            "/record/entry/Observation/{id}/edit",
+            get(record::edit_reading_form).post(record::edit_reading),
+        )
+        .route(
             "/record/add/{kind}",
             get(record::journal_form).post(record::journal_add),
         )

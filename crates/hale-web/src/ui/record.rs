@@ -503,6 +503,8 @@ struct EntryPage {
     banner: Option<String>,
     /// Entered by the person (or their app): they may delete it.
     own: bool,
+    /// A reading they may change.
+    changeable: bool,
     back: (String, String),
     entry: EntryView,
     rows: Vec<(String, String)>,
@@ -512,6 +514,8 @@ struct EntryPage {
 pub(crate) struct EntryQuery {
     #[serde(default)]
     added: Option<String>,
+    #[serde(default)]
+    changed: Option<String>,
 }
 
 /// `GET /record/entry/{type}/{id}`: one entry in plain words.
@@ -548,16 +552,20 @@ pub(crate) async fn entry(
     let page = EntryPage {
         download: has_file.then(|| format!("{}/file", view.href)),
         chrome: signed_in_chrome(&state, &v, &who, view.title.clone()),
-        banner: q.added.map(|_| {
-            if found.resource_type == "Observation" && home == "measurements" {
-                l.t("reading-added")
-            } else {
-                l.t("journal-saved")
-            }
-        }),
+        banner: q
+            .changed
+            .map(|_| l.t("reading-changed"))
+            .or(q.added.map(|_| {
+                if found.resource_type == "Observation" && home == "measurements" {
+                    l.t("reading-added")
+                } else {
+                    l.t("journal-saved")
+                }
+            })),
         own: found
             .value()
             .is_some_and(|v| hale_app::entered_by_person(&v)),
+        changeable: found.resource_type == "Observation" && home == "measurements",
         back: (format!("/record/{home}"), l.t(&format!("category-{home}"))),
         entry: view,
         rows,
@@ -744,38 +752,8 @@ pub(crate) async fn add_reading(
             saved.id
         ))),
         Err(problems) => {
-            let l = v.lang;
             let mut page = reading_page(&state, &v, &who, kind, Some(&data));
-            for problem in problems {
-                let (field, message) = match problem {
-                    ReadingProblem::NotANumber(f) => (f, l.t("error-not-a-number")),
-                    ReadingProblem::OutOfRange(f) => {
-                        let part = kind.parts().iter().find(|p| p.name == f);
-                        let (min, max) = part.map_or((0.0, 0.0), |p| (p.min, p.max));
-                        (
-                            f,
-                            l.ta(
-                                "error-out-of-range",
-                                &[("min", min.to_string()), ("max", max.to_string())],
-                            ),
-                        )
-                    }
-                    ReadingProblem::SystolicNotAboveDiastolic => {
-                        ("systolic", l.t("error-systolic-low"))
-                    }
-                    ReadingProblem::BadDate => ("day", l.t("error-bad-date")),
-                };
-                if field == "day" {
-                    page.date_error = Some(message.clone());
-                } else if let Some(f) = page.fields.iter_mut().find(|x| x.id == field) {
-                    f.error = Some(message.clone());
-                }
-                page.errors.push(FormError {
-                    field: field.to_owned(),
-                    message,
-                });
-            }
-            page.chrome.has_errors = true;
+            reading_errors(v.lang, kind, &mut page, problems);
             Ok(html(StatusCode::OK, page.render()))
         }
     }
@@ -1489,4 +1467,126 @@ pub(crate) async fn document_file(
             .into_response()),
         Err(_) => Err(error_page(&v, StatusCode::NOT_FOUND)),
     }
+}
+
+/// `GET /record/entry/Observation/{id}/edit`: the person's own reading, in its form.
+pub(crate) async fn edit_reading_form(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(id): Path<String>,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let i = id.clone();
+    let found = call(&state, &v, move |app| {
+        match app.reading_for_change(&ctx, &i) {
+            Err(AppError::NotFound { .. } | AppError::Gone { .. }) => Ok(None),
+            other => other,
+        }
+    })
+    .await?;
+    let Some((kind, reading)) = found else {
+        return Err(error_page(&v, StatusCode::NOT_FOUND));
+    };
+    let mut page = reading_page(&state, &v, &who, kind, None);
+    let l = v.lang;
+    page.chrome.title = l.t1(
+        "change-reading-title",
+        "kind",
+        l.t(&format!("kind-{}", kind.slug())).to_lowercase(),
+    );
+    page.action = format!("/record/entry/Observation/{id}/edit");
+    for (field, value) in page.fields.iter_mut().zip(&reading.values) {
+        field.value = value.clone();
+    }
+    if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(reading.at.div_euclid(1000)) {
+        page.date = (
+            t.day().to_string(),
+            u8::from(t.month()).to_string(),
+            t.year().to_string(),
+        );
+    }
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+/// `POST /record/entry/Observation/{id}/edit`: a new version of the reading (history kept).
+pub(crate) async fn edit_reading(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let data = super::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (i, lookup) = (id.clone(), ctx.clone());
+    let found = call(&state, &v, move |app| {
+        match app.reading_for_change(&lookup, &i) {
+            Err(AppError::NotFound { .. } | AppError::Gone { .. }) => Ok(None),
+            other => other,
+        }
+    })
+    .await?;
+    let Some((kind, _)) = found else {
+        return Err(error_page(&v, StatusCode::NOT_FOUND));
+    };
+    let values: Vec<String> = kind
+        .parts()
+        .iter()
+        .map(|p| data.get(p.name).to_owned())
+        .collect();
+    let at = taken_at(data.get("day"), data.get("month"), data.get("year")).unwrap_or(-1);
+    let i = id.clone();
+    let outcome = call(&state, &v, move |app| {
+        let typed: Vec<&str> = values.iter().map(String::as_str).collect();
+        app.change_reading(&ctx, &i, kind, &typed, at)
+    })
+    .await?;
+    match outcome {
+        Ok(saved) => Ok(see_other(&format!(
+            "/record/entry/Observation/{}?changed=1",
+            saved.id
+        ))),
+        Err(problems) => {
+            let mut page = reading_page(&state, &v, &who, kind, Some(&data));
+            page.action = format!("/record/entry/Observation/{id}/edit");
+            reading_errors(v.lang, kind, &mut page, problems);
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
+}
+
+/// Puts a reading's problems on its form: by each field, and in the summary.
+fn reading_errors(
+    l: Lang,
+    kind: MeasurementKind,
+    page: &mut AddReadingPage,
+    problems: Vec<ReadingProblem>,
+) {
+    for problem in problems {
+        let (field, message) = match problem {
+            ReadingProblem::NotANumber(f) => (f, l.t("error-not-a-number")),
+            ReadingProblem::OutOfRange(f) => {
+                let part = kind.parts().iter().find(|p| p.name == f);
+                let (min, max) = part.map_or((0.0, 0.0), |p| (p.min, p.max));
+                (
+                    f,
+                    l.ta(
+                        "error-out-of-range",
+                        &[("min", min.to_string()), ("max", max.to_string())],
+                    ),
+                )
+            }
+            ReadingProblem::SystolicNotAboveDiastolic => ("systolic", l.t("error-systolic-low")),
+            ReadingProblem::BadDate => ("day", l.t("error-bad-date")),
+        };
+        if field == "day" {
+            page.date_error = Some(message.clone());
+        } else if let Some(f) = page.fields.iter_mut().find(|x| x.id == field) {
+            f.error = Some(message.clone());
+        }
+        page.errors.push(FormError {
+            field: field.to_owned(),
+            message,
+        });
+    }
+    page.chrome.has_errors = true;
 }
