@@ -222,15 +222,7 @@ impl App {
             problems.push(FormProblem::EmailInvalid);
         }
         let inputs = [name, email.as_deref().unwrap_or("")];
-        match password::check_strength(password_typed, &inputs) {
-            Ok(()) => {}
-            Err(Weakness::TooShort) => problems.push(FormProblem::PasswordTooShort),
-            Err(Weakness::TooLong) => problems.push(FormProblem::PasswordTooLong),
-            Err(Weakness::TooEasyToGuess) => problems.push(FormProblem::PasswordTooEasy),
-        }
-        if password_typed != confirm {
-            problems.push(FormProblem::PasswordsDiffer);
-        }
+        problems.extend(new_password_problems(password_typed, confirm, &inputs));
         let Some(email) = email.filter(|_| problems.is_empty()) else {
             return Err(problems);
         };
@@ -419,15 +411,11 @@ impl App {
             .flatten()
             .ok_or_else(|| vec![FormProblem::LinkInvalid])?;
         let mut problems = Vec::new();
-        match password::check_strength(password_typed, &[&account.email]) {
-            Ok(()) => {}
-            Err(Weakness::TooShort) => problems.push(FormProblem::PasswordTooShort),
-            Err(Weakness::TooLong) => problems.push(FormProblem::PasswordTooLong),
-            Err(Weakness::TooEasyToGuess) => problems.push(FormProblem::PasswordTooEasy),
-        }
-        if password_typed != confirm {
-            problems.push(FormProblem::PasswordsDiffer);
-        }
+        problems.extend(new_password_problems(
+            password_typed,
+            confirm,
+            &[&account.email],
+        ));
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -818,15 +806,11 @@ impl App {
         let identity = self.identity()?;
         self.require_recent(who)?;
         let mut problems = Vec::new();
-        match password::check_strength(password_typed, &[&who.account.email]) {
-            Ok(()) => {}
-            Err(Weakness::TooShort) => problems.push(FormProblem::PasswordTooShort),
-            Err(Weakness::TooLong) => problems.push(FormProblem::PasswordTooLong),
-            Err(Weakness::TooEasyToGuess) => problems.push(FormProblem::PasswordTooEasy),
-        }
-        if password_typed != confirm {
-            problems.push(FormProblem::PasswordsDiffer);
-        }
+        problems.extend(new_password_problems(
+            password_typed,
+            confirm,
+            &[&who.account.email],
+        ));
         if !problems.is_empty() {
             return Ok(Err(problems));
         }
@@ -906,6 +890,21 @@ impl App {
 
 fn unix_secs() -> u64 {
     u64::try_from(now_ms() / 1000).unwrap_or(0)
+}
+
+/// What is wrong with a new password and its confirmation, if anything.
+fn new_password_problems(typed: &str, confirm: &str, user_inputs: &[&str]) -> Vec<FormProblem> {
+    let mut problems = Vec::new();
+    match password::check_strength(typed, user_inputs) {
+        Ok(()) => {}
+        Err(Weakness::TooShort) => problems.push(FormProblem::PasswordTooShort),
+        Err(Weakness::TooLong) => problems.push(FormProblem::PasswordTooLong),
+        Err(Weakness::TooEasyToGuess) => problems.push(FormProblem::PasswordTooEasy),
+    }
+    if typed != confirm {
+        problems.push(FormProblem::PasswordsDiffer);
+    }
+    problems
 }
 
 /// A short, non-identifying description of a browser for the list of sessions: the

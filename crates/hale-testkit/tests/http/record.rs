@@ -37,14 +37,14 @@ fn verify(app: &TestApp, record: &str) {
     ]);
 }
 
-fn today() -> (String, String, String) {
+/// The (day, month, year) `days_ago` days before today, UTC (Howard Hinnant's civil-from-days
+/// algorithm, so the tests do not depend on the code they check).
+fn date_ago(days_ago: i64) -> (i64, i64, i64) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let days = now / 86_400;
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
+    let z = now / 86_400 - days_ago + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -52,7 +52,11 @@ fn today() -> (String, String, String) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    (d, m, yoe + era * 400 + i64::from(m <= 2))
+}
+
+fn today() -> (String, String, String) {
+    let (d, m, y) = date_ago(0);
     (d.to_string(), m.to_string(), y.to_string())
 }
 
@@ -181,13 +185,6 @@ fn the_chart_summary_compares_this_period_with_the_one_before() {
     let (app, mut smtp) = TestApp::spawn_with_mail();
     let person = set_up_person(&app, &mut smtp, "weight@example.org");
     let (d, m, y) = today();
-    // 40 days ago falls in the previous 30-day period.
-    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86_400);
-    let then_days = then
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        / 86_400;
     let record = app.record_of(&person.email);
     let token = app.token(&record, "patient/*.cruds");
     // An older reading written by an app through FHIR lands on the same chart.
@@ -205,18 +202,10 @@ fn the_chart_summary_compares_this_period_with_the_one_before() {
         assert_eq!(r.status, 201, "{}", r.json);
         r.json["id"].as_str().unwrap().to_owned()
     };
-    // Move it to 40 days ago with a patch, as an app correcting its date would.
+    // Move it to 40 days ago (in the previous 30-day period) with a patch, as an app
+    // correcting its date would.
     let day_then = {
-        let secs = then_days as i64 * 86_400;
-        let z = secs / 86_400 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let dd = doy - (153 * mp + 2) / 5 + 1;
-        let mm = if mp < 10 { mp + 3 } else { mp - 9 };
-        let yy = yoe + era * 400 + i64::from(mm <= 2);
+        let (dd, mm, yy) = date_ago(40);
         format!("{yy:04}-{mm:02}-{dd:02}T12:00:00Z")
     };
     let patch = app.send(
@@ -308,19 +297,7 @@ fn watch_data_imported_from_apple_health_is_charted_as_daily_totals() {
     let person = set_up_person(&app, &mut smtp, "steps@example.org");
     let record = app.record_of(&person.email);
     // Three step counts two days ago (4,000 in all) and a resting heart rate of 58.
-    let day = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
-    let days = day.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86_400;
-    let (d, m, y) = {
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let dd = doy - (153 * mp + 2) / 5 + 1;
-        let mm = if mp < 10 { mp + 3 } else { mp - 9 };
-        (dd, mm, yoe + era * 400 + i64::from(mm <= 2))
-    };
+    let (d, m, y) = date_ago(2);
     let stamp = |h: u32| format!("{y:04}-{m:02}-{d:02} {h:02}:00:00 +0000");
     let mut xml = String::from("<?xml version=\"1.0\"?>\n<HealthData locale=\"en_GB\">\n");
     for (h, v) in [(9, 1000), (12, 2500), (18, 500)] {
