@@ -1,0 +1,693 @@
+//! The person's record (issue 5 §3): by category, one entry in plain words with where it
+//! came from and what may be done with it, and the printable summary. Adding to it is in
+//! [`add`]; charts of readings and watch data are in [`charts`].
+// Handlers return early with the page to show (a redirect, an error page) as `Err`.
+#![allow(clippy::result_large_err)]
+
+mod add;
+mod charts;
+
+pub(crate) use add::*;
+pub(crate) use charts::*;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as AxumState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hale_app::journal::{EntryProblem, JournalKind, MAX_DOCUMENT, MOODS, SEVERITIES};
+use hale_app::readings::{MeasurementKind, PERSON_SOURCE, ReadingProblem};
+use hale_app::{AppError, StoredResource};
+use hale_core::{RequestContext, VerificationLevel};
+use serde_json::Value;
+
+use super::account::{call, signed_in_chrome, two_factor};
+use super::chart;
+use super::pages::{Chrome, Field, FormError};
+use super::{FormData, Lang, Visitor, csrf_token, error_page, html, see_other};
+use crate::State;
+
+type Page = Result<Response, Response>;
+
+/// A category of the record and the searches that fill it.
+struct Category {
+    slug: &'static str,
+    searches: &'static [(&'static str, &'static [(&'static str, &'static str)])],
+}
+
+const CATEGORIES: &[Category] = &[
+    Category {
+        slug: "conditions",
+        searches: &[("Condition", &[])],
+    },
+    Category {
+        slug: "medicines",
+        searches: &[("MedicationStatement", &[]), ("MedicationRequest", &[])],
+    },
+    Category {
+        slug: "allergies",
+        searches: &[("AllergyIntolerance", &[])],
+    },
+    Category {
+        slug: "test-results",
+        searches: &[
+            ("Observation", &[("category", "laboratory")]),
+            ("DiagnosticReport", &[]),
+        ],
+    },
+    Category {
+        slug: "immunisations",
+        searches: &[("Immunization", &[])],
+    },
+    Category {
+        slug: "documents",
+        searches: &[("DocumentReference", &[])],
+    },
+    Category {
+        slug: "care-plans",
+        searches: &[("CarePlan", &[]), ("Goal", &[]), ("RelatedPerson", &[])],
+    },
+    Category {
+        slug: "wellbeing",
+        searches: &[("Observation", &[("category", "survey")])],
+    },
+    Category {
+        slug: "measurements",
+        searches: &[("Observation", &[("category", "vital-signs")])],
+    },
+];
+
+fn category(slug: &str) -> Option<&'static Category> {
+    CATEGORIES.iter().find(|c| c.slug == slug)
+}
+
+fn pairs(extra: &[(&str, &str)], more: &[(&str, &str)]) -> Vec<(String, String)> {
+    extra
+        .iter()
+        .chain(more)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The person's own context, or the way to sign in.
+async fn person(
+    state: &State,
+    v: &Visitor,
+) -> Result<(hale_app::accounts::SignedIn, RequestContext), Response> {
+    let who = two_factor(state, v).await?;
+    let (checked, request_id) = (who.clone(), v.request_id.clone());
+    let ctx = call(state, v, move |app| {
+        app.person_context(&checked, &request_id)
+    })
+    .await?;
+    Ok((who, ctx))
+}
+
+/// A date as "27 November 2026" (UTC).
+pub(crate) fn day(lang: Lang, ms: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
+        return String::new();
+    };
+    lang.ta(
+        "date-only",
+        &[
+            ("day", t.day().to_string()),
+            ("month", lang.t(&format!("month-{}", u8::from(t.month())))),
+            ("year", t.year().to_string()),
+        ],
+    )
+}
+
+/// An entry in plain words, for lists and its own page.
+struct EntryView {
+    notes: String,
+    href: String,
+    title: String,
+    when: String,
+    value: String,
+    status: String,
+    from: String,
+}
+
+/// The words of a CodeableConcept: its text, or its first coding's display.
+fn concept(v: &Value) -> Option<String> {
+    v["text"].as_str().map(str::to_owned).or_else(|| {
+        v["coding"]
+            .as_array()?
+            .iter()
+            .find_map(|c| c["display"].as_str().map(str::to_owned))
+    })
+}
+
+fn quantity(q: &Value) -> Option<String> {
+    let value = q["value"].as_number()?.to_string();
+    let unit = q["unit"].as_str().or(q["code"].as_str()).unwrap_or("");
+    Some(format!("{value} {unit}").trim().to_owned())
+}
+
+fn describe(lang: Lang, r: &StoredResource) -> EntryView {
+    let v = r.value().unwrap_or(Value::Null);
+    let title = ["code", "medicationCodeableConcept", "vaccineCode", "type"]
+        .iter()
+        .find_map(|k| concept(&v[*k]))
+        .or_else(|| concept(&v["description"]))
+        .or_else(|| v["name"][0]["text"].as_str().map(str::to_owned))
+        .or_else(|| {
+            ["title", "description"]
+                .iter()
+                .find_map(|k| v[*k].as_str().map(str::to_owned))
+        })
+        .unwrap_or_else(|| lang.t("entry-untitled"));
+    let when = [
+        "effectiveDateTime",
+        "onsetDateTime",
+        "recordedDate",
+        "occurrenceDateTime",
+        "authoredOn",
+        "date",
+        "issued",
+    ]
+    .iter()
+    .find_map(|k| v[*k].as_str())
+    .or_else(|| v["effectivePeriod"]["start"].as_str())
+    .or_else(|| v["period"]["start"].as_str())
+    .and_then(hale_fhir::date::parse_range)
+    .map_or_else(|| day(lang, r.last_updated), |range| day(lang, range.lo));
+    let value = quantity(&v["valueQuantity"])
+        .or_else(|| {
+            let parts: Vec<String> = v["component"]
+                .as_array()?
+                .iter()
+                .filter_map(|c| {
+                    c["valueQuantity"]["value"]
+                        .as_number()
+                        .map(ToString::to_string)
+                })
+                .collect();
+            let unit = v["component"][0]["valueQuantity"]["unit"]
+                .as_str()
+                .unwrap_or("");
+            (!parts.is_empty()).then(|| format!("{} {unit}", parts.join("/")).trim().to_owned())
+        })
+        .or_else(|| concept(&v["valueCodeableConcept"]))
+        .or_else(|| v["valueString"].as_str().map(str::to_owned))
+        // A mood (1 to 5) in words.
+        .or_else(|| {
+            let n = usize::try_from(v["valueInteger"].as_i64()?).ok()?;
+            let mood = MOODS.get(n.checked_sub(1)?)?;
+            Some(lang.t(&format!("mood-{mood}")))
+        })
+        .or_else(|| v["dosage"][0]["text"].as_str().map(str::to_owned))
+        .or_else(|| {
+            let who = concept(&v["relationship"][0]);
+            let phone = v["telecom"][0]["value"].as_str().map(str::to_owned);
+            match (who, phone) {
+                (Some(w), Some(p)) => Some(format!("{w}, {p}")),
+                (w, p) => w.or(p),
+            }
+        })
+        .or_else(|| concept(&v["reaction"][0]["manifestation"][0]))
+        .unwrap_or_default();
+    // Status codes in plain words where the catalogue has them ("active" is "Current").
+    let status = v["clinicalStatus"]["coding"][0]["code"]
+        .as_str()
+        .or_else(|| v["status"].as_str())
+        .map(|code| {
+            lang.try_t(&format!("status-{code}"))
+                .unwrap_or_else(|| code.to_owned())
+        })
+        .unwrap_or_default();
+    let from = if v["meta"]["source"].as_str() == Some(PERSON_SOURCE) {
+        lang.t("entry-from-you")
+    } else if hale_app::entered_by_person(&v) {
+        lang.t("entry-from-app")
+    } else {
+        ["performer", "recorder", "requester", "asserter", "author"]
+            .iter()
+            .find_map(|k| {
+                let who = &v[*k];
+                who["display"]
+                    .as_str()
+                    .or_else(|| who[0]["display"].as_str())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| lang.t("entry-from-source"))
+    };
+    EntryView {
+        notes: v["note"][0]["text"].as_str().unwrap_or_default().to_owned(),
+        href: format!("/record/entry/{}/{}", r.resource_type, r.id),
+        title,
+        when,
+        value,
+        status,
+        from,
+    }
+}
+
+struct CategoryLink {
+    slug: &'static str,
+    name: String,
+    count: String,
+}
+
+#[derive(Template)]
+#[template(path = "record.html")]
+struct RecordPage {
+    chrome: Chrome,
+    level_text: String,
+    categories: Vec<CategoryLink>,
+}
+
+/// `GET /record`: the record's categories with how many entries each holds.
+pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let counts = call(&state, &v, move |app| {
+        let mut counts = Vec::new();
+        for c in CATEGORIES {
+            let mut n = 0;
+            for (rtype, extra) in c.searches {
+                let (_, page) =
+                    app.search(&ctx, rtype, &pairs(extra, &[("_summary", "count")]), false)?;
+                n += page.total.unwrap_or(0);
+            }
+            counts.push(n);
+        }
+        Ok(counts)
+    })
+    .await?;
+    let l = v.lang;
+    let level_text = if who.account.verification_level >= VerificationLevel::P9 {
+        l.t("record-level-p9")
+    } else {
+        l.t("record-level-p0")
+    };
+    let page = RecordPage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t("record-title")),
+        level_text,
+        categories: CATEGORIES
+            .iter()
+            .zip(counts)
+            .map(|(c, n)| CategoryLink {
+                slug: c.slug,
+                name: l.t(&format!("category-{}", c.slug)),
+                count: l.t1("record-count-entries", "count", n),
+            })
+            .collect(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+#[derive(Template)]
+#[template(path = "category.html")]
+struct CategoryPage {
+    chrome: Chrome,
+    banner: Option<String>,
+    actions: Vec<(String, String)>,
+    entries: Vec<EntryView>,
+}
+
+/// `GET /record/{category}`: its entries, newest first.
+pub(crate) async fn category_page(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path(slug): Path<String>,
+    Query(q): Query<DeletedQuery>,
+) -> Page {
+    let Some(c) = category(&slug) else {
+        return Err(error_page(&v, StatusCode::NOT_FOUND));
+    };
+    let (who, ctx) = person(&state, &v).await?;
+    let found = call(&state, &v, move |app| {
+        let mut all = Vec::new();
+        for (rtype, extra) in c.searches {
+            let (_, page) = app.search(
+                &ctx,
+                rtype,
+                &pairs(extra, &[("_sort", "-_lastUpdated"), ("_count", "100")]),
+                false,
+            )?;
+            all.extend(page.matches);
+        }
+        all.sort_by_key(|r| std::cmp::Reverse(r.last_updated));
+        Ok(all)
+    })
+    .await?;
+    let l = v.lang;
+    let mut actions = Vec::new();
+    if c.slug == "wellbeing" {
+        for metric in charts::ACTIVITY_METRICS {
+            actions.push((
+                format!("/record/wellbeing/{metric}"),
+                l.t1("activity-title", "metric", l.t(&format!("metric-{metric}"))),
+            ));
+        }
+    }
+    if c.slug == "measurements" {
+        actions.push((
+            "/record/measurements/add".to_owned(),
+            l.t("record-add-measurement"),
+        ));
+        for kind in MeasurementKind::ALL {
+            actions.push((
+                format!("/record/measurements/{}", kind.slug()),
+                l.t1(
+                    "chart-title",
+                    "kind",
+                    l.t(&format!("kind-{}", kind.slug())).to_lowercase(),
+                ),
+            ));
+        }
+    }
+    let page = CategoryPage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t(&format!("category-{slug}"))),
+        banner: q.deleted.map(|_| l.t("entry-deleted")),
+        actions,
+        entries: found.iter().map(|r| describe(l, r)).collect(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+/// The category an entry is listed under: by type, and for an Observation by its category
+/// code too (a blood pressure is a measurement, a blood count a test result).
+fn home_category(r: &StoredResource) -> &'static str {
+    let v = r.value().unwrap_or(Value::Null);
+    let codes: Vec<&str> = v["category"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["coding"].as_array().into_iter().flatten())
+        .filter_map(|c| c["code"].as_str())
+        .collect();
+    CATEGORIES
+        .iter()
+        .find(|c| {
+            c.searches.iter().any(|(t, extra)| {
+                *t == r.resource_type
+                    && extra
+                        .iter()
+                        .all(|(k, want)| *k != "category" || codes.contains(want))
+            })
+        })
+        .map_or("measurements", |c| c.slug)
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct DeletedQuery {
+    #[serde(default)]
+    deleted: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "confirm_delete.html")]
+struct ConfirmDeletePage {
+    chrome: Chrome,
+    csrf: String,
+    entry_href: String,
+    entry_title: String,
+}
+
+/// Reads an entry for the person, or the page to show instead (not found, or an error).
+async fn read_entry(
+    state: &State,
+    v: &Visitor,
+    ctx: RequestContext,
+    rtype: &str,
+    id: &str,
+) -> Result<StoredResource, Response> {
+    let app = state.app.clone();
+    let (t, i) = (rtype.to_owned(), id.to_owned());
+    let found = tokio::task::spawn_blocking(move || app.read(&ctx, &t, &i))
+        .await
+        .map_err(|_| error_page(v, StatusCode::INTERNAL_SERVER_ERROR))?;
+    match found {
+        Ok(r) => Ok(r),
+        // Missing, deleted, another record's, hidden, or not a type: all "not found".
+        Err(
+            AppError::NotFound { .. }
+            | AppError::Gone { .. }
+            | AppError::NotSupported(_)
+            | AppError::BadRequest(_),
+        ) => Err(error_page(v, StatusCode::NOT_FOUND)),
+        Err(e) => {
+            tracing::error!(request_id = %v.request_id, error = %e, "entry read failed");
+            Err(error_page(v, StatusCode::INTERNAL_SERVER_ERROR))
+        }
+    }
+}
+
+/// `GET /record/entry/{type}/{id}/delete`: are you sure?
+pub(crate) async fn confirm_delete(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let found = read_entry(&state, &v, ctx, &rtype, &id).await?;
+    let l = v.lang;
+    if !found
+        .value()
+        .is_some_and(|x| hale_app::entered_by_person(&x))
+    {
+        return Err(read_only(&state, &v, &who));
+    }
+    let view = describe(l, &found);
+    let page = ConfirmDeletePage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t("entry-delete-title")),
+        csrf: csrf_token(&state, v.session_key.as_deref().unwrap_or("")),
+        entry_href: view.href,
+        entry_title: view.title,
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+fn read_only(state: &State, v: &Visitor, who: &hale_app::accounts::SignedIn) -> Response {
+    let l = v.lang;
+    let page = super::pages::MessagePage {
+        chrome: signed_in_chrome(state, v, who, l.t("entry-delete")),
+        heading: l.t("entry-delete"),
+        paragraphs: vec![l.t("entry-read-only")],
+        reference: None,
+        links: vec![("/record", l.t("record-back"))],
+    };
+    html(StatusCode::FORBIDDEN, page.render())
+}
+
+/// `POST /record/entry/{type}/{id}/delete`: deletes the person's own entry (history kept).
+pub(crate) async fn delete_entry(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path((rtype, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    super::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    let found = read_entry(&state, &v, ctx.clone(), &rtype, &id).await?;
+    let home = home_category(&found);
+    let app = state.app.clone();
+    let outcome = tokio::task::spawn_blocking(move || app.delete_own_entry(&ctx, &rtype, &id))
+        .await
+        .map_err(|_| error_page(&v, StatusCode::INTERNAL_SERVER_ERROR))?;
+    match outcome {
+        Ok(()) => Ok(see_other(&format!("/record/{home}?deleted=1"))),
+        Err(AppError::Forbidden(_)) => Err(read_only(&state, &v, &who)),
+        Err(AppError::NotFound { .. } | AppError::Gone { .. }) => {
+            Err(error_page(&v, StatusCode::NOT_FOUND))
+        }
+        Err(e) => {
+            tracing::error!(request_id = %v.request_id, error = %e, "delete failed");
+            Err(error_page(&v, StatusCode::INTERNAL_SERVER_ERROR))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "entry.html")]
+struct EntryPage {
+    chrome: Chrome,
+    /// Where to download the file of a document entry.
+    download: Option<String>,
+    banner: Option<String>,
+    /// Entered by the person (or their app): they may delete it.
+    own: bool,
+    /// A reading they may change.
+    changeable: bool,
+    back: (String, String),
+    entry: EntryView,
+    rows: Vec<(String, String)>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct EntryQuery {
+    #[serde(default)]
+    added: Option<String>,
+    #[serde(default)]
+    changed: Option<String>,
+}
+
+/// `GET /record/entry/{type}/{id}`: one entry in plain words.
+pub(crate) async fn entry(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path((rtype, id)): Path<(String, String)>,
+    Query(q): Query<EntryQuery>,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let found = read_entry(&state, &v, ctx, &rtype, &id).await?;
+    let l = v.lang;
+    let view = describe(l, &found);
+    let home = home_category(&found);
+    let mut rows = vec![
+        (l.t("entry-what"), view.title.clone()),
+        (l.t("entry-when"), view.when.clone()),
+    ];
+    if !view.value.is_empty() {
+        rows.push((l.t("entry-value"), view.value.clone()));
+    }
+    if !view.status.is_empty() {
+        rows.push((l.t("entry-status"), view.status.clone()));
+    }
+    if !view.notes.is_empty() {
+        rows.push((l.t("entry-notes"), view.notes.clone()));
+    }
+    rows.push((l.t("entry-from"), view.from.clone()));
+    rows.push((l.t("entry-label"), l.t("entry-label-private")));
+    let has_file = found.resource_type == "DocumentReference"
+        && found
+            .value()
+            .is_some_and(|d| d["content"][0]["attachment"]["data"].is_string());
+    let page = EntryPage {
+        download: has_file.then(|| format!("{}/file", view.href)),
+        chrome: signed_in_chrome(&state, &v, &who, view.title.clone()),
+        banner: q
+            .changed
+            .map(|_| l.t("reading-changed"))
+            .or(q.added.map(|_| {
+                if found.resource_type == "Observation" && home == "measurements" {
+                    l.t("reading-added")
+                } else {
+                    l.t("journal-saved")
+                }
+            })),
+        own: found
+            .value()
+            .is_some_and(|v| hale_app::entered_by_person(&v)),
+        changeable: found.resource_type == "Observation" && home == "measurements",
+        back: (format!("/record/{home}"), l.t(&format!("category-{home}"))),
+        entry: view,
+        rows,
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+fn unit_words(lang: Lang, ucum: &str) -> String {
+    lang.t(match ucum {
+        "mm[Hg]" => "unit-mm-hg",
+        "kg" => "unit-kg",
+        "mmol/L" => "unit-mmol-l",
+        "Cel" => "unit-cel",
+        _ => "unit-l-min",
+    })
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct KindPath {
+    kind: String,
+}
+
+#[derive(Template)]
+#[template(path = "summary.html")]
+struct SummaryPage {
+    chrome: Chrome,
+    made: String,
+    details: Vec<(String, String)>,
+    sections: Vec<(String, Vec<EntryView>)>,
+}
+
+/// `GET /record/summary`: one printable page with what matters most: conditions, medicines,
+/// allergies, vaccinations, and the latest of each measurement.
+pub(crate) async fn summary(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let l = v.lang;
+    let (patient, found) = call(&state, &v, move |app| {
+        let record = ctx
+            .actor
+            .record()
+            .cloned()
+            .ok_or_else(|| AppError::Forbidden("no record".into()))?;
+        let patient = app.read(&ctx, "Patient", record.patient_id().as_str())?;
+        let mut sections = Vec::new();
+        for slug in ["conditions", "medicines", "allergies", "immunisations"] {
+            let mut all = Vec::new();
+            if let Some(c) = category(slug) {
+                for (rtype, extra) in c.searches {
+                    let more = [("_sort", "-_lastUpdated"), ("_count", "50")];
+                    let (_, page) = app.search(&ctx, rtype, &pairs(extra, &more), false)?;
+                    all.extend(page.matches);
+                }
+            }
+            sections.push((slug, all));
+        }
+        let mut latest = Vec::new();
+        for kind in MeasurementKind::ALL {
+            let (code, _) = kind.code();
+            let query = pairs(
+                &[],
+                &[
+                    ("code", &format!("http://loinc.org|{code}")),
+                    ("_sort", "-date"),
+                    ("_count", "1"),
+                ],
+            );
+            let (_, page) = app.search(&ctx, "Observation", &query, false)?;
+            latest.extend(page.matches);
+        }
+        sections.push(("latest", latest));
+        Ok((patient, sections))
+    })
+    .await?;
+    let p = patient.value().unwrap_or(Value::Null);
+    let name = p["name"][0]["text"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let nhs = p["identifier"]
+        .as_array()
+        .and_then(|ids| {
+            ids.iter()
+                .find(|i| i["system"] == hale_fhir::nhs_number::SYSTEM)
+        })
+        .and_then(|i| i["value"].as_str())
+        .map(|n| {
+            format!(
+                "{} {} {}",
+                &n[..3.min(n.len())],
+                n.get(3..6).unwrap_or(""),
+                n.get(6..).unwrap_or("")
+            )
+        })
+        .unwrap_or_else(|| l.t("summary-none"));
+    let page = SummaryPage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t("summary-title")),
+        made: l.t1(
+            "summary-made",
+            "date",
+            day(l, hale_fhir::date::now_millis()),
+        ),
+        details: vec![
+            (l.t("summary-name"), name),
+            (l.t("summary-nhs-number"), nhs),
+        ],
+        sections: found
+            .into_iter()
+            .map(|(slug, items)| {
+                let heading = if slug == "latest" {
+                    l.t("summary-latest")
+                } else {
+                    l.t(&format!("category-{slug}"))
+                };
+                (heading, items.iter().map(|r| describe(l, r)).collect())
+            })
+            .collect(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
