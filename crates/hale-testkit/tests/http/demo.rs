@@ -26,6 +26,15 @@ fn the_demo_person_signs_in_with_a_printed_recovery_code_and_has_a_lived_in_reco
         home.html.contains("Your identity has been checked"),
         "the demo person is P9"
     );
+    let new = home
+        .html
+        .split("What is new")
+        .nth(1)
+        .unwrap()
+        .split("</ul>")
+        .next()
+        .unwrap();
+    assert_eq!(new.matches("<li>").count(), 5, "the five newest entries");
     for (category, expect) in [
         ("conditions", "Asthma"),
         ("medicines", "Salbutamol"),

@@ -88,6 +88,15 @@ fn a_person_adds_a_blood_pressure_reading_and_finds_it_in_the_record_the_chart_a
     assert!(saved.html.contains("<h1>Blood pressure</h1>"));
 
     let home = person.browser.get("/record");
+    let entry = saved.path().split('?').next().unwrap().to_owned();
+    assert!(home.html.contains("What is new"));
+    assert!(
+        home.html.contains(&format!(
+            "<a href=\"{entry}\">Blood pressure</a>: 128/82 mmHg"
+        )),
+        "{}",
+        home.html
+    );
     let at = home.html.find("href=\"/record/measurements\"").unwrap();
     assert!(
         home.html[at..]

@@ -399,3 +399,4 @@ error-missing-matters-what = Enter what matters to you
 entry-change = Change this reading
 change-reading-title = Change your { $kind } reading
 reading-changed = Reading changed
+record-recent = What is new

@@ -254,6 +254,8 @@ struct CategoryLink {
 #[template(path = "record.html")]
 struct RecordPage {
     chrome: Chrome,
+    /// The newest entries.
+    recent: Vec<EntryView>,
     level_text: String,
     categories: Vec<CategoryLink>,
 }
@@ -261,20 +263,27 @@ struct RecordPage {
 /// `GET /record`: the record's categories with how many entries each holds.
 pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page {
     let (who, ctx) = person(&state, &v).await?;
-    let counts = call(&state, &v, move |app| {
+    let (counts, mut recent) = call(&state, &v, move |app| {
         let mut counts = Vec::new();
+        let mut recent = Vec::new();
         for c in CATEGORIES {
             let mut n = 0;
             for (rtype, extra) in c.searches {
-                let (_, page) =
-                    app.search(&ctx, rtype, &pairs(extra, &[("_summary", "count")]), false)?;
+                // The newest few of each, with the total: one query serves both.
+                let more = [("_sort", "-_lastUpdated"), ("_count", "5")];
+                let (_, page) = app.search(&ctx, rtype, &pairs(extra, &more), false)?;
                 n += page.total.unwrap_or(0);
+                recent.extend(page.matches);
             }
             counts.push(n);
         }
-        Ok(counts)
+        Ok((counts, recent))
     })
     .await?;
+    // What is new: the five most recently added or changed entries, whatever they are.
+    recent.sort_by_key(|r| std::cmp::Reverse(r.last_updated));
+    recent.dedup_by(|a, b| a.resource_type == b.resource_type && a.id == b.id);
+    recent.truncate(5);
     let l = v.lang;
     let level_text = if who.account.verification_level >= VerificationLevel::P9 {
         l.t("record-level-p9")
@@ -284,6 +293,7 @@ pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page
     let page = RecordPage {
         chrome: signed_in_chrome(&state, &v, &who, l.t("record-title")),
         level_text,
+        recent: recent.iter().map(|r| describe(l, r)).collect(),
         categories: CATEGORIES
             .iter()
             .zip(counts)
