@@ -344,7 +344,6 @@ impl App {
             return Ok(());
         };
         let keys = [format!("reset:{email}"), format!("addr:{client}")];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         identity.throttle.check(&keys)?;
         // Every request counts, so the link cannot be used to flood a mailbox.
         identity.throttle.failed(&keys);
@@ -574,8 +573,7 @@ impl App {
         account.totp_sealed = Some(identity.seal.seal(&secret, &account.id));
         account.totp_last_step = i64::try_from(step).ok();
         let codes = secret::recovery_codes();
-        let mut session = who.session.clone();
-        session.second_factor_at = Some(now_ms());
+        let session = with_second_factor(who);
         self.store.write(WriteBatch {
             ops: vec![
                 WriteOp::PutAccount(account.clone()),
@@ -592,8 +590,7 @@ impl App {
     /// Completes sign-in with a code from the authenticator app.
     pub fn totp_verify(&self, who: &SignedIn, code: &str, client: &str) -> Result<(), AppError> {
         let identity = self.identity()?;
-        let keys = [format!("totp:{}", who.account.id), format!("addr:{client}")];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let keys = code_keys(who, client);
         identity.throttle.check(&keys)?;
         let sealed = who
             .account
@@ -612,11 +609,10 @@ impl App {
             identity.throttle.failed(&keys);
             return Err(AppError::Rejected(FormProblem::CodeWrong));
         };
-        identity.throttle.succeeded(keys[0]);
+        identity.throttle.succeeded(&keys[0]);
         let mut account = who.account.clone();
         account.totp_last_step = i64::try_from(step).ok();
-        let mut session = who.session.clone();
-        session.second_factor_at = Some(now_ms());
+        let session = with_second_factor(who);
         self.store.write(WriteBatch {
             ops: vec![WriteOp::PutAccount(account), WriteOp::PutSession(session)],
         })?;
@@ -631,11 +627,9 @@ impl App {
         client: &str,
     ) -> Result<(), AppError> {
         let identity = self.identity()?;
-        let keys = [format!("totp:{}", who.account.id), format!("addr:{client}")];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let keys = code_keys(who, client);
         identity.throttle.check(&keys)?;
-        let mut session = who.session.clone();
-        session.second_factor_at = Some(now_ms());
+        let session = with_second_factor(who);
         let spent = self.store.write(WriteBatch {
             ops: vec![
                 WriteOp::UseRecoveryCode {
@@ -647,7 +641,7 @@ impl App {
         });
         match spent {
             Ok(_) => {
-                identity.throttle.succeeded(keys[0]);
+                identity.throttle.succeeded(&keys[0]);
                 Ok(())
             }
             Err(hale_store::StoreError::Spent(_)) => {
@@ -782,8 +776,7 @@ impl App {
         client: &str,
     ) -> Result<(), AppError> {
         let identity = self.identity()?;
-        let keys = [format!("totp:{}", who.account.id), format!("addr:{client}")];
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let keys = code_keys(who, client);
         identity.throttle.check(&keys)?;
         if !password::verify(password_typed, &who.account.password_hash) {
             identity.throttle.failed(&keys);
@@ -890,6 +883,19 @@ impl App {
 
 fn unix_secs() -> u64 {
     u64::try_from(now_ms() / 1000).unwrap_or(0)
+}
+
+/// The sign-in limit keys for a code typed by a signed-in account: the account, and the
+/// address it came from.
+fn code_keys(who: &SignedIn, client: &str) -> [String; 2] {
+    [format!("totp:{}", who.account.id), format!("addr:{client}")]
+}
+
+/// The session as it is once a second factor has just been proven.
+fn with_second_factor(who: &SignedIn) -> Session {
+    let mut session = who.session.clone();
+    session.second_factor_at = Some(now_ms());
+    session
 }
 
 /// What is wrong with a new password and its confirmation, if anything.

@@ -44,14 +44,14 @@ impl Throttle {
     }
 
     /// Refuses with [`AppError::Throttled`] if any key is waiting.
-    pub fn check(&self, keys: &[&str]) -> Result<(), AppError> {
+    pub fn check(&self, keys: &[impl AsRef<str>]) -> Result<(), AppError> {
         let now = Instant::now();
         let Ok(map) = self.entries.lock() else {
             return Ok(());
         };
         let wait = keys
             .iter()
-            .filter_map(|k| map.get(*k))
+            .filter_map(|k| map.get(k.as_ref()))
             .map(|e| e.blocked_until.saturating_duration_since(now))
             .max()
             .unwrap_or_default();
@@ -63,14 +63,15 @@ impl Throttle {
     }
 
     /// Counts a failure against every key.
-    pub fn failed(&self, keys: &[&str]) {
+    pub fn failed(&self, keys: &[impl AsRef<str>]) {
         let now = Instant::now();
         let Ok(mut map) = self.entries.lock() else {
             return;
         };
         map.retain(|_, e| now.duration_since(e.last) < FORGET_AFTER);
         for key in keys {
-            let e = map.entry((*key).to_owned()).or_insert(Entry {
+            let key = key.as_ref();
+            let e = map.entry(key.to_owned()).or_insert(Entry {
                 failures: 0,
                 blocked_until: now,
                 last: now,

@@ -108,6 +108,28 @@ pub(crate) fn signed_in_chrome(
     Chrome::new(v.lang, title).signed_in(csrf)
 }
 
+/// A form page before sign-in: its title (a message id) is its heading.
+fn open_form(v: &Visitor, title: &str, action: &'static str, csrf: String) -> FormPage {
+    let title = v.lang.t(title);
+    FormPage::new(Chrome::new(v.lang, title.clone()), title, action, csrf)
+}
+
+/// A form page for a signed-in browser: its title is its heading.
+pub(crate) fn signed_in_form(
+    state: &State,
+    v: &Visitor,
+    who: &SignedIn,
+    title: String,
+    action: impl Into<String>,
+) -> FormPage {
+    FormPage::new(
+        signed_in_chrome(state, v, who, title.clone()),
+        title,
+        action,
+        super::session_csrf(state, v),
+    )
+}
+
 /// Parses a POSTed form and checks its CSRF token against `basis`.
 pub(crate) fn form(
     state: &State,
@@ -142,12 +164,7 @@ pub(crate) async fn start(AxumState(state): AxumState<State>, v: Visitor) -> Res
 
 fn sign_up_page(v: &Visitor, csrf: String, data: Option<&FormData>) -> FormPage {
     let l = v.lang;
-    let mut page = FormPage::new(
-        Chrome::new(l, l.t("sign-up-title")),
-        l.t("sign-up-title"),
-        "/sign-up",
-        csrf,
-    );
+    let mut page = open_form(v, "sign-up-title", "/sign-up", csrf);
     let value = |name: &str| data.map_or("", |d| d.get(name)).to_owned();
     page.fields = vec![
         Field::new("name", "text", l.t("sign-up-name"))
@@ -264,12 +281,7 @@ pub(crate) async fn verify_email(
 
 fn sign_in_page(v: &Visitor, csrf: String, email: &str) -> FormPage {
     let l = v.lang;
-    let mut page = FormPage::new(
-        Chrome::new(l, l.t("sign-in-title")),
-        l.t("sign-in-title"),
-        "/sign-in",
-        csrf,
-    );
+    let mut page = open_form(v, "sign-in-title", "/sign-in", csrf);
     page.fields = vec![
         Field::new("email", "email", l.t("sign-in-email"))
             .autocomplete("username")
@@ -341,13 +353,7 @@ async fn password_proven(state: &State, v: &Visitor) -> Result<SignedIn, Respons
 
 fn code_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
     let l = v.lang;
-    let csrf = csrf_token(state, v.session_key.as_deref().unwrap_or(""));
-    let mut page = FormPage::new(
-        signed_in_chrome(state, v, who, l.t("code-title")),
-        l.t("code-title"),
-        "/sign-in/security-code",
-        csrf,
-    );
+    let mut page = signed_in_form(state, v, who, l.t("code-title"), "/sign-in/security-code");
     page.paragraphs = vec![l.t("code-body")];
     page.fields = vec![
         Field::new("code", "text", l.t("code-label"))
@@ -398,12 +404,12 @@ pub(crate) async fn code(AxumState(state): AxumState<State>, v: Visitor, body: B
 
 fn recovery_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
     let l = v.lang;
-    let csrf = csrf_token(state, v.session_key.as_deref().unwrap_or(""));
-    let mut page = FormPage::new(
-        signed_in_chrome(state, v, who, l.t("recovery-title")),
+    let mut page = signed_in_form(
+        state,
+        v,
+        who,
         l.t("recovery-title"),
         "/sign-in/recovery-code",
-        csrf,
     );
     page.paragraphs = vec![l.t("recovery-body")];
     page.fields = vec![
@@ -448,12 +454,12 @@ pub(crate) async fn recovery(AxumState(state): AxumState<State>, v: Visitor, bod
 
 fn totp_page(state: &State, v: &Visitor, who: &SignedIn, e: TotpEnrolment) -> FormPage {
     let l = v.lang;
-    let csrf = csrf_token(state, v.session_key.as_deref().unwrap_or(""));
-    let mut page = FormPage::new(
-        signed_in_chrome(state, v, who, l.t("totp-setup-title")),
+    let mut page = signed_in_form(
+        state,
+        v,
+        who,
         l.t("totp-setup-title"),
         "/account/authenticator",
-        csrf,
     );
     page.paragraphs = vec![
         l.t("totp-setup-why"),
@@ -587,7 +593,7 @@ pub(crate) async fn sessions(AxumState(state): AxumState<State>, v: Visitor) -> 
     let list = call(&state, &v, move |app| app.sessions(&checked)).await?;
     let page = SessionsPage {
         chrome: signed_in_chrome(&state, &v, &who, v.lang.t("sessions-title")),
-        csrf: csrf_token(&state, v.session_key.as_deref().unwrap_or("")),
+        csrf: crate::ui::session_csrf(&state, &v),
         sessions: list
             .into_iter()
             .map(|s| SessionRow {
@@ -654,12 +660,7 @@ pub(crate) async fn sign_out(AxumState(state): AxumState<State>, v: Visitor, bod
 
 fn forgot_page(v: &Visitor, csrf: String) -> FormPage {
     let l = v.lang;
-    let mut page = FormPage::new(
-        Chrome::new(l, l.t("forgot-title")),
-        l.t("forgot-title"),
-        "/sign-in/forgot-password",
-        csrf,
-    );
+    let mut page = open_form(v, "forgot-title", "/sign-in/forgot-password", csrf);
     page.paragraphs = vec![l.t("forgot-body")];
     page.fields = vec![
         Field::new("email", "email", l.t("sign-in-email"))
@@ -702,12 +703,7 @@ pub(crate) async fn forgot(AxumState(state): AxumState<State>, v: Visitor, body:
 
 fn reset_page(v: &Visitor, csrf: String, token: &str) -> FormPage {
     let l = v.lang;
-    let mut page = FormPage::new(
-        Chrome::new(l, l.t("reset-title")),
-        l.t("reset-title"),
-        "/account/reset-password",
-        csrf,
-    );
+    let mut page = open_form(v, "reset-title", "/account/reset-password", csrf);
     page.paragraphs = vec![l.t("reset-body")];
     page.hidden = vec![("token", token.to_owned())];
     page.fields = vec![
@@ -829,7 +825,7 @@ pub(crate) async fn account(
     let page = AccountPage {
         chrome: signed_in_chrome(&state, &v, &who, l.t("account-title")),
         banner: q.done.map(|_| l.t("change-password-done")),
-        csrf: csrf_token(&state, v.session_key.as_deref().unwrap_or("")),
+        csrf: crate::ui::session_csrf(&state, &v),
         rows: vec![
             AccountRow {
                 key: l.t("account-email"),
@@ -902,12 +898,7 @@ pub(crate) struct NextQuery {
 
 fn confirm_page(state: &State, v: &Visitor, who: &SignedIn, next: &str) -> FormPage {
     let l = v.lang;
-    let mut page = FormPage::new(
-        signed_in_chrome(state, v, who, l.t("confirm-title")),
-        l.t("confirm-title"),
-        "/account/confirm",
-        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
-    );
+    let mut page = signed_in_form(state, v, who, l.t("confirm-title"), "/account/confirm");
     page.back = Some(("/account".into(), l.t("account-title")));
     page.paragraphs = vec![l.t("confirm-body")];
     page.hidden = vec![("next", next.to_owned())];
@@ -964,11 +955,12 @@ pub(crate) async fn confirm(AxumState(state): AxumState<State>, v: Visitor, body
 
 fn password_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
     let l = v.lang;
-    let mut page = FormPage::new(
-        signed_in_chrome(state, v, who, l.t("change-password-title")),
+    let mut page = signed_in_form(
+        state,
+        v,
+        who,
         l.t("change-password-title"),
         "/account/password",
-        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
     );
     page.back = Some(("/account".into(), l.t("account-title")));
     page.paragraphs = vec![l.t("change-password-body")];

@@ -206,6 +206,11 @@ pub(crate) fn csrf_token(state: &State, basis: &str) -> String {
         .collect()
 }
 
+/// The CSRF token for a signed-in browser's forms (its basis is the session key).
+pub(crate) fn session_csrf(state: &State, v: &Visitor) -> String {
+    csrf_token(state, v.session_key.as_deref().unwrap_or(""))
+}
+
 /// Whether a submitted token matches (constant time).
 pub(crate) fn csrf_ok(state: &State, basis: Option<&str>, submitted: Option<&str>) -> bool {
     let (Some(basis), Some(submitted)) = (basis, submitted) else {

@@ -18,7 +18,7 @@ fn add_kind_page(state: &State, v: &Visitor, who: &hale_app::accounts::SignedIn)
     let l = v.lang;
     AddKindPage {
         chrome: signed_in_chrome(state, v, who, l.t("add-kind-title")),
-        csrf: csrf_token(state, v.session_key.as_deref().unwrap_or("")),
+        csrf: crate::ui::session_csrf(state, v),
         errors: Vec::new(),
         kinds: MeasurementKind::ALL
             .iter()
@@ -86,7 +86,7 @@ fn reading_page(
             who,
             l.t1("add-reading-title", "kind", name.to_lowercase()),
         ),
-        csrf: csrf_token(state, v.session_key.as_deref().unwrap_or("")),
+        csrf: crate::ui::session_csrf(state, v),
         action: format!("/record/measurements/add/{}", kind.slug()),
         hint: l.t(&format!("hint-{}", kind.slug())),
         errors: Vec::new(),
@@ -194,12 +194,8 @@ fn add_page(
     who: &hale_app::accounts::SignedIn,
 ) -> crate::ui::pages::FormPage {
     let l = v.lang;
-    let mut page = crate::ui::pages::FormPage::new(
-        signed_in_chrome(state, v, who, l.t("add-title")),
-        l.t("add-title"),
-        "/record/add",
-        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
-    );
+    let mut page =
+        crate::ui::account::signed_in_form(state, v, who, l.t("add-title"), "/record/add");
     page.back = Some(("/record".into(), l.t("record-back")));
     let mut f = Field::new("kind", "radios", l.t("add-title"));
     f.choices = add_choices(l);
@@ -246,12 +242,8 @@ fn journal_page(
     let l = v.lang;
     let slug = kind.slug();
     let title = l.t(&format!("journal-title-{slug}"));
-    let mut page = crate::ui::pages::FormPage::new(
-        signed_in_chrome(state, v, who, title.clone()),
-        title,
-        format!("/record/add/{slug}"),
-        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
-    );
+    let mut page =
+        crate::ui::account::signed_in_form(state, v, who, title, format!("/record/add/{slug}"));
     page.back = Some(("/record/add".into(), l.t("add-title")));
     page.fields = kind
         .fields()
@@ -371,11 +363,12 @@ fn document_page(
     title: &str,
 ) -> crate::ui::pages::FormPage {
     let l = v.lang;
-    let mut page = crate::ui::pages::FormPage::new(
-        signed_in_chrome(state, v, who, l.t("document-title")),
+    let mut page = crate::ui::account::signed_in_form(
+        state,
+        v,
+        who,
         l.t("document-title"),
         "/record/add/document",
-        csrf_token(state, v.session_key.as_deref().unwrap_or("")),
     );
     page.back = Some(("/record/add".into(), l.t("add-title")));
     page.multipart = true;

@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::account::{call, signed_in_chrome, two_factor};
 use super::chart;
 use super::pages::{Chrome, Field, FormError};
-use super::{FormData, Lang, Visitor, csrf_token, error_page, html, see_other};
+use super::{FormData, Lang, Visitor, error_page, html, see_other};
 use crate::State;
 
 type Page = Result<Response, Response>;
@@ -463,7 +463,7 @@ pub(crate) async fn confirm_delete(
     let view = describe(l, &found);
     let page = ConfirmDeletePage {
         chrome: signed_in_chrome(&state, &v, &who, l.t("entry-delete-title")),
-        csrf: csrf_token(&state, v.session_key.as_deref().unwrap_or("")),
+        csrf: crate::ui::session_csrf(&state, &v),
         entry_href: view.href,
         entry_title: view.title,
     };
