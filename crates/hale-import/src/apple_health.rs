@@ -55,6 +55,12 @@ impl<R: Read> Reader<R> {
     }
 }
 
+impl<R: Read> crate::SampleReader for Reader<R> {
+    fn report(&self) -> &Report {
+        &self.report
+    }
+}
+
 impl<R: Read> Iterator for Reader<R> {
     type Item = Result<Sample, ImportError>;
 
@@ -158,9 +164,12 @@ fn record(e: &BytesStart<'_>, decoder: quick_xml::encoding::Decoder) -> Result<S
     if end < start {
         return Err(Rejection::BadDate);
     }
-    let value = metric
-        .convert(raw, unit.as_deref().unwrap_or(""))
-        .ok_or(Rejection::UnknownUnit)?;
+    // Apple writes fractions (oxygen saturation, body fat) with the unit "%": 0.97 is 97 %.
+    let unit = match unit.as_deref().unwrap_or("") {
+        "%" => "1",
+        other => other,
+    };
+    let value = metric.convert(raw, unit).ok_or(Rejection::UnknownUnit)?;
     Ok(Sample {
         metric,
         start,

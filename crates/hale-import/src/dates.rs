@@ -1,6 +1,69 @@
-//! Apple Health dates: `2019-07-19 10:36:11 -0700`.
+//! Dates as exports write them: Apple Health's `2019-07-19 10:36:11 -0700`, RFC 3339
+//! (`2020-02-05T06:00:00+01:00`), and local times without an offset (Fitbit, most CSV files),
+//! which are read at an offset the person gives.
 
-use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
+
+pub use time::UtcOffset;
+
+fn millis(t: OffsetDateTime) -> Option<i64> {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// An RFC 3339 date-time with its offset, in milliseconds since the epoch.
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
+    OffsetDateTime::parse(s.trim(), &Rfc3339)
+        .ok()
+        .and_then(millis)
+}
+
+/// Any date-time Hale reads: RFC 3339, Apple's format, or a local `YYYY-MM-DD`,
+/// `YYYY-MM-DD HH:MM[:SS[.fff]]` (`T` or space) read at `offset`.
+pub(crate) fn parse_any(s: &str, offset: UtcOffset) -> Option<i64> {
+    let s = s.trim();
+    if let Some(t) = parse_rfc3339(s).or_else(|| parse_apple(s)) {
+        return Some(t);
+    }
+    let date = Date::from_calendar_date(
+        num(s, 0..4)?,
+        Month::try_from(num::<u8>(s, 5..7)?).ok()?,
+        num(s, 8..10)?,
+    )
+    .ok()?;
+    if s.get(4..5) != Some("-") || s.get(7..8) != Some("-") {
+        return None;
+    }
+    let time = match s.get(10..) {
+        Some("") => Time::MIDNIGHT,
+        Some(rest) if rest.starts_with(['T', ' ']) => local_time(&rest[1..])?,
+        _ => return None,
+    };
+    millis(PrimitiveDateTime::new(date, time).assume_offset(offset))
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff`.
+fn local_time(s: &str) -> Option<Time> {
+    let (hms, fraction) = s.split_once('.').unwrap_or((s, ""));
+    let (h, m, sec) = match hms.len() {
+        5 => (num(hms, 0..2)?, num(hms, 3..5)?, 0),
+        8 => (num(hms, 0..2)?, num(hms, 3..5)?, num(hms, 6..8)?),
+        _ => return None,
+    };
+    if hms.get(2..3) != Some(":") || (hms.len() == 8 && hms.get(5..6) != Some(":")) {
+        return None;
+    }
+    let milli: u16 = if fraction.is_empty() {
+        0
+    } else {
+        let digits = fraction.get(..fraction.len().min(3))?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        format!("{digits:0<3}").parse().ok()?
+    };
+    Time::from_hms_milli(h, m, sec, milli).ok()
+}
 
 fn num<T: std::str::FromStr>(s: &str, r: std::ops::Range<usize>) -> Option<T> {
     let part = s.get(r)?;
@@ -34,13 +97,35 @@ pub(crate) fn parse_apple(s: &str) -> Option<i64> {
         0,
     )
     .ok()?;
-    let t = PrimitiveDateTime::new(date, time).assume_offset(offset);
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+    millis(PrimitiveDateTime::new(date, time).assume_offset(offset))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_apple;
+    use super::*;
+
+    #[test]
+    fn local_times_are_read_at_the_given_offset() {
+        let bst = UtcOffset::from_hms(1, 0, 0).unwrap();
+        let utc = parse_rfc3339("2024-06-01T08:30:00Z").unwrap();
+        assert_eq!(parse_any("2024-06-01 09:30", bst), Some(utc));
+        assert_eq!(parse_any("2024-06-01T09:30:00.000", bst), Some(utc));
+        assert_eq!(parse_any("2024-06-01T10:30:00+02:00", bst), Some(utc));
+        assert_eq!(
+            parse_any("2024-06-01", UtcOffset::UTC),
+            parse_rfc3339("2024-06-01T00:00:00Z")
+        );
+        assert_eq!(parse_any("2024-06-01T09:30:00.5", bst), Some(utc + 500));
+        for bad in [
+            "",
+            "2024-13-01",
+            "2024-06-01X",
+            "01/06/2024",
+            "2024-06-01 9:30",
+        ] {
+            assert_eq!(parse_any(bad, bst), None, "{bad}");
+        }
+    }
 
     #[test]
     fn apple_dates_carry_their_offset() {

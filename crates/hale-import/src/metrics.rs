@@ -18,9 +18,12 @@
 //! | blood glucose | 2339-0 | mg/dL | BloodGlucose |
 //! | active energy burned | 41981-2 | kcal | ActiveEnergyBurned |
 //! | walking and running distance | 41953-1 | m | DistanceWalkingRunning |
+//! | body fat | 41982-0 | % | BodyFatPercentage |
+//! | sleep | 93832-4 | min | (none: sleep is a category in Apple Health) |
 //!
 //! Apple types are `HKQuantityTypeIdentifier` + the name above. Units are matched without
-//! regard to case, as exports vary (`count/min`, `Count/Min`).
+//! regard to case, as exports vary (`count/min`, `Count/Min`). A unit of `1` is a fraction
+//! (0.97 is 97 %); Apple writes such fractions with the unit `%`, and its reader says so.
 
 /// A metric, its code and its canonical unit.
 #[derive(Debug, PartialEq)]
@@ -54,7 +57,11 @@ const PER_MIN: &[(&str, f64, f64)] = &[
     ("count/min", 1.0, 0.0),
     ("/min", 1.0, 0.0),
     ("bpm", 1.0, 0.0),
+    ("beats/min", 1.0, 0.0),
+    ("breaths/min", 1.0, 0.0),
 ];
+
+const PERCENT: &[(&str, f64, f64)] = &[("%", 1.0, 0.0), ("1", 100.0, 0.0)];
 
 /// Every metric Hale understands.
 pub static METRICS: &[Metric] = &[
@@ -144,13 +151,12 @@ pub static METRICS: &[Metric] = &[
         units: &[("mmhg", 1.0, 0.0), ("mm[hg]", 1.0, 0.0)],
         apple: &["HKQuantityTypeIdentifierBloodPressureDiastolic"],
     },
-    // Apple writes oxygen saturation as a fraction with unit "%": 0.97 means 97 %.
     Metric {
         id: "oxygen_saturation",
         name: "oxygen saturation",
         loinc: "59408-5",
         unit: "%",
-        units: &[("%", 100.0, 0.0)],
+        units: PERCENT,
         apple: &["HKQuantityTypeIdentifierOxygenSaturation"],
     },
     Metric {
@@ -169,7 +175,9 @@ pub static METRICS: &[Metric] = &[
         units: &[
             ("degc", 1.0, 0.0),
             ("cel", 1.0, 0.0),
+            ("c", 1.0, 0.0),
             ("degf", 5.0 / 9.0, -160.0 / 9.0),
+            ("f", 5.0 / 9.0, -160.0 / 9.0),
         ],
         apple: &["HKQuantityTypeIdentifierBodyTemperature"],
     },
@@ -211,6 +219,27 @@ pub static METRICS: &[Metric] = &[
         ],
         apple: &["HKQuantityTypeIdentifierDistanceWalkingRunning"],
     },
+    Metric {
+        id: "body_fat",
+        name: "body fat",
+        loinc: "41982-0",
+        unit: "%",
+        units: PERCENT,
+        apple: &["HKQuantityTypeIdentifierBodyFatPercentage"],
+    },
+    Metric {
+        id: "sleep",
+        name: "sleep",
+        loinc: "93832-4",
+        unit: "min",
+        units: &[
+            ("min", 1.0, 0.0),
+            ("h", 60.0, 0.0),
+            ("s", 1.0 / 60.0, 0.0),
+            ("ms", 1.0 / 60_000.0, 0.0),
+        ],
+        apple: &[],
+    },
 ];
 
 /// The metric an Apple Health record type carries.
@@ -234,7 +263,8 @@ mod tests {
         let temp = by_id("body_temperature").unwrap();
         assert!((temp.convert(98.6, "degF").unwrap() - 37.0).abs() < 0.001);
         let spo2 = by_id("oxygen_saturation").unwrap();
-        assert!((spo2.convert(0.97, "%").unwrap() - 97.0).abs() < 1e-9);
+        assert!((spo2.convert(0.97, "1").unwrap() - 97.0).abs() < 1e-9);
+        assert_eq!(spo2.convert(97.0, "%"), Some(97.0));
         assert_eq!(
             by_id("heart_rate").unwrap().convert(61.0, "Count/Min"),
             Some(61.0)
@@ -246,9 +276,8 @@ mod tests {
     fn every_metric_has_a_loinc_code_and_a_unit_it_accepts() {
         for m in METRICS {
             assert!(m.loinc.contains('-'), "{}", m.id);
-            assert!(!m.apple.is_empty());
             assert!(
-                m.convert(1.0, m.unit).is_some() || m.id == "oxygen_saturation",
+                m.convert(1.0, m.unit).is_some(),
                 "{} must accept its own unit",
                 m.id
             );
