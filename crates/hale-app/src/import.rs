@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use hale_core::{Interaction, RecordId, RequestContext};
-use hale_import::{ImportError, Report};
+use hale_import::{ImportError, Report, SampleReader};
 use hale_store::{SampleRow, WriteBatch, WriteOp};
 
 use crate::{App, AppError};
@@ -26,6 +26,19 @@ impl ImportSummary {
     pub fn duplicates(&self) -> u64 {
         self.report.imported.saturating_sub(self.added)
     }
+
+    /// Adds another file's summary to this one (an import of several files).
+    pub fn absorb(&mut self, other: ImportSummary) {
+        let (mine, theirs) = (&mut self.report, other.report);
+        mine.records += theirs.records;
+        mine.imported += theirs.imported;
+        mine.bytes += theirs.bytes;
+        for (why, n) in theirs.rejected {
+            *mine.rejected.entry(why).or_insert(0) += n;
+        }
+        mine.damaged.extend(theirs.damaged);
+        self.added += other.added;
+    }
 }
 
 impl App {
@@ -36,6 +49,19 @@ impl App {
         ctx: &RequestContext,
         record: &RecordId,
         input: impl Read,
+        progress: &mut dyn FnMut(&ImportSummary),
+    ) -> Result<ImportSummary, AppError> {
+        let mut reader = hale_import::apple_health::Reader::new(input);
+        self.import_samples(ctx, record, &mut reader, progress)
+    }
+
+    /// Imports what any importer reads (FIT, Open mHealth, Fitbit, Google Fit, CSV) into
+    /// `record`, in batches. Safe to repeat or to resume: samples already stored are skipped.
+    pub fn import_samples(
+        &self,
+        ctx: &RequestContext,
+        record: &RecordId,
+        reader: &mut dyn SampleReader,
         progress: &mut dyn FnMut(&ImportSummary),
     ) -> Result<ImportSummary, AppError> {
         if ctx.actor.record().is_some_and(|r| r != record)
@@ -51,7 +77,6 @@ impl App {
                 id: record.to_string(),
             });
         }
-        let mut reader = hale_import::apple_health::Reader::new(input);
         let mut summary = ImportSummary::default();
         let mut rows: Vec<SampleRow> = Vec::with_capacity(BATCH);
         loop {

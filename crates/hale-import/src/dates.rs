@@ -11,6 +11,33 @@ fn millis(t: OffsetDateTime) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
+/// An offset as a person writes it: `Z`, `UTC`, `+01:00`, `-0530`, `+1`.
+pub fn parse_offset(s: &str) -> Option<UtcOffset> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("z") || s.eq_ignore_ascii_case("utc") {
+        return Some(UtcOffset::UTC);
+    }
+    let sign: i8 = match s.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digits: String = s[1..].chars().filter(|c| *c != ':').collect();
+    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        1 | 2 => (digits.parse::<i8>().ok()?, 0),
+        3 => (digits[..1].parse().ok()?, digits[1..].parse::<i8>().ok()?),
+        _ => (digits[..2].parse().ok()?, digits[2..].parse::<i8>().ok()?),
+    };
+    // Real offsets run from -12:00 to +14:00.
+    if h > 14 || m > 59 {
+        return None;
+    }
+    UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+}
+
 /// An RFC 3339 date-time with its offset, in milliseconds since the epoch.
 pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     OffsetDateTime::parse(s.trim(), &Rfc3339)
@@ -103,6 +130,19 @@ pub(crate) fn parse_apple(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_are_read_as_people_write_them() {
+        let hm = |h, m| UtcOffset::from_hms(h, m, 0).ok();
+        assert_eq!(parse_offset("Z"), Some(UtcOffset::UTC));
+        assert_eq!(parse_offset("utc"), Some(UtcOffset::UTC));
+        assert_eq!(parse_offset("+01:00"), hm(1, 0));
+        assert_eq!(parse_offset("-0530"), hm(-5, -30));
+        assert_eq!(parse_offset("+1"), hm(1, 0));
+        for bad in ["", "1", "+", "+25:00", "BST", "+01:00:00"] {
+            assert_eq!(parse_offset(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn local_times_are_read_at_the_given_offset() {

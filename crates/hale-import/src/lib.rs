@@ -28,7 +28,7 @@ pub mod metrics;
 pub mod omh;
 pub mod synthetic;
 
-pub use dates::UtcOffset;
+pub use dates::{UtcOffset, parse_offset};
 
 pub use metrics::Metric;
 

@@ -19,7 +19,7 @@ struct Cli {
 }
 
 #[derive(Args, Clone)]
-struct DataArgs {
+pub(crate) struct DataArgs {
     /// The data folder (embedded database and key file).
     #[arg(
         long,
@@ -46,7 +46,7 @@ struct DataArgs {
 }
 
 impl DataArgs {
-    fn config(&self) -> Config {
+    pub(crate) fn config(&self) -> Config {
         Config {
             data_dir: self.data_dir.clone(),
             database: self.database.clone(),
@@ -84,7 +84,7 @@ enum Command {
     /// Import a wearable or app export into a person's record.
     Import {
         #[command(subcommand)]
-        command: ImportCommand,
+        command: crate::import::ImportCommand,
     },
     /// Copy the embedded database to FILE (consistent, still encrypted with the same key).
     Backup {
@@ -92,21 +92,6 @@ enum Command {
         data: DataArgs,
         /// Where to write the copy.
         file: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum ImportCommand {
-    /// An Apple Health export: the export.zip from "Export All Health Data", or the
-    /// export.xml inside it. Safe to run again: what is already stored is skipped.
-    AppleHealth {
-        #[command(flatten)]
-        data: DataArgs,
-        /// The export.zip or export.xml file.
-        file: PathBuf,
-        /// The record to import into.
-        #[arg(long)]
-        record: String,
     },
 }
 
@@ -280,9 +265,7 @@ pub fn run() -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Import {
-            command: ImportCommand::AppleHealth { data, file, record },
-        } => import_apple_health(&data, &file, &record),
+        Command::Import { command } => crate::import::run(command),
         Command::Backup { data, file } => {
             let (store, _) = crate::open_store(&data.config())?;
             store
@@ -363,77 +346,4 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
-}
-
-fn import_apple_health(
-    data: &DataArgs,
-    file: &std::path::Path,
-    record: &str,
-) -> anyhow::Result<()> {
-    let record = RecordId::parse(record).context("not a record id")?;
-    let app = crate::open_app(&data.config())?;
-    let total = std::fs::metadata(file)
-        .with_context(|| format!("cannot read {}", file.display()))?
-        .len();
-    let input =
-        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let ctx = hale_core::RequestContext::operator(
-        hale_core::Actor::System {
-            scopes: hale_core::Scopes::parse("system/*.cruds").context("scopes")?,
-            subject: "operator-cli".into(),
-        },
-        "cli-import",
-    );
-    let started = std::time::Instant::now();
-    let mut last = std::time::Instant::now();
-    let mut show = |s: &hale_app::ImportSummary, force: bool| {
-        if !force && last.elapsed() < std::time::Duration::from_secs(1) {
-            return;
-        }
-        last = std::time::Instant::now();
-        let secs = started.elapsed().as_secs_f64().max(0.001);
-        let rate = s.report.bytes as f64 / secs;
-        let eta = if rate > 0.0 {
-            (total.saturating_sub(s.report.bytes)) as f64 / rate
-        } else {
-            0.0
-        };
-        eprint!(
-            "\r{} records, {:.0} of {:.0} MB, {:.1} MB/s, about {:.0} s left   ",
-            s.report.records,
-            s.report.bytes as f64 / 1e6,
-            total as f64 / 1e6,
-            rate / 1e6,
-            eta
-        );
-    };
-    let mut input = input;
-    let mut magic = [0u8; 4];
-    let is_zip = std::io::Read::read(&mut input, &mut magic)
-        .map(|n| n == 4 && magic == *b"PK\x03\x04")
-        .unwrap_or(false);
-    std::io::Seek::rewind(&mut input)?;
-    let summary = if is_zip {
-        app.import_apple_health_zip(&ctx, &record, std::io::BufReader::new(input), &mut |s| {
-            show(s, false)
-        })?
-    } else {
-        app.import_apple_health(&ctx, &record, std::io::BufReader::new(input), &mut |s| {
-            show(s, false)
-        })?
-    };
-    show(&summary, true);
-    eprintln!();
-    println!(
-        "imported {} measurements ({} new, {} already there) from {} records in {:.1} s",
-        summary.report.imported,
-        summary.added,
-        summary.duplicates(),
-        summary.report.records,
-        started.elapsed().as_secs_f64()
-    );
-    for (why, n) in &summary.report.rejected {
-        println!("not imported: {n} ({})", why.describe());
-    }
-    Ok(())
 }

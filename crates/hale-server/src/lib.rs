@@ -11,6 +11,7 @@
 //! ```
 
 pub mod cli;
+mod import;
 mod key;
 pub mod mail;
 

@@ -235,3 +235,146 @@ fn the_zip_an_iphone_makes_imports_directly() {
     ]);
     assert!(out.contains("imported 2 measurements"), "{out}");
 }
+
+fn import_data(path: &str) -> String {
+    let file = hale_testkit::data_dir()
+        .join("../../hale-import/tests/data")
+        .join(path);
+    file.to_str().unwrap().to_owned()
+}
+
+/// How many samples of `metric` a record holds.
+fn count(data: &std::path::Path, record: &str, metric: &str) -> i64 {
+    let app = hale_server::open_app(&hale_server::Config::for_data_dir(data.to_owned())).unwrap();
+    let r = RecordId::parse(record).unwrap();
+    app.sample_buckets(&operator(), &r, metric, 0, i64::MAX / 2, i64::MAX / 4)
+        .unwrap()
+        .iter()
+        .map(|b| b.count)
+        .sum()
+}
+
+#[test]
+fn fit_files_import_together_and_a_damaged_or_wrong_file_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let record = crate::new_person(d, "Fit Test");
+    let (scale, broken, xml) = (
+        import_data("fit/WeightScaleMultiUser.fit"),
+        import_data("fit/activity-unexpected-eof.fit"),
+        import_data("apple-health-export.xml"),
+    );
+    let args = [
+        "import",
+        "fit",
+        "--data-dir",
+        d,
+        &scale,
+        &broken,
+        &xml,
+        "--record",
+        &record,
+    ];
+    let out = crate::ok(&args);
+    assert!(
+        out.contains("imported 4 measurements (4 new, 0 already there)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("damaged: activity-unexpected-eof.fit: it ends early"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not read: apple-health-export.xml: not a FIT file"),
+        "{out}"
+    );
+    assert_eq!(count(&data, &record, "body_weight"), 2);
+    assert_eq!(count(&data, &record, "body_fat"), 2);
+    let again = crate::ok(&args);
+    assert!(again.contains("(0 new, 4 already there)"), "{again}");
+}
+
+#[test]
+fn json_exports_and_a_mapped_csv_import_with_their_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let record = crate::new_person(d, "Json Test");
+    let run = |args: &[&str]| {
+        let mut all = vec!["import"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--data-dir", d, "--record", &record]);
+        crate::ok(&all)
+    };
+    let out = run(&[
+        "fitbit",
+        &import_data("fitbit/fitbit-activities-heart-1d-1m-intraday.json"),
+        &import_data("fitbit/fitbit-sleep-date.json"),
+        "--utc-offset",
+        "+01:00",
+    ]);
+    assert!(out.contains("imported 7 measurements (7 new"), "{out}");
+    assert_eq!(count(&data, &record, "sleep"), 2);
+    let out = run(&[
+        "google-fit",
+        &import_data("google-fit/googlefit-merge-weight.json"),
+    ]);
+    assert!(out.contains("imported 3 measurements"), "{out}");
+    let out = run(&[
+        "omh",
+        &import_data("omh/blood-pressure.json"),
+        &import_data("omh/heart-rate-minimum.json"),
+    ]);
+    assert!(out.contains("imported 2 measurements"), "{out}");
+    assert!(
+        out.contains(
+            "not imported: 1 (a summary (average, minimum or maximum), not a measurement)"
+        ),
+        "{out}"
+    );
+    let csv = dir.path().join("weights.csv");
+    std::fs::write(
+        &csv,
+        "When,Pounds\n2024-06-01 07:30,154\n2024-06-02 07:30,not weighed\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "csv",
+        csv.to_str().unwrap(),
+        "--metric",
+        "body_weight",
+        "--time-column",
+        "When",
+        "--value-column",
+        "Pounds",
+        "--unit",
+        "lb",
+    ]);
+    assert!(out.contains("imported 1 measurements"), "{out}");
+    assert!(
+        out.contains("not imported: 1 (missing or non-numeric value)"),
+        "{out}"
+    );
+    // Google Fit's 3 weights and the CSV's one.
+    assert_eq!(count(&data, &record, "body_weight"), 4);
+    let o = crate::run(&[
+        "import",
+        "csv",
+        csv.to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--record",
+        &record,
+        "--metric",
+        "furlongs",
+        "--time-column",
+        "When",
+        "--value-column",
+        "Pounds",
+        "--unit",
+        "lb",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown metric"));
+}
