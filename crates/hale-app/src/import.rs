@@ -111,6 +111,31 @@ impl App {
         Ok(summary)
     }
 
+    /// `POST Observation/$add-samples`: a Bundle of Observations from a phone app or device
+    /// hub lands in the time-series store (not as resources), like an import. Needs a record
+    /// context: the token's record is the only one written to.
+    pub fn add_samples(
+        &self,
+        ctx: &RequestContext,
+        body: &serde_json::Value,
+    ) -> Result<ImportSummary, AppError> {
+        let Some(record) = ctx.actor.record() else {
+            return Err(AppError::bad_request(
+                "",
+                "$add-samples needs a token for one record",
+            ));
+        };
+        let app = match &ctx.actor {
+            hale_core::Actor::Record { subject, .. } | hale_core::Actor::System { subject, .. } => {
+                subject.clone()
+            }
+        };
+        let patient = format!("Patient/{}", record.patient_id().as_str());
+        let mut reader = hale_import::fhir::read(body, &patient, &app)
+            .map_err(|e| AppError::bad_request("", e.to_string()))?;
+        self.import_samples(ctx, record, &mut reader, &mut |_| {})
+    }
+
     /// Imports the `export.xml` inside an Apple Health `export.zip` (checked against zip
     /// bombs, never unpacked to disk).
     pub fn import_apple_health_zip<R: std::io::Read + std::io::Seek>(

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod accounts;
+pub mod daily;
 pub mod demo;
 mod error;
 mod import;

@@ -98,6 +98,16 @@ impl App {
         id: &str,
     ) -> Result<StoredResource, AppError> {
         self.require(ctx, rtype, Interaction::Read)?;
+        if rtype == "Observation" && id.starts_with(crate::daily::DAILY) {
+            let found = match self.scope(ctx) {
+                Some(record) => self.read_daily(record, id)?,
+                None => None,
+            };
+            return found.ok_or_else(|| AppError::NotFound {
+                resource_type: rtype.into(),
+                id: id.into(),
+            });
+        }
         let found = self
             .store
             .read(self.scope(ctx), rtype, id)?
@@ -372,8 +382,27 @@ impl App {
         Ok(versions)
     }
 
-    /// `GET [type]?…`: a search.
+    /// `GET [type]?…`: a search, Observation searches including the daily summaries of
+    /// wearable samples.
     pub fn search(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        pairs: &[(String, String)],
+        strict: bool,
+    ) -> Result<(SearchQuery, SearchPage), AppError> {
+        let (query, mut page) = self.search_entries(ctx, rtype, pairs, strict)?;
+        if rtype == "Observation"
+            && let Some(record) = self.scope(ctx)
+        {
+            self.add_daily_matches(record, &query, &mut page)?;
+        }
+        Ok((query, page))
+    }
+
+    /// A search of stored entries only (the web app's lists, which show wearable data as
+    /// charts rather than as a day-by-day list).
+    pub fn search_entries(
         &self,
         ctx: &RequestContext,
         rtype: &str,
@@ -413,6 +442,40 @@ impl App {
             page.matches.retain(|r| self.visible(ctx, r));
         }
         Ok((query, page))
+    }
+
+    /// Daily summaries of wearable samples follow the stored Observations of a search: the
+    /// total counts both, and pages run on from the stored ones into the summaries.
+    fn add_daily_matches(
+        &self,
+        record: &hale_core::RecordId,
+        query: &SearchQuery,
+        page: &mut SearchPage,
+    ) -> Result<(), AppError> {
+        let daily = self.daily_matches(record, query)?;
+        if daily.is_empty() {
+            return Ok(());
+        }
+        let stored_total = match page.total {
+            Some(t) => usize::try_from(t).unwrap_or(0),
+            None => {
+                let mut counting = query.clone();
+                counting.total = hale_fhir::search::Total::Accurate;
+                counting.summary_count = true;
+                let counted = self.store.search(Some(record), &counting)?;
+                usize::try_from(counted.total.unwrap_or(0)).unwrap_or(0)
+            }
+        };
+        if page.total.is_some() {
+            page.total = Some((stored_total + daily.len()) as i64);
+        }
+        if query.summary_count || query.offset + page.matches.len() < stored_total {
+            return Ok(());
+        }
+        let skip = query.offset.saturating_sub(stored_total);
+        let room = query.count.saturating_sub(page.matches.len());
+        page.matches.extend(daily.into_iter().skip(skip).take(room));
+        Ok(())
     }
 
     /// The current matches of a search (for conditional operations), all of them.

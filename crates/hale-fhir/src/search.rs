@@ -29,6 +29,27 @@ pub enum Prefix {
     Ap,
 }
 
+impl Prefix {
+    /// Whether a stored date range `[lo, hi]` matches `prefix r` (FHIR R4 §3.1.1.4.6), for
+    /// values Hale computes rather than stores (the store's SQL applies the same rules).
+    pub fn admits_range(self, lo: i64, hi: i64, r: crate::date::DateRange) -> bool {
+        match self {
+            Prefix::Eq => lo >= r.lo && hi <= r.hi,
+            Prefix::Ne => !(lo >= r.lo && hi <= r.hi),
+            Prefix::Gt => hi > r.hi,
+            Prefix::Lt => lo < r.lo,
+            Prefix::Ge => hi >= r.lo,
+            Prefix::Le => lo <= r.hi,
+            Prefix::Sa => lo > r.hi,
+            Prefix::Eb => hi < r.lo,
+            Prefix::Ap => {
+                let slack = ((crate::date::now_millis() - r.lo).abs() / 10).max(86_400_000);
+                hi >= r.lo - slack && lo <= r.hi + slack
+            }
+        }
+    }
+}
+
 fn split_prefix(s: &str) -> (Prefix, &str) {
     let p = match s.get(..2) {
         Some("eq") => Prefix::Eq,

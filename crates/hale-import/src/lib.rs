@@ -21,6 +21,7 @@ pub mod apple_health;
 pub mod archive;
 pub mod csv;
 mod dates;
+pub mod fhir;
 pub mod fit;
 pub mod fitbit;
 pub mod google_fit;
@@ -64,6 +65,8 @@ pub enum Rejection {
     Malformed,
     /// A summary over a period (an average, a minimum) rather than a measurement.
     Statistic,
+    /// About another person than the record's.
+    OtherPerson,
 }
 
 impl Rejection {
@@ -76,6 +79,7 @@ impl Rejection {
             Rejection::UnknownUnit => "unit not recognised for this measurement",
             Rejection::Malformed => "unreadable record",
             Rejection::Statistic => "a summary (average, minimum or maximum), not a measurement",
+            Rejection::OtherPerson => "about another person",
         }
     }
 }

@@ -43,6 +43,24 @@ pub struct Metric {
 }
 
 impl Metric {
+    /// Whether a day's figure is the sum of its samples (steps, sleep) rather than their
+    /// mean (heart rate, weight).
+    pub fn adds_up(&self) -> bool {
+        matches!(
+            self.id,
+            "steps" | "active_energy" | "walking_running_distance" | "sleep"
+        )
+    }
+
+    /// The FHIR Observation category it belongs to.
+    pub fn category(&self) -> &'static str {
+        match self.id {
+            "blood_glucose" => "laboratory",
+            _ if self.adds_up() => "activity",
+            _ => "vital-signs",
+        }
+    }
+
     /// Converts a value written in `unit` to the canonical unit, if the unit is known.
     pub fn convert(&self, value: f64, unit: &str) -> Option<f64> {
         let unit = unit.trim().to_ascii_lowercase();
@@ -245,6 +263,11 @@ pub static METRICS: &[Metric] = &[
 /// The metric an Apple Health record type carries.
 pub fn by_apple_type(record_type: &str) -> Option<&'static Metric> {
     METRICS.iter().find(|m| m.apple.contains(&record_type))
+}
+
+/// The metric with a LOINC code.
+pub fn by_loinc(code: &str) -> Option<&'static Metric> {
+    METRICS.iter().find(|m| m.loinc == code)
 }
 
 /// A metric by its stable id.

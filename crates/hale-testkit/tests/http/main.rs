@@ -13,6 +13,7 @@ mod golden;
 mod import;
 mod pages;
 mod record;
+mod samples;
 mod synthea;
 
 /// The real `hale` command line (built as `hale-under-test`), without any `HALE_KEY` from

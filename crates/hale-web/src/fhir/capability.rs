@@ -118,6 +118,14 @@ impl CapabilityStatement {
                     name: "validate",
                     definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate",
                 }];
+                if t == "Observation" {
+                    // A Bundle of Observations into the time-series store (daily summaries
+                    // then answer reads and searches as `Observation/daily-…`).
+                    operation.push(Operation {
+                        name: "add-samples",
+                        definition: "urn:hale:operation:Observation-add-samples",
+                    });
+                }
                 if t == "Patient" {
                     operation.push(Operation {
                         name: "everything",

@@ -412,6 +412,15 @@ async fn type_operation(
                 &OperationOutcome::ok("the resource is valid"),
             ))
         }
+        "$add-samples" if rtype == "Observation" => {
+            let body = call.json_body(body).await?;
+            let ctx = call.ctx.clone();
+            let summary = blocking(&state, &call.ctx.request_id, move |app| {
+                app.add_samples(&ctx, &body)
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &samples_outcome(&summary)))
+        }
         "_search" => {
             let bytes = read_body(body).await.map_err(|e| call.fail(e))?;
             let pairs = form_urlencoded::parse(&bytes).into_owned().collect();
@@ -421,6 +430,22 @@ async fn type_operation(
             "POST to {rtype}/{op} is not supported"
         )))),
     }
+}
+
+/// What `$add-samples` did, as a Parameters resource: counts, and each reason for rejection.
+fn samples_outcome(s: &hale_app::ImportSummary) -> Value {
+    let mut parameters = vec![
+        serde_json::json!({"name": "received", "valueInteger": s.report.records}),
+        serde_json::json!({"name": "added", "valueInteger": s.added}),
+        serde_json::json!({"name": "duplicates", "valueInteger": s.duplicates()}),
+    ];
+    for (why, n) in &s.report.rejected {
+        parameters.push(serde_json::json!({"name": "rejected", "part": [
+            {"name": "reason", "valueString": why.describe()},
+            {"name": "count", "valueInteger": n},
+        ]}));
+    }
+    serde_json::json!({"resourceType": "Parameters", "parameter": parameters})
 }
 
 async fn conditional_put(

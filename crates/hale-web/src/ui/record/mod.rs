@@ -271,7 +271,7 @@ pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page
             for (rtype, extra) in c.searches {
                 // The newest few of each, with the total: one query serves both.
                 let more = [("_sort", "-_lastUpdated"), ("_count", "5")];
-                let (_, page) = app.search(&ctx, rtype, &pairs(extra, &more), false)?;
+                let (_, page) = app.search_entries(&ctx, rtype, &pairs(extra, &more), false)?;
                 n += page.total.unwrap_or(0);
                 recent.extend(page.matches);
             }
@@ -330,7 +330,7 @@ pub(crate) async fn category_page(
     let found = call(&state, &v, move |app| {
         let mut all = Vec::new();
         for (rtype, extra) in c.searches {
-            let (_, page) = app.search(
+            let (_, page) = app.search_entries(
                 &ctx,
                 rtype,
                 &pairs(extra, &[("_sort", "-_lastUpdated"), ("_count", "100")]),
@@ -631,7 +631,7 @@ pub(crate) async fn summary(AxumState(state): AxumState<State>, v: Visitor) -> P
             if let Some(c) = category(slug) {
                 for (rtype, extra) in c.searches {
                     let more = [("_sort", "-_lastUpdated"), ("_count", "50")];
-                    let (_, page) = app.search(&ctx, rtype, &pairs(extra, &more), false)?;
+                    let (_, page) = app.search_entries(&ctx, rtype, &pairs(extra, &more), false)?;
                     all.extend(page.matches);
                 }
             }
@@ -648,7 +648,7 @@ pub(crate) async fn summary(AxumState(state): AxumState<State>, v: Visitor) -> P
                     ("_count", "1"),
                 ],
             );
-            let (_, page) = app.search(&ctx, "Observation", &query, false)?;
+            let (_, page) = app.search_entries(&ctx, "Observation", &query, false)?;
             latest.extend(page.matches);
         }
         sections.push(("latest", latest));
