@@ -281,6 +281,21 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await check(page, 'add-document')
   await submitForm(page)
   await check(page, 'add-document-errors')
+  await page.goto(base + '/record/import')
+  await check(page, 'import')
+  await submitForm(page)
+  await check(page, 'import-errors')
+  await page.setInputFiles('#file', { name: 'photo.png', mimeType: 'image/png', buffer: Buffer.from('\x89PNG\r\n\x1a\n0000') })
+  await submitForm(page)
+  await page.waitForFunction(() => !document.querySelector('[data-poll]'), null, { timeout: 30000 })
+  assert.equal(await heading(page), 'Your data could not be added')
+  await check(page, 'import-failed')
+  await page.goto(base + '/record/import')
+  await page.setInputFiles('#file', path.join(HERE, '..', 'crates', 'hale-import', 'tests', 'data', 'fit', 'WeightScaleMultiUser.fit'))
+  await submitForm(page)
+  await page.waitForFunction(() => !document.querySelector('[data-poll]'), null, { timeout: 30000 })
+  assert.equal(await heading(page), 'Your data has been added')
+  await check(page, 'import-done')
   await page.goto(base + '/record/wellbeing')
   await check(page, 'wellbeing')
   await page.goto(base + '/record/wellbeing/steps')
@@ -406,6 +421,31 @@ test('the same journeys work with JavaScript turned off', async () => {
   // The password toggle is a script enhancement: without scripts it stays hidden.
   await page.goto(base + '/sign-in')
   assert.equal(await page.locator('.nhsuk-password-input__toggle').isVisible(), false)
+  await context.close()
+})
+
+test('with JavaScript on, an import\'s page follows it to the end by itself', async () => {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await keyboardJourney(page, 'import-js@example.org')
+  // An Apple Health export big enough to take a few seconds.
+  const rows = []
+  const day = Date.UTC(2024, 0, 1)
+  for (let i = 0; i < 100000; i++) {
+    const t = new Date(day + i * 60000).toISOString().replace('T', ' ').slice(0, 19) + ' +0000'
+    rows.push(`<Record type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" unit="count/min" startDate="${t}" endDate="${t}" value="${60 + (i % 30)}"/>`)
+  }
+  const xml = `<?xml version="1.0"?>\n<HealthData locale="en_GB">\n${rows.join('\n')}\n</HealthData>\n`
+  await page.goto(base + '/record/import')
+  await page.setInputFiles('#file', { name: 'export.xml', mimeType: 'text/xml', buffer: Buffer.from(xml) })
+  await submitForm(page)
+  assert.equal(await heading(page), 'Adding your data')
+  await check(page, 'import-going')
+  const address = page.url()
+  await page.waitForFunction(() => document.querySelector('h1')?.textContent === 'Your data has been added', null, { timeout: 120000 })
+  assert.equal(page.url(), address, 'the page changed without a reload')
+  assert.match(await page.textContent('main'), /New readings added: 100,000/)
+  assert.ok(await page.evaluate(() => document.activeElement?.tagName === 'H1'), 'focus moves to the new heading')
   await context.close()
 })
 

@@ -23,6 +23,7 @@ mod resources;
 pub mod throttle;
 pub mod token;
 mod transaction;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -46,6 +47,7 @@ pub struct App {
     defs: &'static Definitions,
     tokens: TokenKey,
     identity: Option<accounts::Identity>,
+    uploads: Option<uploads::Uploads>,
 }
 
 impl std::fmt::Debug for App {
@@ -76,7 +78,18 @@ impl App {
             defs: Definitions::r4(),
             tokens,
             identity: None,
+            uploads: None,
         }
+    }
+
+    /// Turns on imports uploaded through the web app, kept sealed in `dir` until imported.
+    pub fn with_uploads(
+        mut self,
+        dir: std::path::PathBuf,
+        key: hale_auth::secret::SealKey,
+    ) -> Self {
+        self.uploads = Some(uploads::Uploads::new(dir, key));
+        self
     }
 
     /// Turns on accounts and sign-in: `seal` protects TOTP secrets, `mailer` sends the

@@ -70,6 +70,19 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// A stable key for messages in other languages (`unknown-type`, `bad-value`, …).
+    pub fn key(self) -> &'static str {
+        match self {
+            Rejection::UnknownType => "unknown-type",
+            Rejection::BadValue => "bad-value",
+            Rejection::BadDate => "bad-date",
+            Rejection::UnknownUnit => "unknown-unit",
+            Rejection::Malformed => "malformed",
+            Rejection::Statistic => "statistic",
+            Rejection::OtherPerson => "other-person",
+        }
+    }
+
     /// A plain description for the closing report.
     pub fn describe(self) -> &'static str {
         match self {

@@ -135,7 +135,11 @@ pub fn open_app(config: &Config) -> anyhow::Result<Arc<App>> {
                 hale_auth::secret::SealKey::new(master.derive("account-secrets")),
                 mailer,
             )
-            .with_reauth_window(config.reauth_window_secs),
+            .with_reauth_window(config.reauth_window_secs)
+            .with_uploads(
+                config.data_dir.join("imports"),
+                hale_auth::secret::SealKey::new(master.derive("import-uploads")),
+            ),
     ))
 }
 
@@ -153,6 +157,10 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr().context("no local address")?;
+    // Imports uploaded before a stop (or a crash) carry on; they skip what is already stored.
+    for job in app.unfinished_imports() {
+        app.spawn_import(job);
+    }
     let router = hale_web::router(
         app,
         hale_web::WebConfig {

@@ -15,6 +15,7 @@ mod pages;
 mod record;
 mod samples;
 mod synthea;
+mod uploads;
 
 /// The real `hale` command line (built as `hale-under-test`), without any `HALE_KEY` from
 /// the environment, so each test's key file is the one used.

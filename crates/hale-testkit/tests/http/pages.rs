@@ -200,6 +200,28 @@ fn every_page_takes_all_its_words_from_the_catalogue() {
     pages.push(b.submit("/record/add/diary", &[("mood", "okay")]));
     pages.push(b.get("/record/wellbeing"));
     pages.push(b.get("/record/wellbeing/steps?period=365"));
+    // Adding data from an app: the form, its error, and a job's page going and finished,
+    // with readings not added and why.
+    let form = b.get("/record/import");
+    pages.push(b.upload(&form, "/record/import", &[], ("none.zip", Vec::new())));
+    let data = hale_testkit::data_dir().join("../../hale-import/tests/data");
+    for file in [
+        "omh/heart-rate-minimum.json",
+        "fit/WeightScaleMultiUser.fit",
+    ] {
+        let mut job = b.upload(
+            &form,
+            "/record/import",
+            &[],
+            ("export", std::fs::read(data.join(file)).unwrap()),
+        );
+        while job.html.contains("data-poll") {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            job = b.get(&job.path());
+        }
+        pages.push(job);
+    }
+    pages.push(form);
     b.submit("/sign-in/forgot-password", &[("email", "pat@example.org")]);
     let reset = b.get(&link_in(
         &smtp.next_email(),

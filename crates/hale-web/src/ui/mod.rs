@@ -120,6 +120,11 @@ pub(crate) fn routes() -> Router<State> {
             "/record/measurements/add/{kind}",
             get(record::add_reading_form).post(record::add_reading),
         )
+        .route(
+            "/record/import",
+            get(record::import_form).post(record::import_upload),
+        )
+        .route("/record/import/{job}", get(record::import_status))
         .route("/record/measurements/{kind}", get(record::chart))
         .route("/record/wellbeing/{metric}", get(record::activity))
         .route("/record/entry/{rtype}/{id}", get(record::entry))

@@ -185,6 +185,7 @@ fn add_choices(l: Lang) -> Vec<(String, String)> {
             l.t(&format!("add-kind-{}", kind.slug())),
         ));
     }
+    choices.push(("import".to_owned(), l.t("add-kind-import")));
     choices
 }
 
@@ -221,6 +222,7 @@ pub(crate) async fn add_choice(
     match data.get("kind") {
         "measurement" => return Ok(see_other("/record/measurements/add")),
         "document" => return Ok(see_other("/record/add/document")),
+        "import" => return Ok(see_other("/record/import")),
         other => {
             if let Some(kind) = JournalKind::from_slug(other) {
                 return Ok(see_other(&format!("/record/add/{}", kind.slug())));

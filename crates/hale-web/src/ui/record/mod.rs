@@ -6,9 +6,11 @@
 
 mod add;
 mod charts;
+mod import;
 
 pub(crate) use add::*;
 pub(crate) use charts::*;
+pub(crate) use import::*;
 
 use askama::Template;
 use axum::body::Bytes;
