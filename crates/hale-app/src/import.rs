@@ -173,6 +173,27 @@ impl App {
         Ok(())
     }
 
+    /// The metrics a record holds samples of, in the metric table's order.
+    pub fn sample_metrics(
+        &self,
+        ctx: &RequestContext,
+        record: &RecordId,
+    ) -> Result<Vec<&'static hale_import::Metric>, AppError> {
+        if ctx.actor.record().is_some_and(|r| r != record)
+            || !ctx.actor.allows("Observation", Interaction::Read)
+        {
+            return Err(AppError::NotFound {
+                resource_type: "Patient".into(),
+                id: record.to_string(),
+            });
+        }
+        let held = self.store.sample_metrics(record)?;
+        Ok(hale_import::metrics::METRICS
+            .iter()
+            .filter(|m| held.iter().any(|h| h == m.id))
+            .collect())
+    }
+
     /// A metric's daily (or other) summaries for a record, for charts and the FHIR view.
     pub fn sample_buckets(
         &self,

@@ -33,6 +33,7 @@ use hale_store::{Expect, Store, WriteBatch, WriteOp};
 use serde_json::{Value, json};
 
 pub use error::AppError;
+pub use hale_import::{Metric, metrics};
 pub use hale_store::{Method, SearchPage, StoredResource};
 pub use import::ImportSummary;
 pub use token::{Claims, TokenKey};

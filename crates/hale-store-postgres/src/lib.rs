@@ -293,6 +293,10 @@ impl Store for PostgresStore {
         self.in_transaction(|db| engine::sample_buckets(db, record, metric, from, to, bucket_ms))
     }
 
+    fn sample_metrics(&self, record: &RecordId) -> Result<Vec<String>, StoreError> {
+        self.in_transaction(|db| engine::sample_metrics(db, record))
+    }
+
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
         self.in_transaction(|db| engine::sample_count(db, record))
     }

@@ -322,6 +322,10 @@ impl Store for SqliteStore {
         self.with_reader(|db, _| engine::sample_buckets(db, record, metric, from, to, bucket_ms))
     }
 
+    fn sample_metrics(&self, record: &RecordId) -> Result<Vec<String>, StoreError> {
+        self.with_reader(|db, _| engine::sample_metrics(db, record))
+    }
+
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
         self.with_reader(|db, _| engine::sample_count(db, record))
     }

@@ -640,6 +640,8 @@ pub fn samples_are_stored_once_and_summarised_by_bucket(store: &dyn Store) {
     assert_eq!(write(&r, more).samples_added, 1);
     assert_eq!(store.sample_count(&r).unwrap(), 49);
     assert_eq!(store.sample_count(&other).unwrap(), 0);
+    assert_eq!(store.sample_metrics(&r).unwrap(), ["heart_rate"]);
+    assert!(store.sample_metrics(&other).unwrap().is_empty());
     let days = store
         .sample_buckets(&r, "heart_rate", 0, 2 * day, day)
         .unwrap();

@@ -716,6 +716,15 @@ pub fn sample_buckets(
 }
 
 /// How many samples a record holds.
+/// The metrics a record holds samples of, by id.
+pub fn sample_metrics(db: &mut dyn Db, record: &RecordId) -> Result<Vec<String>, StoreError> {
+    let rows = db.query(
+        "SELECT DISTINCT metric FROM sample_series WHERE record_id = ? ORDER BY metric",
+        &[t(record.as_str())],
+    )?;
+    Ok(rows.iter().filter_map(|r| r.first()).map(text).collect())
+}
+
 pub fn sample_count(db: &mut dyn Db, record: &RecordId) -> Result<i64, StoreError> {
     let rows = db.query(
         "SELECT COUNT(*) FROM samples s JOIN sample_series ss ON ss.series_id = s.series_id WHERE ss.record_id = ?",

@@ -98,6 +98,9 @@ pub trait Store: Send + Sync {
         bucket_ms: i64,
     ) -> Result<Vec<SampleBucket>, StoreError>;
 
+    /// The metrics a record holds samples of (ids from the metric table), in id order.
+    fn sample_metrics(&self, record: &RecordId) -> Result<Vec<String>, StoreError>;
+
     /// How many samples a record holds.
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError>;
 

@@ -142,6 +142,20 @@ fn a_fit_file_is_added_and_a_file_hale_cannot_read_is_explained() {
     .unwrap();
     let done = upload_and_wait(b, "scale.fit", fit);
     assert_eq!(count_after(&done.html, "New readings added:"), "4");
+    // The scale's metrics now have charts of their own, and only metrics with readings do.
+    let wellbeing = b.get("/record/wellbeing");
+    assert!(
+        wellbeing
+            .html
+            .contains("href=\"/record/wellbeing/body_weight\"")
+    );
+    assert!(
+        wellbeing
+            .html
+            .contains("href=\"/record/wellbeing/body_fat\"")
+    );
+    assert!(!wellbeing.html.contains("href=\"/record/wellbeing/sleep\""));
+    assert_eq!(b.get("/record/wellbeing/body_fat").status, 200);
     let png = [b"\x89PNG\r\n\x1a\n".to_vec(), vec![0; 64]].concat();
     let failed = upload_and_wait(b, "photo.png", png);
     assert!(

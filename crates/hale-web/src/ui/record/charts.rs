@@ -156,9 +156,6 @@ pub(crate) async fn chart(
     Ok(html(StatusCode::OK, page.render()))
 }
 
-/// The wearable metrics with a chart of their own (from the time-series store).
-pub(super) const ACTIVITY_METRICS: [&str; 3] = ["steps", "resting_heart_rate", "heart_rate"];
-
 #[derive(serde::Deserialize)]
 pub(crate) struct MetricPath {
     metric: String,
@@ -172,9 +169,10 @@ pub(crate) async fn activity(
     Path(p): Path<MetricPath>,
     Query(q): Query<PeriodQuery>,
 ) -> Page {
-    let Some(metric) = ACTIVITY_METRICS.iter().copied().find(|m| *m == p.metric) else {
+    let Some(found) = hale_app::metrics::by_id(&p.metric) else {
         return Err(error_page(&v, StatusCode::NOT_FOUND));
     };
+    let metric = found.id;
     let (who, ctx) = person(&state, &v).await?;
     let days = q.period.filter(|d| [30, 90, 365].contains(d)).unwrap_or(30);
     let bucket = if days == 365 { 7 * DAY_MS } else { DAY_MS };
@@ -191,17 +189,25 @@ pub(crate) async fn activity(
         app.sample_buckets(&ctx, &record, metric, from, end, bucket)
     })
     .await?;
-    // Steps add up over a day; rates are averaged. Over a week, steps are a daily average.
+    // Blood sugar is kept in mg/dL (UCUM's canonical unit) and shown in mmol/L, as the NHS
+    // writes it.
+    let display_scale = if metric == "blood_glucose" {
+        1.0 / 18.015_588
+    } else {
+        1.0
+    };
+    // Steps and the like add up over a day; rates are averaged. Over a week, totals are a
+    // daily average.
     let per_bucket_days = (bucket / DAY_MS) as f64;
     let points: Vec<(i64, f64)> = buckets
         .iter()
         .map(|b| {
-            let value = if metric == "steps" {
+            let value = if found.adds_up() {
                 b.mean * b.count as f64 / per_bucket_days
             } else {
                 b.mean
             };
-            (b.start, value)
+            (b.start, value * display_scale)
         })
         .collect();
     let l = v.lang;

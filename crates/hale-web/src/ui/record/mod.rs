@@ -329,7 +329,7 @@ pub(crate) async fn category_page(
         return Err(error_page(&v, StatusCode::NOT_FOUND));
     };
     let (who, ctx) = person(&state, &v).await?;
-    let found = call(&state, &v, move |app| {
+    let (found, metrics) = call(&state, &v, move |app| {
         let mut all = Vec::new();
         for (rtype, extra) in c.searches {
             let (_, page) = app.search_entries(
@@ -341,18 +341,28 @@ pub(crate) async fn category_page(
             all.extend(page.matches);
         }
         all.sort_by_key(|r| std::cmp::Reverse(r.last_updated));
-        Ok(all)
+        // Watch and app readings have a chart each, for what the record holds.
+        let metrics = match (c.slug, ctx.actor.record()) {
+            ("wellbeing", Some(record)) => app.sample_metrics(&ctx, record)?,
+            _ => Vec::new(),
+        };
+        Ok((all, metrics))
     })
     .await?;
     let l = v.lang;
     let mut actions = Vec::new();
     if c.slug == "wellbeing" {
-        for metric in charts::ACTIVITY_METRICS {
+        for metric in metrics {
             actions.push((
-                format!("/record/wellbeing/{metric}"),
-                l.t1("activity-title", "metric", l.t(&format!("metric-{metric}"))),
+                format!("/record/wellbeing/{}", metric.id),
+                l.t1(
+                    "activity-title",
+                    "metric",
+                    l.t(&format!("metric-{}", metric.id)),
+                ),
             ));
         }
+        actions.push(("/record/import".to_owned(), l.t("import-title")));
     }
     if c.slug == "measurements" {
         actions.push((
