@@ -19,6 +19,20 @@ pub struct ImportSummary {
     pub report: Report,
     /// Samples newly stored (the rest were already there: the same export imported again).
     pub added: u64,
+    /// The clinical records (FHIR resources from health services) an Apple Health export held.
+    pub clinical: ClinicalSummary,
+}
+
+/// What became of the clinical records in an Apple Health export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClinicalSummary {
+    /// Stored as FHIR resources in the record.
+    pub added: u64,
+    /// Stored by an earlier import of the same export.
+    pub already: u64,
+    /// Not stored: not valid FHIR R4 (Apple also exports DSTU2), not about the person (a
+    /// practitioner, an organisation), the hospital's copy of the person, or unreadable.
+    pub refused: u64,
 }
 
 impl ImportSummary {
@@ -38,6 +52,9 @@ impl ImportSummary {
         }
         mine.damaged.extend(theirs.damaged);
         self.added += other.added;
+        self.clinical.added += other.clinical.added;
+        self.clinical.already += other.clinical.already;
+        self.clinical.refused += other.clinical.refused;
     }
 }
 
@@ -137,20 +154,100 @@ impl App {
     }
 
     /// Imports the `export.xml` inside an Apple Health `export.zip` (checked against zip
-    /// bombs, never unpacked to disk).
+    /// bombs, never unpacked to disk), then its clinical records as FHIR resources.
     pub fn import_apple_health_zip<R: std::io::Read + std::io::Seek>(
         &self,
         ctx: &RequestContext,
         record: &RecordId,
-        archive: R,
+        mut archive: R,
         progress: &mut dyn FnMut(&ImportSummary),
     ) -> Result<ImportSummary, AppError> {
-        hale_import::archive::with_apple_health_export(
-            archive,
+        let mut summary = hale_import::archive::with_apple_health_export(
+            &mut archive,
             hale_import::archive::Limits::default(),
             |xml| self.import_apple_health(ctx, record, xml, progress),
         )
-        .map_err(|e| AppError::unprocessable("", e.to_string()))?
+        .map_err(|e| AppError::unprocessable("", e.to_string()))??;
+        summary.clinical = self.import_clinical_records(ctx, record, &mut archive)?;
+        Ok(summary)
+    }
+
+    /// The export's `clinical-records/*.json`: what hospitals and GP practices shared with
+    /// the person's iPhone, stored as FHIR resources written by those services (not entered
+    /// by the person), in the person's record. Each gets an id from the record and its file,
+    /// so importing the export again adds nothing.
+    fn import_clinical_records<R: std::io::Read + std::io::Seek>(
+        &self,
+        ctx: &RequestContext,
+        record: &RecordId,
+        archive: R,
+    ) -> Result<ClinicalSummary, AppError> {
+        if ctx.actor.record().is_some_and(|r| r != record) {
+            return Err(AppError::Forbidden("not this actor's record".into()));
+        }
+        let source = RequestContext::operator(
+            hale_core::Actor::System {
+                scopes: hale_core::Scopes::parse("system/*.cru")
+                    .map_err(|_| AppError::Internal("scopes".into()))?,
+                subject: "apple-health-clinical-records".into(),
+            },
+            &ctx.request_id,
+        );
+        let patient = format!("Patient/{}", record.patient_id().as_str());
+        let mut out = ClinicalSummary::default();
+        let mut failure = None;
+        hale_import::archive::for_each_clinical_record(
+            archive,
+            hale_import::archive::Limits::default(),
+            |name, read| {
+                if failure.is_some() {
+                    return;
+                }
+                let Ok(mut resource) = read else {
+                    out.refused += 1;
+                    return;
+                };
+                let rtype = match resource
+                    .get("resourceType")
+                    .and_then(serde_json::Value::as_str)
+                {
+                    Some(t) if t != "Patient" => t.to_owned(),
+                    _ => {
+                        out.refused += 1;
+                        return;
+                    }
+                };
+                let id = format!(
+                    "ah-{}",
+                    &hale_auth::secret::digest(&format!("{record}/{name}"))[..32]
+                );
+                resource["id"] = id.clone().into();
+                resource["meta"] =
+                    serde_json::json!({"source": "urn:hale:apple-health-clinical-record"});
+                point_at(&mut resource, &patient);
+                match self.read(&source, &rtype, &id) {
+                    Ok(_) | Err(AppError::Gone { .. }) => {
+                        out.already += 1;
+                        return;
+                    }
+                    Err(AppError::NotFound { .. }) => {}
+                    Err(e) => {
+                        failure = Some(e);
+                        return;
+                    }
+                }
+                match self.update(&source, &rtype, &id, resource, None) {
+                    Ok(_) => out.added += 1,
+                    Err(AppError::Internal(e)) => failure = Some(AppError::Internal(e)),
+                    Err(_) => out.refused += 1,
+                }
+            },
+        )
+        .map_err(|e| AppError::unprocessable("", e.to_string()))?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     fn flush(
@@ -215,5 +312,26 @@ impl App {
         Ok(self
             .store
             .sample_buckets(record, metric, from, to, bucket_ms)?)
+    }
+}
+
+/// Points every reference to a patient (`Patient/x`, or a hospital's absolute URL for one) at
+/// the record's own Patient: the hospital's patient is this person.
+fn point_at(v: &mut serde_json::Value, patient: &str) {
+    match v {
+        serde_json::Value::Object(obj) => {
+            if let Some(serde_json::Value::String(r)) = obj.get_mut("reference")
+                && (r.starts_with("Patient/") || r.contains("/Patient/"))
+            {
+                *r = patient.to_owned();
+            }
+            for (k, child) in obj.iter_mut() {
+                if k != "contained" {
+                    point_at(child, patient);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| point_at(i, patient)),
+        _ => {}
     }
 }

@@ -86,6 +86,9 @@ pub struct JobStatus {
     pub rejected: Vec<(String, u64)>,
     /// Parts of the file that could not be read.
     pub damaged: Vec<String>,
+    /// Clinical records from an Apple Health export: added, already there, not imported.
+    #[serde(default)]
+    pub clinical: (u64, u64, u64),
     /// Why the job failed: `not-recognised` (not a file Hale reads), `unreadable` (damaged
     /// beyond reading) or `stopped` (something on the server went wrong).
     pub problem: Option<String>,
@@ -109,6 +112,7 @@ impl JobStatus {
             .map(|(why, n)| (why.key().to_owned(), *n))
             .collect();
         self.damaged = s.report.damaged.clone();
+        self.clinical = (s.clinical.added, s.clinical.already, s.clinical.refused);
     }
 }
 
@@ -199,6 +203,7 @@ impl Upload {
             added: 0,
             rejected: Vec::new(),
             damaged: Vec::new(),
+            clinical: (0, 0, 0),
             problem: None,
         };
         let part = self.uploads.dir.join(format!("{}.part", self.job));

@@ -75,6 +75,54 @@ pub fn with_apple_health_export<R: Read + Seek, T>(
     Ok(f(&mut bounded))
 }
 
+/// The largest clinical record file read (real ones are a few kilobytes).
+const MAX_CLINICAL_RECORD: u64 = 8 * 1024 * 1024;
+
+/// Hands each FHIR resource under `clinical-records/` in the export to `f`, with a name for
+/// it (its path inside the archive, used only as a key, never on disk). A file that is too
+/// big, inflates too far or is not JSON is handed over as the error.
+pub fn for_each_clinical_record<R: Read + Seek>(
+    archive: R,
+    limits: Limits,
+    mut f: impl FnMut(&str, Result<serde_json::Value, ImportError>),
+) -> Result<(), ImportError> {
+    let mut zip =
+        zip::ZipArchive::new(archive).map_err(|_| refuse("not a readable zip archive"))?;
+    if zip.len() > limits.entries {
+        return Err(refuse("the archive holds too many entries"));
+    }
+    for index in 0..zip.len() {
+        let Some(name) = zip.name_for_index(index).map(str::to_owned) else {
+            continue;
+        };
+        let lower = name.to_ascii_lowercase();
+        if !lower.contains("clinical-records/") || !lower.ends_with(".json") {
+            continue;
+        }
+        let read = zip
+            .by_index(index)
+            .map_err(|_| refuse("a clinical record cannot be read"))
+            .and_then(|entry| {
+                let (declared, compressed) = (entry.size(), entry.compressed_size().max(1));
+                if declared > MAX_CLINICAL_RECORD || declared / compressed > limits.ratio {
+                    return Err(refuse("a clinical record is larger than any real one"));
+                }
+                let mut bytes = Vec::new();
+                Bounded {
+                    inner: entry,
+                    left: declared,
+                }
+                .read_to_end(&mut bytes)?;
+                serde_json::from_slice(&bytes).map_err(|e| ImportError::Json {
+                    line: e.line(),
+                    column: e.column(),
+                })
+            });
+        f(&name, read);
+    }
+    Ok(())
+}
+
 /// Holds an entry to its declared size: a central directory can lie.
 struct Bounded<R> {
     inner: R,
@@ -131,6 +179,43 @@ mod tests {
         })
         .unwrap();
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn clinical_records_are_read_as_json_and_nothing_else_is() {
+        let archive = zip_of(&[
+            ("apple_health_export/export.xml", b"<HealthData/>"),
+            (
+                "apple_health_export/clinical-records/Observation-1.json",
+                br#"{"resourceType": "Observation"}"#,
+            ),
+            (
+                "apple_health_export/clinical-records/broken.json",
+                b"{\"resourceType\"",
+            ),
+            ("apple_health_export/workout-routes/route.gpx", b"<gpx/>"),
+        ]);
+        let mut seen = Vec::new();
+        for_each_clinical_record(Cursor::new(archive), Limits::default(), |name, read| {
+            seen.push((
+                name.to_owned(),
+                read.map(|v| v["resourceType"].clone()).ok(),
+            ));
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                (
+                    "apple_health_export/clinical-records/Observation-1.json".to_owned(),
+                    Some(serde_json::json!("Observation"))
+                ),
+                (
+                    "apple_health_export/clinical-records/broken.json".to_owned(),
+                    None
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -302,6 +302,13 @@ impl Import {
             s.report.records,
             self.started.elapsed().as_secs_f64()
         );
+        let c = s.clinical;
+        if c.added + c.already + c.refused > 0 {
+            println!(
+                "clinical records: {} added, {} already there, {} not imported (not FHIR R4, or not about this person)",
+                c.added, c.already, c.refused
+            );
+        }
         for (why, n) in &s.report.rejected {
             println!("not imported: {n} ({})", why.describe());
         }

@@ -223,8 +223,49 @@ fn the_zip_an_iphone_makes_imports_directly() {
     z.start_file("apple_health_export/export.xml", opts)
         .unwrap();
     z.write_all(&xml).unwrap();
+    z.start_file(
+        "apple_health_export/workout-routes/route_2019-06-11.gpx",
+        opts,
+    )
+    .unwrap();
+    z.write_all(b"<?xml version=\"1.0\"?><gpx><trk><trkseg/></trk></gpx>")
+        .unwrap();
+    // What a hospital shared with the phone: two R4 resources about the person, the
+    // hospital's copy of the person, an older DSTU2 resource and a damaged file.
+    let clinical: [(&str, &[u8]); 5] = [
+        (
+            "Observation-A1.json",
+            br#"{"resourceType": "Observation", "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "2339-0", "display": "Glucose"}]},
+                "subject": {"reference": "https://fhir.hospital.example/R4/Patient/abc"},
+                "effectiveDateTime": "2023-05-01T09:00:00Z",
+                "valueQuantity": {"value": 5.4, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"}}"#,
+        ),
+        (
+            "AllergyIntolerance-B2.json",
+            br#"{"resourceType": "AllergyIntolerance",
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
+                "code": {"text": "Penicillin"}, "patient": {"reference": "Patient/abc"}}"#,
+        ),
+        (
+            "Patient-abc.json",
+            br#"{"resourceType": "Patient", "name": [{"text": "Zip Test"}]}"#,
+        ),
+        (
+            "AllergyIntolerance-old.json",
+            br#"{"resourceType": "AllergyIntolerance", "status": "confirmed",
+                "substance": {"text": "Penicillin"}, "patient": {"reference": "Patient/abc"}}"#,
+        ),
+        ("Condition-C3.json", b"{\"resourceType\": \"Cond"),
+    ];
+    for (name, body) in clinical {
+        z.start_file(format!("apple_health_export/clinical-records/{name}"), opts)
+            .unwrap();
+        z.write_all(body).unwrap();
+    }
     z.finish().unwrap();
-    let out = crate::ok(&[
+    let args = [
         "import",
         "apple-health",
         "--data-dir",
@@ -232,8 +273,33 @@ fn the_zip_an_iphone_makes_imports_directly() {
         path.to_str().unwrap(),
         "--record",
         &record,
-    ]);
+    ];
+    let out = crate::ok(&args);
     assert!(out.contains("imported 2 measurements"), "{out}");
+    assert!(
+        out.contains("clinical records: 2 added, 0 already there, 3 not imported"),
+        "{out}"
+    );
+    let again = crate::ok(&args);
+    assert!(
+        again.contains("clinical records: 0 added, 2 already there, 3 not imported"),
+        "{again}"
+    );
+    // Stored in the person's record, about the person, as a service's entry (not theirs).
+    let app = hale_server::open_app(&hale_server::Config::for_data_dir(data.clone())).unwrap();
+    let (_, page) = app
+        .search(
+            &operator(),
+            "Observation",
+            &[("patient".to_owned(), record.clone())],
+            true,
+        )
+        .unwrap();
+    assert_eq!(page.matches.len(), 1);
+    let glucose = page.matches[0].value().unwrap();
+    assert_eq!(glucose["subject"]["reference"], format!("Patient/{record}"));
+    assert_eq!(glucose["valueQuantity"]["value"], 5.4);
+    assert!(!hale_app::entered_by_person(&glucose));
 }
 
 fn import_data(path: &str) -> String {

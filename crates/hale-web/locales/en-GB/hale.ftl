@@ -465,3 +465,4 @@ metric-unit-active_energy = kcal a day
 metric-unit-walking_running_distance = metres a day
 metric-unit-body_fat = %
 metric-unit-sleep = minutes a day
+import-clinical = Records from health services that your phone held: { $added } added, { $already } already in your record, { $refused } that Hale could not read.

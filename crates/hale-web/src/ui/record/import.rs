@@ -151,6 +151,17 @@ fn status_page(l: Lang, csrf: String, job: &str, s: &JobStatus) -> StatusPage {
         if already > 0 {
             lines.push(l.t1("import-already", "count", number(already)));
         }
+        let (clinical, clinical_already, clinical_refused) = s.clinical;
+        if clinical + clinical_already + clinical_refused > 0 {
+            lines.push(l.ta(
+                "import-clinical",
+                &[
+                    ("added", number(clinical)),
+                    ("already", number(clinical_already)),
+                    ("refused", number(clinical_refused)),
+                ],
+            ));
+        }
         if !s.damaged.is_empty() {
             lines.push(l.t("import-damaged"));
         }
