@@ -396,6 +396,52 @@ mod tests {
         }
     }
 
+    /// Every sample file, against python-fitparse 1.2's reading of the same files: heart rates
+    /// from activity records, scale weights, and the SDNN of the beat-to-beat intervals.
+    /// `DeveloperData.fit`'s three heart rates carry no time, so they are rejected as undated
+    /// (python-fitparse lists them without one); the three damaged files are reported.
+    #[test]
+    fn every_sample_file_reads_as_another_decoder_reads_it() {
+        type Expected = (&'static str, usize, &'static [f64], Option<f64>, bool);
+        let table: [Expected; 17] = [
+            ("Activity.fit", 0, &[], None, false),
+            ("DeveloperData.fit", 0, &[], None, false),
+            ("MonitoringFile.fit", 0, &[], None, false),
+            ("Settings.fit", 0, &[], None, false),
+            ("WeightScaleMultiUser.fit", 0, &[75.8, 58.2], None, false),
+            ("WeightScaleSingleUser.fit", 0, &[75.8, 76.09], None, false),
+            ("activity-settings-corruptheader.fit", 0, &[], None, true),
+            ("activity-settings-nodata.fit", 0, &[], None, true),
+            ("activity-small-fenix2-run.fit", 2808, &[], None, false),
+            ("activity-unexpected-eof.fit", 0, &[], None, true),
+            ("compressed-speed-distance.fit", 754, &[], None, false),
+            ("developer-types-sample.fit", 3424, &[], None, false),
+            ("garmin-fenix-5-bike.fit", 19, &[], None, false),
+            ("garmin-fenix-5-run.fit", 21, &[], Some(205.9), false),
+            ("garmin-fenix-5-walk.fit", 17, &[], Some(48.6), false),
+            ("hrv-activity.fit", 1072, &[], Some(74.9), false),
+            ("sample-activity.fit", 3098, &[], None, false),
+        ];
+        for (name, heart_rates, weights, sdnn, damaged) in table {
+            let (s, report) = samples(name);
+            let of = |id: &'static str| s.iter().filter(move |x| x.metric.id == id);
+            assert_eq!(of("heart_rate").count(), heart_rates, "{name}");
+            assert_eq!(
+                of("body_weight").map(|x| x.value).collect::<Vec<_>>(),
+                weights,
+                "{name}"
+            );
+            assert_eq!(
+                of("heart_rate_variability").map(|x| x.value).next(),
+                sdnn,
+                "{name}"
+            );
+            assert_eq!(!report.damaged.is_empty(), damaged, "{name}");
+        }
+        let (_, report) = samples("DeveloperData.fit");
+        assert_eq!(report.rejected[&Rejection::BadDate], 3);
+    }
+
     #[test]
     fn something_else_is_not_a_fit_file() {
         for bytes in [&b"<HealthData/>"[..], b"", b".FIT"] {
