@@ -75,6 +75,17 @@ pub fn with_apple_health_export<R: Read + Seek, T>(
     Ok(f(&mut bounded))
 }
 
+/// The declared size of the `export.xml` inside an export's zip (for progress: what the
+/// reader counts is bytes of XML, not of the zip).
+pub fn export_size<R: Read + Seek>(archive: R) -> Option<u64> {
+    let mut zip = zip::ZipArchive::new(archive).ok()?;
+    let index = (0..zip.len()).find(|&i| {
+        zip.name_for_index(i)
+            .is_some_and(|n| n.rsplit('/').next() == Some("export.xml"))
+    })?;
+    zip.by_index(index).ok().map(|e| e.size())
+}
+
 /// The largest clinical record file read (real ones are a few kilobytes).
 const MAX_CLINICAL_RECORD: u64 = 8 * 1024 * 1024;
 

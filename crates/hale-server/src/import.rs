@@ -256,6 +256,14 @@ impl Import {
             .map(|n| n == 4 && magic == *b"PK\x03\x04")
             .unwrap_or(false);
         input.rewind()?;
+        if is_zip {
+            // Progress counts the XML inside, so the whole is the XML's size, not the zip's.
+            let zip_size = input.metadata().map(|m| m.len()).unwrap_or(0);
+            if let Some(xml) = hale_import::archive::export_size(&mut input) {
+                self.total_bytes = self.total_bytes - zip_size.min(self.total_bytes) + xml;
+            }
+            input.rewind()?;
+        }
         let (app, ctx, record) = (&self.app, &self.ctx, &self.record);
         let mut progress = Progress::new(self.total_bytes, &self.done, self.started);
         let summary = if is_zip {
