@@ -119,6 +119,14 @@ pub fn read(input: impl std::io::Read, offset: UtcOffset) -> Result<Collected, I
             ));
         }
     }
+    // Logged activities (a walk, a run) repeat steps and calories the day's figures already
+    // count: each is reported as not imported rather than counted twice.
+    if let Some(activities) = response.get("activities") {
+        understood = true;
+        for _ in list(Some(activities)) {
+            out.push(Err(Rejection::UnknownType));
+        }
+    }
     if !understood {
         return Err(ImportError::NotThisKind(
             "a Fitbit heart rate, steps, weight or sleep response",
@@ -220,6 +228,40 @@ mod tests {
         assert_eq!(s.iter().map(|s| s.value).collect::<Vec<_>>(), [63.0, 112.0]);
         assert_eq!(s[1].start, parse_rfc3339("2016-12-13T01:16:00Z").unwrap());
         assert_eq!(s[1].end, parse_rfc3339("2016-12-13T03:14:00Z").unwrap());
+    }
+
+    /// Every saved response in the samples (the Shimmer project's), with what it holds.
+    #[test]
+    fn every_sample_response_is_read_with_each_entry_counted() {
+        let table = [
+            ("fitbit-activities-date-empty-activities-list.json", 0, 0),
+            (
+                "fitbit-activities-date-multiple-in-activities-list.json",
+                3,
+                0,
+            ),
+            (
+                "fitbit-activities-date-single-in-activities-list.json",
+                1,
+                0,
+            ),
+            ("fitbit-activities-heart-1d-1m-intraday.json", 5, 5),
+            ("fitbit-activities-steps-1d-1m-intraday.json", 3, 3),
+            ("fitbit-activities-steps-timeseries.json", 3, 3),
+            ("fitbit-body-log-weight.json", 8, 8),
+            ("fitbit-sleep-date.json", 2, 2),
+            ("fitbit-sleep-date-empty-sleep-list.json", 0, 0),
+            ("fitbit-sleep-date-range.json", 2, 2),
+            ("fitbit-sleep-date-range-empty-sleep-list.json", 0, 0),
+        ];
+        for (name, records, imported) in table {
+            let (_, report) = file(name, UtcOffset::UTC);
+            assert_eq!(
+                (report.records, report.imported),
+                (records, imported),
+                "{name}"
+            );
+        }
     }
 
     #[test]

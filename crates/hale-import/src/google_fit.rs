@@ -39,7 +39,8 @@ pub fn read(input: impl std::io::Read) -> Result<Collected, ImportError> {
                     .flatten(),
             );
         }
-    } else {
+    } else if json.get("dataSourceId").is_none() {
+        // A dataset names its data source even when it holds no points.
         return Err(ImportError::NotThisKind("a Google Fit dataset"));
     }
     let mut out = Collected::default();
@@ -116,8 +117,13 @@ mod tests {
     use crate::SampleReader;
 
     fn file(name: &str) -> (Vec<Sample>, crate::Report) {
+        let file = if name == "empty" {
+            "googlefit-empty".to_owned()
+        } else {
+            format!("googlefit-merge-{name}")
+        };
         let path = format!(
-            "{}/tests/data/google-fit/googlefit-merge-{name}.json",
+            "{}/tests/data/google-fit/{file}.json",
             env!("CARGO_MANIFEST_DIR")
         );
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -171,6 +177,32 @@ mod tests {
             "value": [{"intVal": 72}]}]}"#;
         let s: Vec<Sample> = read(&sleep[..]).unwrap().map(Result::unwrap).collect();
         assert_eq!((s[0].metric.id, s[0].value), ("sleep", 30.0));
+    }
+
+    /// Every saved response in the samples (the Shimmer project's), with what it holds.
+    #[test]
+    fn every_sample_response_is_read_with_each_point_counted() {
+        let table = [
+            ("activity-segments", 3, 0),
+            ("activity-segments-only-sleep", 1, 1),
+            ("activity-segments-only-stationary-activity", 1, 0),
+            ("calories-expended", 3, 0),
+            ("empty", 0, 0),
+            ("heart-rate", 2, 2),
+            ("height", 2, 2),
+            ("location-samples", 2, 0),
+            ("speed", 2, 0),
+            ("step-deltas", 4, 4),
+            ("weight", 3, 3),
+        ];
+        for (name, records, imported) in table {
+            let (_, report) = file(name);
+            assert_eq!(
+                (report.records, report.imported),
+                (records, imported),
+                "{name}"
+            );
+        }
     }
 
     #[test]
