@@ -94,11 +94,60 @@ impl App {
                 id: record.to_string(),
             });
         }
-        let mut summary = ImportSummary::default();
+        // Two threads, as the machine has two cores: this one reads and parses while a writer
+        // stores the batch before, so an import takes about as long as the slower of the two
+        // rather than both. At most one batch waits between them, so memory stays flat.
+        let added = std::sync::atomic::AtomicU64::new(0);
+        let (outcome, written) = std::thread::scope(|scope| {
+            let (batches, inbox) = std::sync::mpsc::sync_channel::<Vec<SampleRow>>(1);
+            let writer = scope.spawn(|| -> Result<(), AppError> {
+                for rows in inbox {
+                    let out = self.store.write(WriteBatch {
+                        ops: vec![WriteOp::Samples {
+                            record: record.clone(),
+                            rows,
+                        }],
+                    })?;
+                    added.fetch_add(out.samples_added, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(())
+            });
+            let outcome = self.read_batches(reader, &batches, &added, progress);
+            drop(batches);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(AppError::Internal("the sample writer stopped".into())));
+            (outcome, written)
+        });
+        // A store failure comes first: it is why the reading stopped, if it did.
+        written?;
+        let report = outcome?;
+        let summary = ImportSummary {
+            report,
+            added: added.into_inner(),
+            ..ImportSummary::default()
+        };
+        progress(&summary);
+        Ok(summary)
+    }
+
+    /// Reads samples into batches for the writer; what was read before a break in the file is
+    /// still sent, and the error says where it broke.
+    fn read_batches(
+        &self,
+        reader: &mut dyn SampleReader,
+        batches: &std::sync::mpsc::SyncSender<Vec<SampleRow>>,
+        added: &std::sync::atomic::AtomicU64,
+        progress: &mut dyn FnMut(&ImportSummary),
+    ) -> Result<Report, AppError> {
         let mut rows: Vec<SampleRow> = Vec::with_capacity(BATCH);
+        let send = |rows: &mut Vec<SampleRow>| {
+            let batch = std::mem::replace(rows, Vec::with_capacity(BATCH));
+            // A closed channel means the writer failed; its error is returned instead.
+            batches.send(batch).is_ok()
+        };
         loop {
-            let next = reader.next();
-            match next {
+            match reader.next() {
                 Some(Ok(s)) => rows.push(SampleRow {
                     metric: s.metric.id.to_owned(),
                     source: s.source,
@@ -107,8 +156,7 @@ impl App {
                     value: s.value,
                 }),
                 Some(Err(e)) => {
-                    // What was read before the break is kept; the error says where it broke.
-                    self.flush(record, &mut rows, &mut summary)?;
+                    send(&mut rows);
                     return Err(match e {
                         ImportError::NotAnExport => AppError::bad_request("", e.to_string()),
                         other => AppError::unprocessable("", other.to_string()),
@@ -117,15 +165,20 @@ impl App {
                 None => break,
             }
             if rows.len() >= BATCH {
-                self.flush(record, &mut rows, &mut summary)?;
-                summary.report = reader.report().clone();
-                progress(&summary);
+                if !send(&mut rows) {
+                    return Ok(reader.report().clone());
+                }
+                progress(&ImportSummary {
+                    report: reader.report().clone(),
+                    added: added.load(std::sync::atomic::Ordering::Relaxed),
+                    ..ImportSummary::default()
+                });
             }
         }
-        self.flush(record, &mut rows, &mut summary)?;
-        summary.report = reader.report().clone();
-        progress(&summary);
-        Ok(summary)
+        if !rows.is_empty() {
+            send(&mut rows);
+        }
+        Ok(reader.report().clone())
     }
 
     /// `POST Observation/$add-samples`: a Bundle of Observations from a phone app or device
@@ -248,26 +301,6 @@ impl App {
             Some(e) => Err(e),
             None => Ok(out),
         }
-    }
-
-    fn flush(
-        &self,
-        record: &RecordId,
-        rows: &mut Vec<SampleRow>,
-        summary: &mut ImportSummary,
-    ) -> Result<(), AppError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::replace(rows, Vec::with_capacity(BATCH));
-        let out = self.store.write(WriteBatch {
-            ops: vec![WriteOp::Samples {
-                record: record.clone(),
-                rows: batch,
-            }],
-        })?;
-        summary.added += out.samples_added;
-        Ok(())
     }
 
     /// The metrics a record holds samples of, in the metric table's order.

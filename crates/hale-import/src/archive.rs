@@ -174,13 +174,20 @@ mod tests {
 
     #[test]
     fn the_export_is_found_beside_the_cda_and_routes() {
-        let xml = include_bytes!("../tests/data/apple-health-export.xml");
+        // The sample export whose workout points to a GPX route file beside it.
+        let xml = include_bytes!("../tests/data/apple-health-zip/apple_health_export/export.xml");
+        let gpx = include_bytes!(
+            "../tests/data/apple-health-zip/apple_health_export/workout-routes/route_2019-06-11_3.00pm.gpx"
+        );
         let archive = zip_of(&[
             (
                 "apple_health_export/export_cda.xml",
                 b"<ClinicalDocument/><ClinicalDocument/>",
             ),
-            ("apple_health_export/workout-routes/route.gpx", b"<gpx/>"),
+            (
+                "apple_health_export/workout-routes/route_2019-06-11_3.00pm.gpx",
+                gpx,
+            ),
             ("apple_health_export/export.xml", xml),
         ]);
         let n = with_apple_health_export(Cursor::new(archive), Limits::default(), |r| {

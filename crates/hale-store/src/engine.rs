@@ -637,7 +637,7 @@ fn write_samples(
     require_record(db, record)?;
     let r = record.as_str();
     let mut series: std::collections::HashMap<(&str, &str), i64> = std::collections::HashMap::new();
-    let mut added = 0;
+    let mut ids = Vec::with_capacity(rows.len());
     for row in rows {
         let key = (row.metric.as_str(), row.source.as_str());
         let id = match series.get(&key) {
@@ -663,12 +663,43 @@ fn write_samples(
                 id
             }
         };
-        added += db.execute(
-            "INSERT INTO samples (series_id, start_ms, end_ms, value) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            &[SqlValue::Int(id), SqlValue::Int(row.start), SqlValue::Int(row.end), SqlValue::Real(row.value)],
-        )?;
+        ids.push(id);
+    }
+    // Many rows a statement: per-statement work, not the row, was most of an import's cost.
+    let mut added = 0;
+    let mut params = Vec::with_capacity(SAMPLES_PER_STATEMENT * 4);
+    for (chunk, chunk_ids) in rows
+        .chunks(SAMPLES_PER_STATEMENT)
+        .zip(ids.chunks(SAMPLES_PER_STATEMENT))
+    {
+        params.clear();
+        for (row, id) in chunk.iter().zip(chunk_ids) {
+            params.extend([
+                SqlValue::Int(*id),
+                SqlValue::Int(row.start),
+                SqlValue::Int(row.end),
+                SqlValue::Real(row.value),
+            ]);
+        }
+        let sql = if chunk.len() == SAMPLES_PER_STATEMENT {
+            FULL_SAMPLE_INSERT.get_or_init(|| sample_insert(SAMPLES_PER_STATEMENT))
+        } else {
+            &sample_insert(chunk.len())
+        };
+        added += db.execute(sql, &params)?;
     }
     Ok(added)
+}
+
+/// Rows in one `INSERT` of samples (4 parameters each: well inside every database's limit).
+const SAMPLES_PER_STATEMENT: usize = 128;
+static FULL_SAMPLE_INSERT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn sample_insert(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?)"; rows].join(", ");
+    format!(
+        "INSERT INTO samples (series_id, start_ms, end_ms, value) VALUES {values} ON CONFLICT DO NOTHING"
+    )
 }
 
 fn real(v: &SqlValue) -> f64 {
