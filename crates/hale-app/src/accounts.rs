@@ -734,6 +734,12 @@ impl App {
             ops.push(WriteOp::PutAccount(account));
         }
         let n = ops.len();
+        ops.push(WriteOp::Audit(self.audit_entry(
+            operator,
+            record,
+            "verify-identity",
+            format!("identity level {}", level.as_str()),
+        )));
         self.store.write(WriteBatch { ops })?;
         tracing::info!(record = %record, level = level.as_str(), accounts = n, "identity verification recorded");
         Ok(n)

@@ -102,11 +102,15 @@ impl App {
             let (batches, inbox) = std::sync::mpsc::sync_channel::<Vec<SampleRow>>(1);
             let writer = scope.spawn(|| -> Result<(), AppError> {
                 for rows in inbox {
+                    let what = format!("samples ({})", rows.len());
                     let out = self.store.write(WriteBatch {
-                        ops: vec![WriteOp::Samples {
-                            record: record.clone(),
-                            rows,
-                        }],
+                        ops: vec![
+                            WriteOp::Samples {
+                                record: record.clone(),
+                                rows,
+                            },
+                            WriteOp::Audit(self.audit_entry(ctx, record, "import", what)),
+                        ],
                     })?;
                     added.fetch_add(out.samples_added, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -342,9 +346,11 @@ impl App {
                 id: record.to_string(),
             });
         }
-        Ok(self
+        let buckets = self
             .store
-            .sample_buckets(record, metric, from, to, bucket_ms)?)
+            .sample_buckets(record, metric, from, to, bucket_ms)?;
+        self.audit_reads(ctx, "read", &format!("samples:{metric}"), [record])?;
+        Ok(buckets)
     }
 }
 

@@ -11,6 +11,7 @@
 //! ```
 
 pub mod accounts;
+mod audit;
 pub mod daily;
 pub mod demo;
 mod error;

@@ -73,15 +73,30 @@ impl App {
         })
     }
 
-    fn write_prepared(&self, prepared: Prepared) -> Result<StoredResource, AppError> {
-        let mut ops = Vec::with_capacity(2);
+    fn write_prepared(
+        &self,
+        ctx: &RequestContext,
+        prepared: Prepared,
+    ) -> Result<StoredResource, AppError> {
+        let mut ops = Vec::with_capacity(3);
         if prepared.placement.new_record {
             ops.push(WriteOp::CreateRecord {
                 record: prepared.placement.record.clone(),
             });
         }
+        let what = match &prepared.op {
+            WriteOp::Put {
+                resource_type, id, ..
+            } => format!("{resource_type}/{id}"),
+            _ => String::new(),
+        };
+        let record = prepared.placement.record.clone();
         ops.push(prepared.op);
         let n = ops.len();
+        // The entry shares the change's transaction: both are kept, or neither.
+        ops.push(WriteOp::Audit(
+            self.audit_entry(ctx, &record, "write", what),
+        ));
         let out = self.store.write(WriteBatch { ops })?;
         out.results
             .into_iter()
@@ -90,8 +105,20 @@ impl App {
             .ok_or_else(|| AppError::Internal("the store returned no result for a write".into()))
     }
 
-    /// `GET [type]/[id]`.
+    /// `GET [type]/[id]`, recorded in the audit log.
     pub fn read(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+    ) -> Result<StoredResource, AppError> {
+        let found = self.read_unaudited(ctx, rtype, id)?;
+        self.audit_reads(ctx, "read", &format!("{rtype}/{id}"), [&found.record])?;
+        Ok(found)
+    }
+
+    /// A read for the application's own checks (before a delete), not shown to anyone.
+    pub(crate) fn read_unaudited(
         &self,
         ctx: &RequestContext,
         rtype: &str,
@@ -150,6 +177,12 @@ impl App {
                 id: id.into(),
             });
         }
+        self.audit_reads(
+            ctx,
+            "read",
+            &format!("{rtype}/{id}/_history/{version}"),
+            [&found.record],
+        )?;
         Ok(found)
     }
 
@@ -191,7 +224,7 @@ impl App {
             &HashSet::new(),
         )?;
         Ok(Written {
-            resource: self.write_prepared(prepared)?,
+            resource: self.write_prepared(ctx, prepared)?,
             created: true,
         })
     }
@@ -225,7 +258,7 @@ impl App {
         let expect = if_match.map_or(Expect::Any, Expect::Version);
         let prepared =
             self.prepare(ctx, rtype, id.as_str(), body, expect, None, &HashSet::new())?;
-        let stored = self.write_prepared(prepared)?;
+        let stored = self.write_prepared(ctx, prepared)?;
         let created = stored.method == hale_store::Method::Create;
         Ok(Written {
             resource: stored,
@@ -325,20 +358,24 @@ impl App {
         if_match: Option<i64>,
     ) -> Result<(), AppError> {
         self.require(ctx, rtype, Interaction::Delete)?;
-        let current = self.read(ctx, rtype, id)?;
+        let current = self.read_unaudited(ctx, rtype, id)?;
         if rtype == "Patient" && current.record.as_str() == id {
             return Err(AppError::unprocessable(
                 "Patient",
                 "the record's own Patient cannot be deleted on its own; erase the whole record instead",
             ));
         }
+        let entry = self.audit_entry(ctx, &current.record, "delete", format!("{rtype}/{id}"));
         self.store.write(WriteBatch {
-            ops: vec![WriteOp::Delete {
-                record: current.record,
-                resource_type: rtype.into(),
-                id: id.into(),
-                expect: if_match.map_or(Expect::Any, Expect::Version),
-            }],
+            ops: vec![
+                WriteOp::Delete {
+                    record: current.record,
+                    resource_type: rtype.into(),
+                    id: id.into(),
+                    expect: if_match.map_or(Expect::Any, Expect::Version),
+                },
+                WriteOp::Audit(entry),
+            ],
         })?;
         Ok(())
     }
@@ -379,6 +416,17 @@ impl App {
                 id: id.into(),
             });
         }
+        let what = match id {
+            Some(id) => format!("{rtype}/{id}/_history"),
+            None => format!("{rtype}/_history"),
+        };
+        let records = versions.iter().map(|v| &v.record);
+        self.audit_reads(
+            ctx,
+            "history",
+            &what,
+            self.scope(ctx).into_iter().chain(records),
+        )?;
         Ok(versions)
     }
 
@@ -441,6 +489,16 @@ impl App {
         if rtype == "Patient" {
             page.matches.retain(|r| self.visible(ctx, r));
         }
+        // One entry for each record whose data the answer holds; a search of one's own
+        // record is recorded even when it finds nothing.
+        let what = crate::audit::search_what(rtype, &pairs);
+        let records = page.matches.iter().chain(&page.included).map(|r| &r.record);
+        self.audit_reads(
+            ctx,
+            "search",
+            &what,
+            self.scope(ctx).into_iter().chain(records),
+        )?;
         Ok((query, page))
     }
 
@@ -504,11 +562,17 @@ impl App {
         ctx: &RequestContext,
         patient_id: &str,
     ) -> Result<Vec<StoredResource>, AppError> {
-        let patient = self.read(ctx, "Patient", patient_id)?;
+        let patient = self.read_unaudited(ctx, "Patient", patient_id)?;
         let mut all = self.store.everything(&patient.record)?;
         all.retain(|r| {
             ctx.actor.allows(&r.resource_type, Interaction::Read) && self.visible(ctx, r)
         });
+        self.audit_reads(
+            ctx,
+            "everything",
+            &format!("Patient/{patient_id}/$everything"),
+            [&patient.record],
+        )?;
         Ok(all)
     }
 }

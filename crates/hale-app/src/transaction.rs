@@ -407,6 +407,36 @@ impl App {
             }
             ops.push(prepared.op);
         }
+        // Each change's audit entry, after every change so results keep their places.
+        let audit: Vec<WriteOp> = ops
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Put {
+                    record,
+                    resource_type,
+                    id,
+                    ..
+                } => Some(WriteOp::Audit(self.audit_entry(
+                    ctx,
+                    record,
+                    "write",
+                    format!("{resource_type}/{id}"),
+                ))),
+                WriteOp::Delete {
+                    record,
+                    resource_type,
+                    id,
+                    ..
+                } => Some(WriteOp::Audit(self.audit_entry(
+                    ctx,
+                    record,
+                    "delete",
+                    format!("{resource_type}/{id}"),
+                ))),
+                _ => None,
+            })
+            .collect();
+        ops.extend(audit);
         let out = self.store.write(WriteBatch { ops })?;
         let mut results: Vec<Option<EntryResult>> = existing
             .into_iter()

@@ -29,6 +29,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (2, include_str!("../migrations/0002_samples.sql")),
     (3, include_str!("../migrations/0003_accounts.sql")),
+    (4, include_str!("../migrations/0004_audit.sql")),
 ];
 const POOL_MAX: usize = 16;
 /// Serialises migrations when several servers start at once.
@@ -291,6 +292,23 @@ impl Store for PostgresStore {
         bucket_ms: i64,
     ) -> Result<Vec<hale_store::SampleBucket>, StoreError> {
         self.in_transaction(|db| engine::sample_buckets(db, record, metric, from, to, bucket_ms))
+    }
+
+    fn audit_of_record(
+        &self,
+        record: &RecordId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<hale_store::StoredAuditEntry>, StoreError> {
+        self.in_transaction(|db| hale_store::audit::of_record(db, record, before, limit))
+    }
+
+    fn audit_verify(&self) -> Result<hale_store::Verification, StoreError> {
+        self.in_transaction(|db| hale_store::audit::verify(db, self.keys.audit_key()))
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<hale_store::Checkpoint>, StoreError> {
+        self.in_transaction(|db| hale_store::audit::checkpoints(db))
     }
 
     fn sample_metrics(&self, record: &RecordId) -> Result<Vec<String>, StoreError> {

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (2, include_str!("../migrations/0002_samples.sql")),
     (3, include_str!("../migrations/0003_accounts.sql")),
+    (4, include_str!("../migrations/0004_audit.sql")),
 ];
 
 type Reply = mpsc::SyncSender<Result<WriteOutcome, StoreError>>;
@@ -322,6 +323,23 @@ impl Store for SqliteStore {
         self.with_reader(|db, _| engine::sample_buckets(db, record, metric, from, to, bucket_ms))
     }
 
+    fn audit_of_record(
+        &self,
+        record: &RecordId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<hale_store::StoredAuditEntry>, StoreError> {
+        self.with_reader(|db, _| hale_store::audit::of_record(db, record, before, limit))
+    }
+
+    fn audit_verify(&self) -> Result<hale_store::Verification, StoreError> {
+        self.with_reader(|db, _| hale_store::audit::verify(db, self.keys.audit_key()))
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<hale_store::Checkpoint>, StoreError> {
+        self.with_reader(|db, _| hale_store::audit::checkpoints(db))
+    }
+
     fn sample_metrics(&self, record: &RecordId) -> Result<Vec<String>, StoreError> {
         self.with_reader(|db, _| engine::sample_metrics(db, record))
     }
@@ -424,6 +442,76 @@ mod tests {
     mod conformance {
         use super::fresh;
         hale_store::conformance_tests!(fresh);
+    }
+
+    /// Each way of tampering with the audit table, on a log of ten entries (a checkpoint
+    /// after the fourth), and the entry `hale audit verify` must name.
+    #[test]
+    fn audit_tampering_is_found_every_time_and_the_first_bad_entry_named() {
+        let cases: [(&str, i64); 7] = [
+            (
+                "UPDATE audit_events SET what = 'Observation/other' WHERE seq = 3",
+                3,
+            ),
+            (
+                "UPDATE audit_events SET actor = 'someone-else' WHERE seq = 7",
+                7,
+            ),
+            ("DELETE FROM audit_events WHERE seq = 5", 5),
+            // A back-dated entry slipped in: it takes entry 4's place and pushes the rest on.
+            (
+                "UPDATE audit_events SET seq = seq + 100 WHERE seq >= 4; \
+                 UPDATE audit_events SET seq = seq - 99 WHERE seq >= 104; \
+                 INSERT INTO audit_events SELECT 4, 1, record_id, actor, on_behalf_of, app, action, what, purpose, outcome, request_id, hash FROM audit_events WHERE seq = 3",
+                4,
+            ),
+            // Two entries swapped.
+            (
+                "UPDATE audit_events SET seq = -6 WHERE seq = 6; \
+                 UPDATE audit_events SET seq = 6 WHERE seq = 8; \
+                 UPDATE audit_events SET seq = 8 WHERE seq = -6",
+                6,
+            ),
+            ("DELETE FROM audit_events WHERE seq > 8", 9),
+            // Cut back to before the checkpoint, head and all.
+            (
+                "DELETE FROM audit_events WHERE seq > 2; \
+                 UPDATE audit_head SET seq = 2, hash = (SELECT hash FROM audit_events WHERE seq = 2)",
+                3,
+            ),
+        ];
+        for (sql, first_bad) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("hale.db");
+            let master = MasterKey::generate();
+            let store = SqliteStore::open(&path, &master).unwrap();
+            let record = hale_store::conformance::new_record(&store, "p1");
+            hale_store::conformance::append_audit(&store, &record, 4);
+            store
+                .write(hale_store::WriteBatch {
+                    ops: vec![hale_store::WriteOp::AuditCheckpoint],
+                })
+                .unwrap();
+            for n in 5..=10 {
+                store
+                    .write(hale_store::WriteBatch {
+                        ops: vec![hale_store::WriteOp::Audit(
+                            hale_store::conformance::audit_entry(&record, n),
+                        )],
+                    })
+                    .unwrap();
+            }
+            assert_eq!(store.audit_verify().unwrap().first_bad, None);
+            let raw = db::open_connection(&path, &master.derive("sqlcipher-database")).unwrap();
+            raw.execute_batch(sql).unwrap();
+            drop(raw);
+            let found = store.audit_verify().unwrap().first_bad;
+            assert_eq!(
+                found.as_ref().map(|f| f.0),
+                Some(first_bad),
+                "{sql}: {found:?}"
+            );
+        }
     }
 
     #[test]

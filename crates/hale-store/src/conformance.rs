@@ -36,6 +36,7 @@ macro_rules! conformance_tests {
             accounts_are_found_by_id_and_email_and_emails_are_unique,
             sessions_are_listed_and_ended_one_or_all,
             emailed_links_and_recovery_codes_work_once,
+            the_audit_log_chains_reads_by_record_and_signs_checkpoints,
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -55,7 +56,7 @@ fn record(id: &str) -> RecordId {
     RecordId::parse(id).unwrap()
 }
 
-fn new_record(store: &dyn Store, id: &str) -> RecordId {
+pub fn new_record(store: &dyn Store, id: &str) -> RecordId {
     let r = record(id);
     store
         .write(WriteBatch {
@@ -916,4 +917,72 @@ pub fn emailed_links_and_recovery_codes_work_once(store: &dyn Store) {
         )
         .is_err()
     );
+}
+
+/// An audit entry for tests: `n` makes each distinct.
+pub fn audit_entry(record: &RecordId, n: i64) -> crate::AuditEntry {
+    crate::AuditEntry {
+        at: 1_700_000_000_000 + n,
+        record: Some(record.clone()),
+        actor: format!("account:{}", n % 3),
+        on_behalf_of: None,
+        app: Some("test-app".into()),
+        action: "read".into(),
+        what: format!("Observation/o{n}"),
+        purpose: "personal".into(),
+        outcome: "ok".into(),
+        request_id: format!("req-{n}"),
+    }
+}
+
+/// Appends `n` entries to `record`'s log, one batch each (as requests do).
+pub fn append_audit(store: &dyn Store, record: &RecordId, n: i64) {
+    for i in 1..=n {
+        store
+            .write(WriteBatch {
+                ops: vec![WriteOp::Audit(audit_entry(record, i))],
+            })
+            .unwrap();
+    }
+}
+
+pub fn the_audit_log_chains_reads_by_record_and_signs_checkpoints(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    let other = new_record(store, "p2");
+    assert_eq!(store.audit_verify().unwrap().first_bad, None);
+    append_audit(store, &r, 5);
+    store
+        .write(WriteBatch {
+            ops: vec![
+                WriteOp::Audit(audit_entry(&other, 6)),
+                WriteOp::AuditCheckpoint,
+            ],
+        })
+        .unwrap();
+    let v = store.audit_verify().unwrap();
+    assert_eq!((v.entries, v.first_bad), (6, None));
+    let mine = store.audit_of_record(&r, None, 10).unwrap();
+    assert_eq!(
+        mine.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [5, 4, 3, 2, 1]
+    );
+    assert_eq!(mine[0].entry, audit_entry(&r, 5));
+    let older = store.audit_of_record(&r, Some(3), 10).unwrap();
+    assert_eq!(older.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(store.audit_of_record(&other, None, 10).unwrap().len(), 1);
+    let checkpoints = store.audit_checkpoints().unwrap();
+    assert_eq!(checkpoints.len(), 1);
+    assert_eq!(checkpoints[0].seq, 6);
+    // A failed batch leaves no entry behind: the entry shares its change's transaction.
+    let failed = store.write(WriteBatch {
+        ops: vec![
+            WriteOp::Audit(audit_entry(&r, 7)),
+            WriteOp::Samples {
+                record: RecordId::parse("no-such-record").unwrap(),
+                rows: vec![],
+            },
+        ],
+    });
+    assert!(failed.is_err());
+    assert_eq!(store.audit_verify().unwrap().entries, 6);
 }

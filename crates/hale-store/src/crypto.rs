@@ -90,6 +90,7 @@ fn open_with(key: &[u8; 32], sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
 /// The master key and an in-memory cache of unwrapped record keys.
 pub struct Keyring {
     master: [u8; 32],
+    audit: [u8; 32],
     cache: RwLock<HashMap<String, [u8; 32]>>,
 }
 
@@ -104,8 +105,14 @@ impl Keyring {
     pub fn new(master: &MasterKey) -> Self {
         Self {
             master: master.derive("record-key-wrapping"),
+            audit: master.derive("audit-log"),
             cache: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The key that signs the audit log's head and checkpoints.
+    pub fn audit_key(&self) -> &[u8; 32] {
+        &self.audit
     }
 
     /// A new record key, returned wrapped for storage (and cached unwrapped).

@@ -188,6 +188,14 @@ pub fn apply(
                 id,
                 expect,
             } => delete(db, record, resource_type, id, *expect, now)?,
+            WriteOp::Audit(entry) => {
+                crate::audit::append(db, keys.audit_key(), std::slice::from_ref(entry))?;
+                None
+            }
+            WriteOp::AuditCheckpoint => {
+                crate::audit::checkpoint(db, keys.audit_key(), now)?;
+                None
+            }
             WriteOp::Samples { record, rows } => {
                 samples_added += write_samples(db, record, rows)?;
                 None

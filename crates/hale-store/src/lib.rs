@@ -18,6 +18,7 @@
 //! ```
 
 pub mod accounts;
+pub mod audit;
 pub mod conformance;
 mod crypto;
 pub mod engine;
@@ -26,6 +27,7 @@ pub mod sql;
 mod types;
 
 pub use accounts::{Account, OneTimeToken, Session};
+pub use audit::{AuditEntry, Checkpoint, StoredAuditEntry, Verification};
 pub use crypto::{Keyring, MasterKey};
 pub use error::StoreError;
 pub use types::{
@@ -97,6 +99,21 @@ pub trait Store: Send + Sync {
         to: i64,
         bucket_ms: i64,
     ) -> Result<Vec<SampleBucket>, StoreError>;
+
+    /// A record's audit entries, newest first: at most `limit`, older than entry `before`.
+    fn audit_of_record(
+        &self,
+        record: &RecordId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredAuditEntry>, StoreError>;
+
+    /// Walks the whole audit chain and names the first entry that does not hold.
+    fn audit_verify(&self) -> Result<Verification, StoreError>;
+
+    /// Every signed checkpoint of the audit chain, oldest first (make one with
+    /// [`WriteOp::AuditCheckpoint`]).
+    fn audit_checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
 
     /// The metrics a record holds samples of (ids from the metric table), in id order.
     fn sample_metrics(&self, record: &RecordId) -> Result<Vec<String>, StoreError>;

@@ -81,6 +81,10 @@ pub enum Expect {
 /// One change in a batch.
 #[derive(Debug, Clone)]
 pub enum WriteOp {
+    /// Appends an entry to the audit log, in the same transaction as the rest of the batch.
+    Audit(crate::AuditEntry),
+    /// Signs a checkpoint at the audit log's current head.
+    AuditCheckpoint,
     /// Creates a record (and its key). Idempotent for an existing record is an error.
     CreateRecord {
         /// The new record.

@@ -1,0 +1,119 @@
+//! Who did what with record data. Every read, search, history, `$everything`, write and import
+//! becomes an entry in the hash-chained audit log (`hale_store::audit`): writes in the same
+//! transaction as the change, reads as their own small transaction before the answer is
+//! returned. Entries name resources and search parameters, never values.
+
+use hale_core::{Actor, RecordId, RequestContext};
+use hale_store::{AuditEntry, Checkpoint, StoredAuditEntry, Verification, WriteBatch, WriteOp};
+
+use crate::{App, AppError};
+
+/// Who an actor is in the log, the app it used, and why it acted.
+fn who(ctx: &RequestContext, record: &RecordId) -> (String, Option<String>, &'static str) {
+    match &ctx.actor {
+        Actor::Record {
+            record: own,
+            subject,
+            ..
+        } => {
+            let purpose = if own == record { "personal" } else { "care" };
+            (subject.clone(), None, purpose)
+        }
+        Actor::System { subject, .. } => (format!("system:{subject}"), None, "operations"),
+    }
+}
+
+impl App {
+    /// An entry for `action` on `what` in `record`, by the request's actor.
+    pub(crate) fn audit_entry(
+        &self,
+        ctx: &RequestContext,
+        record: &RecordId,
+        action: &str,
+        what: String,
+    ) -> AuditEntry {
+        let (actor, app, purpose) = who(ctx, record);
+        AuditEntry {
+            at: hale_fhir::date::now_millis(),
+            record: Some(record.clone()),
+            actor,
+            on_behalf_of: None,
+            app,
+            action: action.to_owned(),
+            what,
+            purpose: purpose.to_owned(),
+            outcome: "ok".to_owned(),
+            request_id: ctx.request_id.clone(),
+        }
+    }
+
+    /// Records a read of each of `records` (one entry per record whose data was returned).
+    pub(crate) fn audit_reads<'a>(
+        &self,
+        ctx: &RequestContext,
+        action: &str,
+        what: &str,
+        records: impl IntoIterator<Item = &'a RecordId>,
+    ) -> Result<(), AppError> {
+        let mut seen: Vec<&RecordId> = Vec::new();
+        for r in records {
+            if !seen.contains(&r) {
+                seen.push(r);
+            }
+        }
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let ops = seen
+            .into_iter()
+            .map(|r| WriteOp::Audit(self.audit_entry(ctx, r, action, what.to_owned())))
+            .collect();
+        self.store.write(WriteBatch { ops })?;
+        Ok(())
+    }
+
+    /// A record's log, newest first, for the person whose record it is (or an operator).
+    /// Anyone else is answered as if the record did not exist.
+    pub fn audit_of_record(
+        &self,
+        ctx: &RequestContext,
+        record: &RecordId,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredAuditEntry>, AppError> {
+        if ctx.actor.record().is_some_and(|r| r != record) {
+            return Err(AppError::NotFound {
+                resource_type: "Patient".into(),
+                id: record.to_string(),
+            });
+        }
+        Ok(self
+            .store
+            .audit_of_record(record, before, limit.min(1000))?)
+    }
+
+    /// Walks the whole log (`hale audit verify`).
+    pub fn audit_verify(&self) -> Result<Verification, AppError> {
+        Ok(self.store.audit_verify()?)
+    }
+
+    /// Signs a checkpoint at the log's head and returns every checkpoint, oldest first.
+    pub fn audit_checkpoint(&self) -> Result<Vec<Checkpoint>, AppError> {
+        self.store.write(WriteBatch {
+            ops: vec![WriteOp::AuditCheckpoint],
+        })?;
+        Ok(self.store.audit_checkpoints()?)
+    }
+}
+
+/// A search as the log names it: the type and the parameters used, never their values.
+pub(crate) fn search_what(rtype: &str, pairs: &[(String, String)]) -> String {
+    let mut names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        rtype.to_owned()
+    } else {
+        format!("{rtype}?{}", names.join("&"))
+    }
+}
