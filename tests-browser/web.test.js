@@ -298,6 +298,8 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await check(page, 'import-done')
   await page.goto(base + '/record/wellbeing')
   await check(page, 'wellbeing')
+  await page.goto(base + '/record/who-has-looked?all=1')
+  await check(page, 'who-has-looked')
   await page.goto(base + '/record/wellbeing/steps')
   await check(page, 'steps-empty')
   await page.goto(base + '/no-such-page')

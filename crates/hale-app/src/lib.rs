@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 
 pub use error::AppError;
 pub use hale_import::{Metric, metrics};
-pub use hale_store::{Method, SearchPage, StoredResource};
+pub use hale_store::{Method, SearchPage, StoredAuditEntry, StoredResource};
 pub use import::ImportSummary;
 pub use token::{Claims, TokenKey};
 pub use transaction::{BundleKind, EntryResult, EntryStatus, parse_etag};

@@ -492,13 +492,10 @@ impl App {
         // One entry for each record whose data the answer holds; a search of one's own
         // record is recorded even when it finds nothing.
         let what = crate::audit::search_what(rtype, &pairs);
+        let aimed = self.aimed_at(ctx, &query);
         let records = page.matches.iter().chain(&page.included).map(|r| &r.record);
-        self.audit_reads(
-            ctx,
-            "search",
-            &what,
-            self.scope(ctx).into_iter().chain(records),
-        )?;
+        let touched = self.scope(ctx).into_iter().chain(&aimed).chain(records);
+        self.audit_reads(ctx, "search", &what, touched)?;
         Ok((query, page))
     }
 
@@ -534,6 +531,33 @@ impl App {
         let room = query.count.saturating_sub(page.matches.len());
         page.matches.extend(daily.into_iter().skip(skip).take(room));
         Ok(())
+    }
+
+    /// The records a system client's search names (`patient=X`): it looked at them even if it
+    /// found nothing there.
+    fn aimed_at(&self, ctx: &RequestContext, query: &SearchQuery) -> Vec<hale_core::RecordId> {
+        if self.scope(ctx).is_some() {
+            return Vec::new();
+        }
+        query
+            .clauses
+            .iter()
+            .filter(|c| c.param == "patient" || c.param == "subject")
+            .filter_map(|c| match &c.test {
+                hale_fhir::search::Test::Reference(refs) => Some(refs),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|r| match r {
+                hale_fhir::search::RefMatch::Local { target_type, id }
+                    if target_type.as_deref().is_none_or(|t| t == "Patient") =>
+                {
+                    hale_core::RecordId::parse(id).ok()
+                }
+                _ => None,
+            })
+            .filter(|r| self.store.record_exists(r).unwrap_or(false))
+            .collect()
     }
 
     /// The current matches of a search (for conditional operations), all of them.

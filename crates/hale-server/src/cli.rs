@@ -86,12 +86,32 @@ enum Command {
         #[command(subcommand)]
         command: crate::import::ImportCommand,
     },
+    /// The audit log: check it, or sign a checkpoint to keep elsewhere.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Copy the embedded database to FILE (consistent, still encrypted with the same key).
     Backup {
         #[command(flatten)]
         data: DataArgs,
         /// Where to write the copy.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walks the whole chain; names the first entry that does not hold and fails if any.
+    Verify {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Signs a checkpoint at the newest entry and prints every checkpoint as JSON lines, to
+    /// keep somewhere the database's administrators cannot change.
+    Checkpoint {
+        #[command(flatten)]
+        data: DataArgs,
     },
 }
 
@@ -266,6 +286,37 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Import { command } => crate::import::run(command),
+        Command::Audit {
+            command: AuditCommand::Verify { data },
+        } => {
+            let app = crate::open_app(&data.config())?;
+            let v = app.audit_verify()?;
+            match v.first_bad {
+                None => {
+                    println!("the audit log holds: {} entries checked", v.entries);
+                    Ok(())
+                }
+                Some((seq, why)) => {
+                    println!(
+                        "the audit log does not hold: entry {seq}: {why} ({} entries before it hold)",
+                        v.entries
+                    );
+                    anyhow::bail!("the audit log has been tampered with at entry {seq}")
+                }
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Checkpoint { data },
+        } => {
+            let app = crate::open_app(&data.config())?;
+            for c in app.audit_checkpoint()? {
+                println!(
+                    "{}",
+                    serde_json::json!({"seq": c.seq, "hash": c.hash, "at": c.at, "mac": c.mac})
+                );
+            }
+            Ok(())
+        }
         Command::Backup { data, file } => {
             let (store, _) = crate::open_store(&data.config())?;
             store

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod api;
+mod audit;
 mod bad_input;
 mod cli;
 mod demo;

@@ -222,6 +222,8 @@ fn every_page_takes_all_its_words_from_the_catalogue() {
         pages.push(job);
     }
     pages.push(form);
+    pages.push(b.get("/record/who-has-looked"));
+    pages.push(b.get("/record/who-has-looked?all=1"));
     b.submit("/sign-in/forgot-password", &[("email", "pat@example.org")]);
     let reset = b.get(&link_in(
         &smtp.next_email(),

@@ -125,6 +125,7 @@ pub(crate) fn routes() -> Router<State> {
             get(record::import_form).post(record::import_upload),
         )
         .route("/record/import/{job}", get(record::import_status))
+        .route("/record/who-has-looked", get(record::who_has_looked))
         .route("/record/measurements/{kind}", get(record::chart))
         .route("/record/wellbeing/{metric}", get(record::activity))
         .route("/record/entry/{rtype}/{id}", get(record::entry))

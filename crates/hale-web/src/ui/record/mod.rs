@@ -7,10 +7,12 @@
 mod add;
 mod charts;
 mod import;
+mod looked;
 
 pub(crate) use add::*;
 pub(crate) use charts::*;
 pub(crate) use import::*;
+pub(crate) use looked::*;
 
 use askama::Template;
 use axum::body::Bytes;

@@ -1,0 +1,75 @@
+//! The audit log as people meet it: every read by someone else is one line on "Who has
+//! looked at your record", and `hale audit verify` checks the chain.
+
+use hale_testkit::TestApp;
+
+use crate::accounts::set_up_person;
+
+fn lines_by(page: &str, who: &str) -> usize {
+    page.matches(&format!("<td class=\"nhsuk-table__cell\">{who}</td>"))
+        .count()
+}
+
+#[test]
+fn every_read_by_someone_else_is_one_line_of_who_has_looked() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "looked@example.org");
+    let record = app.record_of(&person.email);
+    let b = &person.browser;
+    let before = b.get("/record/who-has-looked");
+    assert_eq!(before.status, 200);
+    assert!(
+        before
+            .html
+            .contains("Nobody else has looked at your record yet.")
+    );
+    let system = "An organisation&#39;s system (test-system)";
+    let patient = app.get(&format!("/fhir/Patient/{record}"), &app.system_token);
+    assert_eq!(patient.status, 200);
+    let page = b.get("/record/who-has-looked");
+    assert_eq!(lines_by(&page.html, system), 1, "{}", page.html);
+    assert!(page.html.contains("Looked at your details"));
+    let search = app.get(
+        &format!("/fhir/Observation?patient={record}"),
+        &app.system_token,
+    );
+    assert_eq!(search.status, 200);
+    let everything = app.get(
+        &format!("/fhir/Patient/{record}/$everything"),
+        &app.system_token,
+    );
+    assert_eq!(everything.status, 200);
+    let page = b.get("/record/who-has-looked");
+    assert_eq!(lines_by(&page.html, system), 3, "{}", page.html);
+    assert!(page.html.contains("Searched test results or measurements"));
+    assert!(page.html.contains("Looked at your whole record"));
+    // What the person did themselves is there too, on asking.
+    assert_eq!(b.get("/record/conditions").status, 200);
+    let page = b.get("/record/who-has-looked");
+    assert_eq!(lines_by(&page.html, "You"), 0);
+    let all = b.get("/record/who-has-looked?all=1");
+    assert!(lines_by(&all.html, "You") > 0);
+    // A read that finds nothing in this record leaves no line in it.
+    let (_, stranger) = app.new_person("Someone Else");
+    let theirs = app.get(&format!("/fhir/Patient/{record}"), &stranger);
+    assert_eq!(theirs.status, 404);
+    let page = b.get("/record/who-has-looked");
+    assert_eq!(lines_by(&page.html, "An app (test-user)"), 0);
+    // The chain holds, and a checkpoint can be taken away.
+    let d = app.config.data_dir.to_str().unwrap().to_owned();
+    let verified = crate::ok(&["audit", "verify", "--data-dir", &d]);
+    assert!(verified.starts_with("the audit log holds: "), "{verified}");
+    let checkpoints = crate::ok(&["audit", "checkpoint", "--data-dir", &d]);
+    let last: serde_json::Value =
+        serde_json::from_str(checkpoints.lines().last().unwrap()).unwrap();
+    let checked: i64 = verified
+        .trim_start_matches("the audit log holds: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(checked >= 4, "{verified}");
+    assert_eq!(last["seq"].as_i64().unwrap(), checked);
+    assert_eq!(last["mac"].as_str().unwrap().len(), 64);
+}
