@@ -6,7 +6,7 @@ use hale_testkit::TestApp;
 use crate::accounts::set_up_person;
 
 fn lines_by(page: &str, who: &str) -> usize {
-    page.matches(&format!("<td class=\"nhsuk-table__cell\">{who}</td>"))
+    page.matches(&format!("aria-hidden=\"true\">Who </span>{who}</td>"))
         .count()
 }
 
