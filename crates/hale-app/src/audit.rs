@@ -4,7 +4,12 @@
 //! returned. Entries name resources and search parameters, never values.
 
 use hale_core::{Actor, RecordId, RequestContext};
-use hale_store::{AuditEntry, Checkpoint, StoredAuditEntry, Verification, WriteBatch, WriteOp};
+use hale_fhir::search::{SearchQuery, Test, TokenMatch};
+use hale_store::{
+    AuditEntry, Checkpoint, Method, StoredAuditEntry, StoredResource, Verification, WriteBatch,
+    WriteOp,
+};
+use serde_json::json;
 
 use crate::{App, AppError};
 
@@ -104,6 +109,103 @@ impl App {
         })?;
         Ok(self.store.audit_checkpoints()?)
     }
+}
+
+/// The newest entries an AuditEvent search reaches (older ones: "Who has looked", paged).
+const AUDIT_EVENTS: usize = 1000;
+
+impl App {
+    /// A record's log as FHIR AuditEvents, newest first, for an AuditEvent search by the
+    /// person (or their app); empty when the search asks what the log cannot answer.
+    pub(crate) fn audit_event_matches(
+        &self,
+        record: &RecordId,
+        query: &SearchQuery,
+    ) -> Result<Vec<StoredResource>, AppError> {
+        let patient = record.patient_id();
+        let mut dates = Vec::new();
+        for clause in &query.clauses {
+            match (clause.param.as_str(), &clause.test) {
+                ("patient", Test::Reference(refs))
+                    if refs.iter().any(|r| match r {
+                        hale_fhir::search::RefMatch::Local { id, .. } => {
+                            id.as_str() == patient.as_str()
+                        }
+                        hale_fhir::search::RefMatch::Url(_) => false,
+                    }) => {}
+                ("_tag", Test::Token { any, negate: false })
+                    if any.iter().all(|t| {
+                        *t == TokenMatch::SystemCode(
+                            crate::ENTERED_BY.0.into(),
+                            crate::ENTERED_BY.1.into(),
+                        )
+                    }) => {}
+                ("date", Test::Date(alternatives)) => dates.push(alternatives),
+                _ => return Ok(Vec::new()),
+            }
+        }
+        let entries = self.store.audit_of_record(record, None, AUDIT_EVENTS)?;
+        Ok(entries
+            .iter()
+            .filter(|e| {
+                dates.iter().all(|alts| {
+                    alts.iter()
+                        .any(|(p, r)| p.admits_range(e.entry.at, e.entry.at, *r))
+                })
+            })
+            .filter_map(|e| audit_event(record, e))
+            .collect())
+    }
+}
+
+/// One log entry as an R4 AuditEvent.
+fn audit_event(record: &RecordId, e: &StoredAuditEntry) -> Option<StoredResource> {
+    let (interaction, action) = match e.entry.action.as_str() {
+        "read" => ("read", "R"),
+        "search" => ("search-type", "E"),
+        "history" => ("history-instance", "R"),
+        "everything" => ("operation", "E"),
+        "write" | "import" => ("update", "U"),
+        "delete" => ("delete", "D"),
+        _ => ("operation", "E"),
+    };
+    let what = &e.entry.what;
+    let entity = if what.contains('?') || what.contains(' ') || what.contains(':') {
+        json!({"what": {"display": what}})
+    } else {
+        json!({"what": {"reference": what}})
+    };
+    let id = format!("log-{}", e.seq);
+    let body = json!({
+        "resourceType": "AuditEvent",
+        "id": id,
+        "meta": {"versionId": "1", "lastUpdated": hale_fhir::date::format_instant(e.entry.at)},
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}],
+        "action": action,
+        "recorded": hale_fhir::date::format_instant(e.entry.at),
+        "outcome": "0",
+        "purposeOfEvent": [{"text": e.entry.purpose}],
+        "agent": [{
+            "who": {"display": e.entry.actor},
+            "requestor": true,
+        }],
+        "source": {"observer": {"display": "Hale"}},
+        "entity": [
+            entity,
+            {"what": {"reference": format!("Patient/{}", record.patient_id().as_str())},
+             "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"}},
+        ],
+    });
+    Some(StoredResource {
+        record: record.clone(),
+        resource_type: "AuditEvent".into(),
+        id,
+        version: 1,
+        last_updated: e.entry.at,
+        method: Method::Create,
+        resource: serde_json::value::to_raw_value(&body).ok(),
+    })
 }
 
 /// A search as the log names it: the type and the parameters used, never their values.

@@ -440,10 +440,13 @@ impl App {
         strict: bool,
     ) -> Result<(SearchQuery, SearchPage), AppError> {
         let (query, mut page) = self.search_entries(ctx, rtype, pairs, strict)?;
-        if rtype == "Observation"
-            && let Some(record) = self.scope(ctx)
-        {
-            self.add_daily_matches(record, &query, &mut page)?;
+        if let Some(record) = self.scope(ctx) {
+            let computed = match rtype {
+                "Observation" => self.daily_matches(record, &query)?,
+                "AuditEvent" => self.audit_event_matches(record, &query)?,
+                _ => Vec::new(),
+            };
+            self.append_computed(record, &query, &mut page, computed)?;
         }
         Ok((query, page))
     }
@@ -499,15 +502,16 @@ impl App {
         Ok((query, page))
     }
 
-    /// Daily summaries of wearable samples follow the stored Observations of a search: the
-    /// total counts both, and pages run on from the stored ones into the summaries.
-    fn add_daily_matches(
+    /// Resources Hale computes rather than stores (daily summaries of wearable samples, the
+    /// audit log as AuditEvents) follow the stored matches of a search: the total counts
+    /// both, and pages run on from the stored ones into the computed.
+    fn append_computed(
         &self,
         record: &hale_core::RecordId,
         query: &SearchQuery,
         page: &mut SearchPage,
+        daily: Vec<StoredResource>,
     ) -> Result<(), AppError> {
-        let daily = self.daily_matches(record, query)?;
         if daily.is_empty() {
             return Ok(());
         }

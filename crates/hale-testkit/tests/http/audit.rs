@@ -73,3 +73,46 @@ fn every_read_by_someone_else_is_one_line_of_who_has_looked() {
     assert_eq!(last["seq"].as_i64().unwrap(), checked);
     assert_eq!(last["mac"].as_str().unwrap().len(), 64);
 }
+
+#[test]
+fn a_person_reads_their_records_log_as_fhir_audit_events() {
+    let app = TestApp::spawn();
+    let (record, token) = app.new_person("Audit Reader");
+    assert_eq!(
+        app.get(&format!("/fhir/Patient/{record}"), &app.system_token)
+            .status,
+        200
+    );
+    let r = app.get("/fhir/AuditEvent?_count=50", &token);
+    assert_eq!(r.status, 200, "{}", r.json);
+    let events: Vec<&serde_json::Value> = r.json["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    // Newest first: this very search, then the system's read of the Patient.
+    assert_eq!(events[0]["subtype"][0]["code"], "search-type");
+    let read = events
+        .iter()
+        .find(|e| e["agent"][0]["who"]["display"] == "system:test-system")
+        .expect("the system's read is in the log");
+    assert_eq!(read["action"], "R");
+    assert_eq!(
+        read["entity"][0]["what"]["reference"],
+        format!("Patient/{record}")
+    );
+    // Each is a valid R4 AuditEvent.
+    let valid = app.post("/fhir/AuditEvent/$validate", &token, read);
+    assert_eq!(valid.status, 200, "{}", valid.json);
+    // Another person's token sees only its own record's log.
+    let (_, other) = app.new_person("Someone Else");
+    let theirs = app.get("/fhir/AuditEvent?_count=50", &other);
+    assert!(
+        theirs.json["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["resource"]["agent"][0]["who"]["display"] != "system:test-system")
+    );
+}
