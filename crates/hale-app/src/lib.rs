@@ -50,6 +50,17 @@ pub struct App {
     tokens: TokenKey,
     identity: Option<accounts::Identity>,
     uploads: Option<uploads::Uploads>,
+    audit_queue: std::sync::Arc<audit::AuditQueue>,
+}
+
+impl Drop for App {
+    /// Reads still queued for the audit log are written before the app goes (a command
+    /// ending, a server stopping).
+    fn drop(&mut self) {
+        if let Err(e) = self.flush_audit() {
+            tracing::error!(error = %e, "audit entries of the last reads could not be written");
+        }
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -75,7 +86,10 @@ fn now_secs() -> i64 {
 impl App {
     /// An application over `store`, signing tokens with `tokens`.
     pub fn new(store: Arc<dyn Store>, tokens: TokenKey) -> Self {
+        let audit_queue = Arc::new(audit::AuditQueue::default());
+        audit::start_audit_writer(Arc::clone(&store), Arc::clone(&audit_queue));
         Self {
+            audit_queue,
             store,
             defs: Definitions::r4(),
             tokens,
