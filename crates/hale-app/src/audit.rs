@@ -153,13 +153,6 @@ impl App {
             .into_iter()
             .map(|r| self.audit_entry(ctx, r, action, what.to_owned()))
             .collect();
-        eprintln!(
-            "DEBUG push {:?}",
-            entries
-                .iter()
-                .map(|e| (&e.record, &e.actor))
-                .collect::<Vec<_>>()
-        );
         if !entries.is_empty() {
             self.audit_queue.push(entries);
         }
