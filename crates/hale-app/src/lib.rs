@@ -17,6 +17,7 @@ pub mod demo;
 mod error;
 mod import;
 pub mod journal;
+pub mod labels;
 
 mod placement;
 pub mod readings;

@@ -37,6 +37,7 @@ impl App {
         self.check_content(rtype, &body)?;
         // Only a system actor may look beyond its record to find where an id lives. A create
         // (expecting absence) needs no look: the store enforces it in the transaction.
+        let mut label_before = None;
         let existing = match expect {
             Expect::Absent => None,
             _ => match self.store.read(self.scope(ctx), rtype, id)? {
@@ -47,9 +48,16 @@ impl App {
                         "the id {rtype}/{id} is not available"
                     )));
                 }
-                found => found.map(|e| e.record),
+                found => {
+                    label_before = found
+                        .as_ref()
+                        .and_then(StoredResource::value)
+                        .and_then(|v| crate::labels::label_in(&v));
+                    found.map(|e| e.record)
+                }
             },
         };
+        crate::labels::label_on_write(&mut body, ctx.actor.record().is_some(), label_before);
         let placement = self.place(
             ctx,
             rtype,

@@ -12,6 +12,7 @@ mod encryption;
 mod examples;
 mod golden;
 mod import;
+mod labels;
 mod pages;
 mod record;
 mod samples;

@@ -197,7 +197,12 @@ fn every_page_takes_all_its_words_from_the_catalogue() {
         pages.push(b.get(&format!("/record/add/{kind}")));
         pages.push(b.submit(&format!("/record/add/{kind}"), &[]));
     }
-    pages.push(b.submit("/record/add/diary", &[("mood", "okay")]));
+    let diary = b.submit("/record/add/diary", &[("mood", "okay")]);
+    let entry = diary.path().split('?').next().unwrap().to_owned();
+    pages.push(b.get(&format!("{entry}/label")));
+    pages.push(b.submit(&format!("{entry}/label"), &[("label", "nonsense")]));
+    pages.push(b.submit(&format!("{entry}/label"), &[("label", "social-care")]));
+    pages.push(diary);
     pages.push(b.get("/record/wellbeing"));
     pages.push(b.get("/record/wellbeing/steps?period=365"));
     // Adding data from an app: the form, its error, and a job's page going and finished,

@@ -513,3 +513,21 @@ looked-type-Goal = what matters to you
 looked-type-RelatedPerson = contacts
 looked-type-Provenance = where entries came from
 looked-type-other = other entries
+
+## Privacy labels: who can see an entry
+entry-label-value = { $label }. { $who }
+label-name-general = General
+label-name-mental-health = Mental health
+label-name-sexual-health = Sexual health
+label-name-social-care = Social care
+label-change = Change who can see it
+label-title = Who can see this entry?
+label-back = Back to the entry
+label-intro = Labels let you share parts of your record and keep others private. When you share your record, you choose which labels each person or service can see.
+label-choice-general = General: anyone you share your record with
+label-choice-mental-health = Mental health: only people you share mental health entries with
+label-choice-sexual-health = Sexual health: only people you share sexual health entries with
+label-choice-social-care = Social care: only people you share social care entries with
+label-submit = Save
+label-missing = Select who can see this entry
+label-changed = Who can see this entry has been changed

@@ -130,6 +130,10 @@ pub(crate) fn routes() -> Router<State> {
         .route("/record/wellbeing/{metric}", get(record::activity))
         .route("/record/entry/{rtype}/{id}", get(record::entry))
         .route(
+            "/record/entry/{rtype}/{id}/label",
+            get(record::label_form).post(record::label_change),
+        )
+        .route(
             "/record/entry/{rtype}/{id}/delete",
             get(record::confirm_delete).post(record::delete_entry),
         )

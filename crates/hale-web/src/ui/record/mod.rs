@@ -7,11 +7,13 @@
 mod add;
 mod charts;
 mod import;
+mod label;
 mod looked;
 
 pub(crate) use add::*;
 pub(crate) use charts::*;
 pub(crate) use import::*;
+pub(crate) use label::*;
 pub(crate) use looked::*;
 
 use askama::Template;
@@ -546,6 +548,8 @@ pub(crate) struct EntryQuery {
     added: Option<String>,
     #[serde(default)]
     changed: Option<String>,
+    #[serde(default)]
+    labelled: Option<String>,
 }
 
 /// `GET /record/entry/{type}/{id}`: one entry in plain words.
@@ -574,7 +578,20 @@ pub(crate) async fn entry(
         rows.push((l.t("entry-notes"), view.notes.clone()));
     }
     rows.push((l.t("entry-from"), view.from.clone()));
-    rows.push((l.t("entry-label"), l.t("entry-label-private")));
+    let label = found
+        .value()
+        .map(|v| hale_app::labels::label_of(&v))
+        .unwrap_or(hale_app::labels::PrivacyLabel::General);
+    rows.push((
+        l.t("entry-label"),
+        l.ta(
+            "entry-label-value",
+            &[
+                ("label", l.t(&format!("label-name-{}", label.code()))),
+                ("who", l.t("entry-label-private")),
+            ],
+        ),
+    ));
     let has_file = found.resource_type == "DocumentReference"
         && found
             .value()
@@ -585,6 +602,7 @@ pub(crate) async fn entry(
         banner: q
             .changed
             .map(|_| l.t("reading-changed"))
+            .or(q.labelled.map(|_| l.t("label-changed")))
             .or(q.added.map(|_| {
                 if found.resource_type == "Observation" && home == "measurements" {
                     l.t("reading-added")
