@@ -26,27 +26,16 @@ pub(crate) enum ImportCommand {
         #[arg(long)]
         record: String,
     },
-    /// FIT files from Garmin and other devices (activities, all-day monitoring, scales).
+    /// FIT files from Garmin and other devices (activities, all-day monitoring, scales); a
+    /// damaged file is reported and the rest are read.
     Fit {
         #[command(flatten)]
-        data: DataArgs,
-        /// One or more .fit files; a damaged one is reported and the rest are read.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// The record to import into.
-        #[arg(long)]
-        record: String,
+        target: Files,
     },
     /// Fitbit Web API responses saved as JSON (heart rate, steps, weight, sleep).
     Fitbit {
         #[command(flatten)]
-        data: DataArgs,
-        /// One or more .json files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// The record to import into.
-        #[arg(long)]
-        record: String,
+        target: Files,
         /// The offset of the Fitbit account's time zone (Fitbit writes local times),
         /// for example +01:00.
         #[arg(long, default_value = "Z", value_parser = offset)]
@@ -55,24 +44,12 @@ pub(crate) enum ImportCommand {
     /// Google Fit datasets or aggregate responses saved as JSON.
     GoogleFit {
         #[command(flatten)]
-        data: DataArgs,
-        /// One or more .json files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// The record to import into.
-        #[arg(long)]
-        record: String,
+        target: Files,
     },
-    /// Open mHealth (IEEE 1752) data points saved as JSON.
+    /// Open mHealth (IEEE 1752) data points saved as JSON, each file one or a list.
     Omh {
         #[command(flatten)]
-        data: DataArgs,
-        /// One or more .json files, each a data point or a list of them.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// The record to import into.
-        #[arg(long)]
-        record: String,
+        target: Files,
     },
     /// A CSV file from any app, with the columns to read named.
     Csv {
@@ -107,6 +84,19 @@ pub(crate) enum ImportCommand {
     },
 }
 
+/// Files to import into a record.
+#[derive(clap::Args)]
+pub(crate) struct Files {
+    #[command(flatten)]
+    data: DataArgs,
+    /// One or more files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// The record to import into.
+    #[arg(long)]
+    record: String,
+}
+
 fn offset(s: &str) -> Result<UtcOffset, String> {
     hale_import::parse_offset(s).ok_or_else(|| format!("{s:?} is not an offset such as +01:00"))
 }
@@ -119,35 +109,16 @@ pub(crate) fn run(command: ImportCommand) -> anyhow::Result<()> {
             import.apple_health(&file)?;
             import.finish()
         }
-        ImportCommand::Fit {
-            data,
-            files,
-            record,
-        } => each_file(&data, &record, &files, |input, name| {
-            hale_import::fit::read(input, name)
-        }),
-        ImportCommand::Fitbit {
-            data,
-            files,
-            record,
-            utc_offset,
-        } => each_file(&data, &record, &files, |input, _| {
+        ImportCommand::Fit { target } => each_file(&target, hale_import::fit::read),
+        ImportCommand::Fitbit { target, utc_offset } => each_file(&target, |input, _| {
             hale_import::fitbit::read(input, utc_offset)
         }),
-        ImportCommand::GoogleFit {
-            data,
-            files,
-            record,
-        } => each_file(&data, &record, &files, |input, _| {
-            hale_import::google_fit::read(input)
-        }),
-        ImportCommand::Omh {
-            data,
-            files,
-            record,
-        } => each_file(&data, &record, &files, |input, _| {
-            hale_import::omh::read(input)
-        }),
+        ImportCommand::GoogleFit { target } => {
+            each_file(&target, |input, _| hale_import::google_fit::read(input))
+        }
+        ImportCommand::Omh { target } => {
+            each_file(&target, |input, _| hale_import::omh::read(input))
+        }
         ImportCommand::Csv {
             data,
             file,
@@ -173,7 +144,12 @@ pub(crate) fn run(command: ImportCommand) -> anyhow::Result<()> {
                 offset: utc_offset,
                 source,
             };
-            each_file(&data, &record, std::slice::from_ref(&file), |input, _| {
+            let target = Files {
+                data,
+                files: vec![file],
+                record,
+            };
+            each_file(&target, |input, _| {
                 hale_import::csv::Reader::new(input, mapping.clone())
             })
         }
@@ -182,13 +158,11 @@ pub(crate) fn run(command: ImportCommand) -> anyhow::Result<()> {
 
 /// Imports each file with `read`; a file that cannot be read is reported and the rest go on.
 fn each_file<R: SampleReader>(
-    data: &DataArgs,
-    record: &str,
-    files: &[PathBuf],
+    target: &Files,
     read: impl Fn(BufReader<std::fs::File>, &str) -> Result<R, hale_import::ImportError>,
 ) -> anyhow::Result<()> {
-    let mut import = Import::open(data, record, files)?;
-    for file in files {
+    let mut import = Import::open(&target.data, &target.record, &target.files)?;
+    for file in &target.files {
         let name = file_name(file);
         let input = std::fs::File::open(file).with_context(|| format!("cannot open {name}"))?;
         match read(BufReader::new(input), &name) {

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
-use crate::engine::Db;
+use crate::engine::{Db, int, text};
 use crate::sql::SqlValue;
 use hale_core::RecordId;
 
@@ -126,27 +126,10 @@ fn opt(v: &Option<String>) -> SqlValue {
         .map_or(SqlValue::Null, |s| SqlValue::Text(s.clone()))
 }
 
-fn text(v: &SqlValue) -> String {
-    match v {
-        SqlValue::Text(s) => s.clone(),
-        SqlValue::Int(i) => i.to_string(),
-        _ => String::new(),
-    }
-}
-
 fn maybe(v: &SqlValue) -> Option<String> {
     match v {
         SqlValue::Text(s) => Some(s.clone()),
         _ => None,
-    }
-}
-
-fn int(v: &SqlValue) -> i64 {
-    match v {
-        SqlValue::Int(i) => *i,
-        SqlValue::Text(s) => s.parse().unwrap_or(0),
-        SqlValue::Real(f) => *f as i64,
-        _ => 0,
     }
 }
 

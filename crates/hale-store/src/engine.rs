@@ -35,7 +35,7 @@ pub trait Db {
     }
 }
 
-fn text(v: &SqlValue) -> String {
+pub(crate) fn text(v: &SqlValue) -> String {
     match v {
         SqlValue::Text(s) => s.clone(),
         SqlValue::Int(i) => i.to_string(),
@@ -43,7 +43,7 @@ fn text(v: &SqlValue) -> String {
     }
 }
 
-fn int(v: &SqlValue) -> i64 {
+pub(crate) fn int(v: &SqlValue) -> i64 {
     match v {
         SqlValue::Int(i) => *i,
         SqlValue::Real(f) => *f as i64,
