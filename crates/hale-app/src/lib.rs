@@ -280,6 +280,24 @@ impl App {
         r.value().is_some_and(|v| entered_by_person(&v))
     }
 
+    /// What a health or care service wrote stays theirs: a person, or an app acting for them,
+    /// may not change or delete it (they add their own entries beside it, mission point 4).
+    /// The record's own Patient is the person's to keep up to date.
+    fn may_change(&self, ctx: &RequestContext, current: &StoredResource) -> Result<(), AppError> {
+        if ctx.actor.record().is_none()
+            || (current.resource_type == "Patient" && current.id == current.record.as_str())
+        {
+            return Ok(());
+        }
+        match current.value() {
+            Some(v) if !entered_by_person(&v) => Err(AppError::Forbidden(
+                "this entry was written by a health or care service, and only they can change it"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The record scope of the actor: its record, or every record for a system actor.
     fn scope<'a>(&self, ctx: &'a RequestContext) -> Option<&'a RecordId> {
         ctx.actor.record()

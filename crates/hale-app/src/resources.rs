@@ -49,6 +49,9 @@ impl App {
                     )));
                 }
                 found => {
+                    if let Some(current) = &found {
+                        self.may_change(ctx, current)?;
+                    }
                     label_before = found
                         .as_ref()
                         .and_then(StoredResource::value)
@@ -367,6 +370,7 @@ impl App {
     ) -> Result<(), AppError> {
         self.require(ctx, rtype, Interaction::Delete)?;
         let current = self.read_unaudited(ctx, rtype, id)?;
+        self.may_change(ctx, &current)?;
         if rtype == "Patient" && current.record.as_str() == id {
             return Err(AppError::unprocessable(
                 "Patient",

@@ -379,6 +379,9 @@ impl App {
                         },
                     ));
                 }
+                if let Some(current) = self.store.read(self.scope(ctx), rtype, id)? {
+                    self.may_change(ctx, &current).map_err(|x| in_entry(i, x))?;
+                }
                 ops.push(WriteOp::Delete {
                     record: placement.record.clone(),
                     resource_type: rtype.clone(),

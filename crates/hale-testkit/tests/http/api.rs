@@ -489,3 +489,53 @@ fn a_search_across_every_record_that_no_index_serves_is_refused() {
         200
     );
 }
+
+/// What a health or care service wrote stays theirs: the person's token (or an app acting
+/// for them) cannot change or delete it by any route, and the entry is unchanged; their own
+/// entries and their own details they can change.
+#[test]
+fn a_services_entry_cannot_be_changed_or_deleted_through_the_persons_token() {
+    let app = TestApp::spawn();
+    let (record, token) = app.new_person("Service Entry");
+    let from_service = app.post(
+        "/fhir/Observation",
+        &app.system_token,
+        &weight(&record, "70.5"),
+    );
+    assert_eq!(from_service.status, 201);
+    let id = from_service.json["id"].as_str().unwrap().to_owned();
+    let path = format!("/fhir/Observation/{id}");
+    let mut changed = from_service.json.clone();
+    changed["valueQuantity"]["value"] = json!(60);
+    let put = app.put(&path, &token, &changed);
+    assert_eq!(put.status, 403, "{}", put.json);
+    let patch = app.send(
+        "PATCH",
+        &path,
+        &token,
+        Some(br#"[{"op": "replace", "path": "/status", "value": "cancelled"}]"#.to_vec()),
+        &[("content-type", "application/json-patch+json")],
+    );
+    assert_eq!(patch.status, 403, "{}", patch.json);
+    assert_eq!(app.send("DELETE", &path, &token, None, &[]).status, 403);
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "DELETE", "url": format!("Observation/{id}")}}]});
+    let tx = app.post("/fhir", &token, &bundle);
+    assert_eq!(tx.status, 403, "{}", tx.json);
+    let now = app.get(&path, &token);
+    assert_eq!(now.json["meta"]["versionId"], "1");
+    assert_eq!(now.json["valueQuantity"]["value"], 70.5);
+    // The person's own entry, and their own details, are theirs to change.
+    let own = app.post("/fhir/Observation", &token, &weight(&record, "71"));
+    let mut own_changed = own.json.clone();
+    own_changed["valueQuantity"]["value"] = json!(71.5);
+    let own_path = format!("/fhir/Observation/{}", own.json["id"].as_str().unwrap());
+    assert_eq!(app.put(&own_path, &token, &own_changed).status, 200);
+    let mut me = app.get(&format!("/fhir/Patient/{record}"), &token).json;
+    me["telecom"] = json!([{"system": "phone", "value": "01632 960000"}]);
+    assert_eq!(
+        app.put(&format!("/fhir/Patient/{record}"), &token, &me)
+            .status,
+        200
+    );
+}
