@@ -96,8 +96,8 @@ pub(crate) fn start_audit_writer(store: Arc<dyn hale_store::Store>, queue: Arc<A
 
 use crate::{App, AppError};
 
-/// Who an actor is in the log, the app it used, and why it acted.
-fn who(ctx: &RequestContext, record: &RecordId) -> (String, Option<String>, &'static str) {
+/// Who an actor is in the log, and why it acted.
+fn who(ctx: &RequestContext, record: &RecordId) -> (String, &'static str) {
     match &ctx.actor {
         Actor::Record {
             record: own,
@@ -105,9 +105,9 @@ fn who(ctx: &RequestContext, record: &RecordId) -> (String, Option<String>, &'st
             ..
         } => {
             let purpose = if own == record { "personal" } else { "care" };
-            (subject.clone(), None, purpose)
+            (subject.clone(), purpose)
         }
-        Actor::System { subject, .. } => (format!("system:{subject}"), None, "operations"),
+        Actor::System { subject, .. } => (format!("system:{subject}"), "operations"),
     }
 }
 
@@ -120,13 +120,14 @@ impl App {
         action: &str,
         what: String,
     ) -> AuditEntry {
-        let (actor, app, purpose) = who(ctx, record);
+        let (actor, purpose) = who(ctx, record);
         AuditEntry {
             at: hale_fhir::date::now_millis(),
             record: Some(record.clone()),
             actor,
             on_behalf_of: None,
-            app,
+            // Which app acted is known once the OAuth server (issue 3) names its clients.
+            app: None,
             action: action.to_owned(),
             what,
             purpose: purpose.to_owned(),

@@ -522,9 +522,9 @@ impl App {
         record: &hale_core::RecordId,
         query: &SearchQuery,
         page: &mut SearchPage,
-        daily: Vec<StoredResource>,
+        computed: Vec<StoredResource>,
     ) -> Result<(), AppError> {
-        if daily.is_empty() {
+        if computed.is_empty() {
             return Ok(());
         }
         let stored_total = match page.total {
@@ -538,14 +538,15 @@ impl App {
             }
         };
         if page.total.is_some() {
-            page.total = Some((stored_total + daily.len()) as i64);
+            page.total = Some((stored_total + computed.len()) as i64);
         }
         if query.summary_count || query.offset + page.matches.len() < stored_total {
             return Ok(());
         }
         let skip = query.offset.saturating_sub(stored_total);
         let room = query.count.saturating_sub(page.matches.len());
-        page.matches.extend(daily.into_iter().skip(skip).take(room));
+        page.matches
+            .extend(computed.into_iter().skip(skip).take(room));
         Ok(())
     }
 
