@@ -191,7 +191,7 @@ pub struct Identity {
 }
 
 impl App {
-    fn identity(&self) -> Result<&Identity, AppError> {
+    pub(crate) fn identity(&self) -> Result<&Identity, AppError> {
         self.identity
             .as_ref()
             .ok_or_else(|| AppError::NotSupported("sign-in is not configured".into()))

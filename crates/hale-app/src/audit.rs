@@ -96,8 +96,8 @@ pub(crate) fn start_audit_writer(store: Arc<dyn hale_store::Store>, queue: Arc<A
 
 use crate::{App, AppError};
 
-/// Who an actor is in the log, and why it acted.
-fn who(ctx: &RequestContext, record: &RecordId) -> (String, &'static str) {
+/// Who an actor is in the log, for whom it acted, and why.
+fn who(ctx: &RequestContext, record: &RecordId) -> (String, Option<String>, &'static str) {
     match &ctx.actor {
         Actor::Record {
             record: own,
@@ -105,9 +105,18 @@ fn who(ctx: &RequestContext, record: &RecordId) -> (String, &'static str) {
             ..
         } => {
             let purpose = if own == record { "personal" } else { "care" };
-            (subject.clone(), purpose)
+            (subject.clone(), None, purpose)
         }
-        Actor::System { subject, .. } => (format!("system:{subject}"), "operations"),
+        Actor::Grantee {
+            record: own,
+            subject,
+            ..
+        } => {
+            // Someone acting for the person: the entry says for whom.
+            let person = (own == record).then(|| format!("record:{own}"));
+            (subject.clone(), person, "proxy")
+        }
+        Actor::System { subject, .. } => (format!("system:{subject}"), None, "operations"),
     }
 }
 
@@ -120,12 +129,12 @@ impl App {
         action: &str,
         what: String,
     ) -> AuditEntry {
-        let (actor, purpose) = who(ctx, record);
+        let (actor, on_behalf_of, purpose) = who(ctx, record);
         AuditEntry {
             at: hale_fhir::date::now_millis(),
             record: Some(record.clone()),
             actor,
-            on_behalf_of: None,
+            on_behalf_of,
             // Which app acted is known once the OAuth server (issue 3) names its clients.
             app: None,
             action: action.to_owned(),
@@ -174,7 +183,8 @@ impl App {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<StoredAuditEntry>, AppError> {
-        if ctx.actor.record().is_some_and(|r| r != record) {
+        // The log is the person's: someone acting for them does not see it.
+        if ctx.actor.record().is_some_and(|r| r != record) || ctx.actor.grant().is_some() {
             return Err(AppError::NotFound {
                 resource_type: "Patient".into(),
                 id: record.to_string(),

@@ -82,6 +82,7 @@ impl App {
         progress: &mut dyn FnMut(&ImportSummary),
     ) -> Result<ImportSummary, AppError> {
         if ctx.actor.record().is_some_and(|r| r != record)
+            || ctx.actor.grant().is_some()
             || !ctx.actor.allows("Observation", Interaction::Create)
         {
             return Err(AppError::Forbidden(
@@ -200,9 +201,9 @@ impl App {
             ));
         };
         let app = match &ctx.actor {
-            hale_core::Actor::Record { subject, .. } | hale_core::Actor::System { subject, .. } => {
-                subject.clone()
-            }
+            hale_core::Actor::Record { subject, .. }
+            | hale_core::Actor::Grantee { subject, .. }
+            | hale_core::Actor::System { subject, .. } => subject.clone(),
         };
         let patient = format!("Patient/{}", record.patient_id().as_str());
         let mut reader = hale_import::fhir::read(body, &patient, &app)
@@ -239,7 +240,7 @@ impl App {
         record: &RecordId,
         archive: R,
     ) -> Result<ClinicalSummary, AppError> {
-        if ctx.actor.record().is_some_and(|r| r != record) {
+        if ctx.actor.record().is_some_and(|r| r != record) || ctx.actor.grant().is_some() {
             return Err(AppError::Forbidden("not this actor's record".into()));
         }
         let source = RequestContext::operator(
@@ -315,6 +316,7 @@ impl App {
     ) -> Result<Vec<&'static hale_import::Metric>, AppError> {
         if ctx.actor.record().is_some_and(|r| r != record)
             || !ctx.actor.allows("Observation", Interaction::Read)
+            || !self.access(ctx)?.sees_samples()
         {
             return Err(AppError::NotFound {
                 resource_type: "Patient".into(),
@@ -340,6 +342,7 @@ impl App {
     ) -> Result<Vec<hale_store::SampleBucket>, AppError> {
         if ctx.actor.record().is_some_and(|r| r != record)
             || !ctx.actor.allows("Observation", Interaction::Read)
+            || !self.access(ctx)?.sees_samples()
         {
             return Err(AppError::NotFound {
                 resource_type: "Patient".into(),

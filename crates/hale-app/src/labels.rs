@@ -195,6 +195,11 @@ impl crate::App {
         label: PrivacyLabel,
     ) -> Result<crate::Written, crate::AppError> {
         let current = self.read_unaudited(ctx, rtype, id)?;
+        if ctx.actor.grant().is_some() {
+            return Err(crate::AppError::Forbidden(
+                "only the person can change who may see their entries".into(),
+            ));
+        }
         let mut body = current
             .value()
             .ok_or_else(|| crate::AppError::Internal("an entry without content".into()))?;

@@ -10,11 +10,13 @@
 //! # Ok(()) }
 //! ```
 
+pub mod access;
 pub mod accounts;
 mod audit;
 pub mod daily;
 pub mod demo;
 mod error;
+pub mod grants;
 mod import;
 pub mod journal;
 pub mod labels;
@@ -195,6 +197,7 @@ impl App {
         self.tokens.sign(&Claims {
             sub: subject.to_owned(),
             rec: record.map(|r| r.to_string()),
+            grt: None,
             scope: scopes.as_str().to_owned(),
             iat: now,
             exp: now + ttl_secs,
@@ -257,45 +260,6 @@ impl App {
             )));
         }
         Ok(())
-    }
-
-    /// Whether the actor sees only what the person wrote themselves: a person (or their
-    /// app) whose identity is verified below P9. NHS login's rule: information from health
-    /// and care sources needs a verified identity (issue 3 §4).
-    fn own_entries_only(&self, ctx: &RequestContext) -> bool {
-        ctx.actor.record().is_some() && ctx.verification < hale_core::VerificationLevel::P9
-    }
-
-    /// Whether the actor may see this version at all: everything, unless
-    /// [`own_entries_only`](Self::own_entries_only), when only the record's own Patient and
-    /// what the person or their apps entered (tagged [`ENTERED_BY`]) are visible. Anything
-    /// else answers exactly as if it did not exist.
-    fn visible(&self, ctx: &RequestContext, r: &StoredResource) -> bool {
-        if !self.own_entries_only(ctx) {
-            return true;
-        }
-        if r.resource_type == "Patient" && r.id == r.record.as_str() {
-            return true;
-        }
-        r.value().is_some_and(|v| entered_by_person(&v))
-    }
-
-    /// What a health or care service wrote stays theirs: a person, or an app acting for them,
-    /// may not change or delete it (they add their own entries beside it, mission point 4).
-    /// The record's own Patient is the person's to keep up to date.
-    fn may_change(&self, ctx: &RequestContext, current: &StoredResource) -> Result<(), AppError> {
-        if ctx.actor.record().is_none()
-            || (current.resource_type == "Patient" && current.id == current.record.as_str())
-        {
-            return Ok(());
-        }
-        match current.value() {
-            Some(v) if !entered_by_person(&v) => Err(AppError::Forbidden(
-                "this entry was written by a health or care service, and only they can change it"
-                    .into(),
-            )),
-            _ => Ok(()),
-        }
     }
 
     /// The record scope of the actor: its record, or every record for a system actor.

@@ -85,7 +85,7 @@ impl App {
             p.clone()
         } else {
             match &ctx.actor {
-                Actor::Record { record, .. } => Placement {
+                Actor::Record { record, .. } | Actor::Grantee { record, .. } => Placement {
                     record: record.clone(),
                     new_record: false,
                 },

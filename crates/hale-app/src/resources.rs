@@ -7,6 +7,7 @@ use hale_fhir::search::SearchQuery;
 use hale_store::{Expect, HistoryQuery, SearchPage, StoredResource, WriteBatch, WriteOp};
 use serde_json::Value;
 
+use crate::access::{Target, Verb};
 use crate::placement::Placement;
 use crate::{App, AppError, Written};
 
@@ -35,6 +36,7 @@ impl App {
         // Who entered it is the server's to say, never the client's.
         crate::tag_entered_by(&mut body, ctx.actor.record().is_some());
         self.check_content(rtype, &body)?;
+        let access = self.access(ctx)?;
         // Only a system actor may look beyond its record to find where an id lives. A create
         // (expecting absence) needs no look: the store enforces it in the transaction.
         let mut label_before = None;
@@ -43,14 +45,18 @@ impl App {
             _ => match self.store.read(self.scope(ctx), rtype, id)? {
                 // What the actor may not see, it may not overwrite either; it answers as an
                 // id taken in another record does.
-                Some(e) if e.resource.is_some() && !self.visible(ctx, &e) => {
-                    return Err(AppError::Conflict(format!(
-                        "the id {rtype}/{id} is not available"
-                    )));
+                Some(e) if e.resource.is_some() && !self.visible_to(&access, &e) => {
+                    return Err(id_not_available(rtype, id));
+                }
+                None if self.exists_elsewhere(ctx, rtype, id)? => {
+                    return Err(id_not_available(rtype, id));
                 }
                 found => {
-                    if let Some(current) = &found {
-                        self.may_change(ctx, current)?;
+                    if let Some(current) = &found
+                        && let Some(v) = current.value()
+                    {
+                        let target = Target::of(&current.record, rtype, id, &v);
+                        self.check(&access, Verb::Update, &target)?;
                     }
                     label_before = found
                         .as_ref()
@@ -70,6 +76,10 @@ impl App {
             forced,
             in_bundle,
         )?;
+        // What is written must itself be the actor's to write (a grantee within the grant's
+        // labels and types; nobody writes a grant directly).
+        let written = Target::of(&placement.record, rtype, id, &body);
+        self.check(&access, Verb::Create, &written)?;
         let index = hale_fhir::index::extract(self.defs, rtype, &body);
         Ok(Prepared {
             op: WriteOp::Put {
@@ -116,6 +126,22 @@ impl App {
             .ok_or_else(|| AppError::Internal("the store returned no result for a write".into()))
     }
 
+    /// Whether `rtype/id` exists (or existed) in a record other than the actor's.
+    pub(crate) fn exists_elsewhere(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+    ) -> Result<bool, AppError> {
+        Ok(match self.scope(ctx) {
+            Some(own) => self
+                .store
+                .read(None, rtype, id)?
+                .is_some_and(|r| &r.record != own),
+            None => false,
+        })
+    }
+
     /// `GET [type]/[id]`, recorded in the audit log.
     pub fn read(
         &self,
@@ -136,10 +162,11 @@ impl App {
         id: &str,
     ) -> Result<StoredResource, AppError> {
         self.require(ctx, rtype, Interaction::Read)?;
+        let access = self.access(ctx)?;
         if rtype == "Observation" && id.starts_with(crate::daily::DAILY) {
             let found = match self.scope(ctx) {
-                Some(record) => self.read_daily(record, id)?,
-                None => None,
+                Some(record) if access.sees_samples() => self.read_daily(record, id)?,
+                _ => None,
             };
             return found.ok_or_else(|| AppError::NotFound {
                 resource_type: rtype.into(),
@@ -149,12 +176,20 @@ impl App {
         let found = self
             .store
             .read(self.scope(ctx), rtype, id)?
-            .filter(|r| r.resource.is_none() || self.visible(ctx, r))
+            .filter(|r| self.visible_to(&access, r))
             .ok_or_else(|| AppError::NotFound {
                 resource_type: rtype.into(),
                 id: id.into(),
             })?;
         if found.resource.is_none() {
+            // For an actor who sees only part of the record, whether a deleted entry was
+            // once visible to them is not known here: it answers as never there.
+            if access.is_narrowed() {
+                return Err(AppError::NotFound {
+                    resource_type: rtype.into(),
+                    id: id.into(),
+                });
+            }
             return Err(AppError::Gone {
                 resource_type: rtype.into(),
                 id: id.into(),
@@ -172,6 +207,7 @@ impl App {
         version: &str,
     ) -> Result<StoredResource, AppError> {
         self.require(ctx, rtype, Interaction::Read)?;
+        let access = self.access(ctx)?;
         let not_found = || AppError::NotFound {
             resource_type: rtype.into(),
             id: format!("{id}/_history/{version}"),
@@ -180,8 +216,11 @@ impl App {
         let found = self
             .store
             .vread(self.scope(ctx), rtype, id, v)?
-            .filter(|r| r.resource.is_none() || self.visible(ctx, r))
+            .filter(|r| self.visible_to(&access, r))
             .ok_or_else(not_found)?;
+        if found.resource.is_none() && access.is_narrowed() {
+            return Err(not_found());
+        }
         if found.resource.is_none() {
             return Err(AppError::Gone {
                 resource_type: rtype.into(),
@@ -331,6 +370,10 @@ impl App {
     ) -> Result<Written, AppError> {
         self.require(ctx, rtype, Interaction::Update)?;
         let current = self.read(ctx, rtype, id)?;
+        if let Some(v) = current.value() {
+            let target = Target::of(&current.record, rtype, id, &v);
+            self.check(&self.access(ctx)?, Verb::Update, &target)?;
+        }
         if let Some(v) = if_match
             && v != current.version
         {
@@ -370,7 +413,10 @@ impl App {
     ) -> Result<(), AppError> {
         self.require(ctx, rtype, Interaction::Delete)?;
         let current = self.read_unaudited(ctx, rtype, id)?;
-        self.may_change(ctx, &current)?;
+        if let Some(v) = current.value() {
+            let target = Target::of(&current.record, rtype, id, &v);
+            self.check(&self.access(ctx)?, Verb::Delete, &target)?;
+        }
         if rtype == "Patient" && current.record.as_str() == id {
             return Err(AppError::unprocessable(
                 "Patient",
@@ -402,6 +448,7 @@ impl App {
         since: Option<i64>,
     ) -> Result<Vec<StoredResource>, AppError> {
         self.require(ctx, rtype, Interaction::Read)?;
+        let access = self.access(ctx)?;
         let mut versions = self.store.history(
             self.scope(ctx),
             &HistoryQuery {
@@ -411,13 +458,16 @@ impl App {
                 count: count.clamp(1, hale_fhir::search::MAX_COUNT),
             },
         )?;
-        if self.own_entries_only(ctx) {
-            // A resource is shown with all its versions (deletion markers too) or not at all.
-            let shown: HashSet<String> = versions
-                .iter()
-                .filter(|v| v.resource.is_some() && self.visible(ctx, v))
-                .map(|v| v.id.clone())
-                .collect();
+        if access.is_narrowed() {
+            // A resource is shown with all its versions (deletion markers too) or not at all:
+            // shown if its newest version with content is visible.
+            let mut seen = HashSet::new();
+            let mut shown = HashSet::new();
+            for v in versions.iter().filter(|v| v.resource.is_some()) {
+                if seen.insert(v.id.clone()) && self.visible_to(&access, v) {
+                    shown.insert(v.id.clone());
+                }
+            }
             versions.retain(|v| shown.contains(&v.id));
         }
         if let Some(id) = id
@@ -452,10 +502,13 @@ impl App {
         strict: bool,
     ) -> Result<(SearchQuery, SearchPage), AppError> {
         let (query, mut page) = self.search_entries(ctx, rtype, pairs, strict)?;
+        let access = self.access(ctx)?;
         if let Some(record) = self.scope(ctx) {
             let computed = match rtype {
-                "Observation" => self.daily_matches(record, &query)?,
-                "AuditEvent" => self.audit_event_matches(record, &query)?,
+                "Observation" if access.sees_samples() => self.daily_matches(record, &query)?,
+                "AuditEvent" if access.grant().is_none() => {
+                    self.audit_event_matches(record, &query)?
+                }
                 _ => Vec::new(),
             };
             self.append_computed(record, &query, &mut page, computed)?;
@@ -473,16 +526,19 @@ impl App {
         strict: bool,
     ) -> Result<(SearchQuery, SearchPage), AppError> {
         self.require(ctx, rtype, Interaction::Search)?;
+        let access = self.access(ctx)?;
+        let asked = pairs;
+        // The access rules as index clauses, so counts and paging agree with what is shown.
         let mut pairs = pairs.to_vec();
-        if self.own_entries_only(ctx) && rtype != "Patient" {
-            // Only what the person wrote: the index serves it, so counts and paging agree.
-            pairs.push((
-                "_tag".into(),
-                format!("{}|{}", crate::ENTERED_BY.0, crate::ENTERED_BY.1),
-            ));
-        }
+        pairs.extend(access.search_clauses(rtype));
         let query = hale_fhir::search::parse(self.defs, rtype, &pairs, strict)
             .map_err(|i| AppError::BadRequest(vec![i]))?;
+        if access.is_narrowed() && query.clauses.iter().any(chains_past_patient) {
+            return Err(AppError::Forbidden(
+                "searches that follow a reference into other entries are not available with this access; search those entries directly".into(),
+            ));
+        }
+
         if self.scope(ctx).is_none()
             && !query.clauses.is_empty()
             && !query
@@ -496,17 +552,27 @@ impl App {
                 "a search across every record needs _id, a code or identifier, or a reference: no index serves it otherwise",
             )]));
         }
-        let mut page = self.store.search(self.scope(ctx), &query)?;
-        // Included resources are shown only where the scopes allow reading them.
+        let mut page = if access.may_search(rtype) {
+            self.store.search(self.scope(ctx), &query)?
+        } else {
+            // Nothing of this kind is shared: the answer of a search that finds nothing.
+            let counted = query.summary_count || query.total == hale_fhir::search::Total::Accurate;
+            SearchPage {
+                matches: Vec::new(),
+                included: Vec::new(),
+                total: counted.then_some(0),
+            }
+        };
+        // Included resources are shown only where the scopes and the access rules allow.
         page.included.retain(|r| {
-            ctx.actor.allows(&r.resource_type, Interaction::Read) && self.visible(ctx, r)
+            ctx.actor.allows(&r.resource_type, Interaction::Read) && self.visible_to(&access, r)
         });
-        if rtype == "Patient" {
-            page.matches.retain(|r| self.visible(ctx, r));
-        }
+        // The clauses above already confine the matches; this is the rule itself, applied
+        // again (and the only filter for Patients other than the record's own).
+        page.matches.retain(|r| self.visible_to(&access, r));
         // One entry for each record whose data the answer holds; a search of one's own
         // record is recorded even when it finds nothing.
-        let what = crate::audit::search_what(rtype, &pairs);
+        let what = crate::audit::search_what(rtype, asked);
         let aimed = self.aimed_at(ctx, &query);
         let records = page.matches.iter().chain(&page.included).map(|r| &r.record);
         let touched = self.scope(ctx).into_iter().chain(&aimed).chain(records);
@@ -590,11 +656,21 @@ impl App {
                 "a conditional operation needs search parameters",
             ));
         }
+        let access = self.access(ctx)?;
         let mut pairs = pairs.to_vec();
+        pairs.extend(access.search_clauses(rtype));
         pairs.push(("_count".into(), "2".into()));
         let query = hale_fhir::search::parse(self.defs, rtype, &pairs, true)
             .map_err(|i| AppError::BadRequest(vec![i]))?;
-        Ok(self.store.search(self.scope(ctx), &query)?.matches)
+        if access.is_narrowed() && query.clauses.iter().any(chains_past_patient) {
+            return Err(AppError::Forbidden(
+                "conditional operations that follow a reference are not available with this access"
+                    .into(),
+            ));
+        }
+        let mut found = self.store.search(self.scope(ctx), &query)?.matches;
+        found.retain(|r| self.visible_to(&access, r));
+        Ok(found)
     }
 
     /// `GET Patient/[id]/$everything`: every resource of the patient's record the actor may read.
@@ -604,9 +680,10 @@ impl App {
         patient_id: &str,
     ) -> Result<Vec<StoredResource>, AppError> {
         let patient = self.read_unaudited(ctx, "Patient", patient_id)?;
+        let access = self.access(ctx)?;
         let mut all = self.store.everything(&patient.record)?;
         all.retain(|r| {
-            ctx.actor.allows(&r.resource_type, Interaction::Read) && self.visible(ctx, r)
+            ctx.actor.allows(&r.resource_type, Interaction::Read) && self.visible_to(&access, r)
         });
         self.audit_reads(
             ctx,
@@ -616,6 +693,20 @@ impl App {
         )?;
         Ok(all)
     }
+}
+
+/// Ids are unique per type across records, so an update naming an id the actor cannot see
+/// cannot create it either: it answers in these words, whether the id is hidden in the
+/// actor's own record or used in another.
+fn id_not_available(rtype: &str, id: &str) -> AppError {
+    AppError::Conflict(format!("the id {rtype}/{id} is not available"))
+}
+
+/// Whether a clause follows a reference into anything but a Patient (whose visibility does
+/// not depend on labels): an actor who sees part of a record could learn of entries hidden
+/// from it through such a chain, so it is refused whatever is stored.
+fn chains_past_patient(c: &hale_fhir::search::Clause) -> bool {
+    matches!(&c.test, hale_fhir::search::Test::Chain { target_type, .. } if target_type != "Patient")
 }
 
 /// `a=1&b=2` into decoded pairs.

@@ -21,6 +21,10 @@ pub struct Claims {
     pub sub: String,
     /// The one record it reaches; `None` for a system token.
     pub rec: Option<String>,
+    /// The grant its holder acts under, when it was issued to someone the person gave access
+    /// to rather than to the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grt: Option<String>,
     /// SMART scopes.
     pub scope: String,
     /// Issued at (seconds since the epoch).
@@ -81,18 +85,24 @@ impl TokenKey {
             ));
         }
         let scopes = Scopes::parse(&claims.scope).map_err(|_| bad())?;
-        match claims.rec {
-            Some(r) => Ok(Actor::Record {
+        match (claims.rec, claims.grt) {
+            (Some(r), Some(grant)) => Ok(Actor::Grantee {
+                record: RecordId::parse(&r).map_err(|_| bad())?,
+                grant,
+                scopes,
+                subject: claims.sub,
+            }),
+            (Some(r), None) => Ok(Actor::Record {
                 record: RecordId::parse(&r).map_err(|_| bad())?,
                 scopes,
                 subject: claims.sub,
             }),
             // A token without a record context must be a system token: never widened.
-            None if scopes.has_system_level() => Ok(Actor::System {
+            (None, None) if scopes.has_system_level() => Ok(Actor::System {
                 scopes,
                 subject: claims.sub,
             }),
-            None => Err(AppError::Unauthenticated(
+            (None, _) => Err(AppError::Unauthenticated(
                 "the token has no record context".into(),
             )),
         }
@@ -108,6 +118,7 @@ mod tests {
         Claims {
             sub: "t".into(),
             rec: rec.map(str::to_owned),
+            grt: None,
             scope: scope.into(),
             iat: 0,
             exp,

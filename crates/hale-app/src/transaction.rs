@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use hale_core::{Actor, Interaction, RecordId, RequestContext, ResourceId};
+use hale_core::{Interaction, RecordId, RequestContext, ResourceId};
 use hale_fhir::index::local_reference;
 use hale_fhir::{Issue, IssueCode};
 use hale_store::{Expect, StoredResource, WriteBatch, WriteOp};
@@ -182,6 +182,8 @@ impl App {
         bundle: &Value,
     ) -> Result<(BundleKind, Vec<Result<EntryResult, AppError>>), AppError> {
         let (kind, entries) = parse_entries(bundle)?;
+        // Access that has ended refuses the whole bundle, not each entry.
+        self.access(ctx)?;
         match kind {
             BundleKind::Transaction => Ok((
                 kind,
@@ -366,27 +368,48 @@ impl App {
             self.require(ctx, rtype, interaction)
                 .map_err(|x| in_entry(i, x))?;
             if e.method == "DELETE" {
-                if self.own_entries_only(ctx)
-                    && let Some(current) = self.store.read(self.scope(ctx), rtype, id)?
-                    && current.resource.is_some()
-                    && !self.visible(ctx, &current)
-                {
-                    return Err(in_entry(
-                        i,
-                        AppError::NotFound {
-                            resource_type: rtype.clone(),
-                            id: id.clone(),
-                        },
-                    ));
-                }
-                if let Some(current) = self.store.read(self.scope(ctx), rtype, id)? {
-                    self.may_change(ctx, &current).map_err(|x| in_entry(i, x))?;
+                let expect = e.if_match.map_or(Expect::Any, Expect::Version);
+                let hidden = match self.store.read(self.scope(ctx), rtype, id)? {
+                    Some(current) => match current.value() {
+                        Some(v) => {
+                            let target = crate::access::Target::of(&current.record, rtype, id, &v);
+                            let access = self.access(ctx).map_err(|x| in_entry(i, x))?;
+                            match access.decide(crate::access::Verb::Delete, &target) {
+                                Ok(()) => false,
+                                Err(crate::access::Denial::Hidden) => true,
+                                Err(crate::access::Denial::Refused(why)) => {
+                                    return Err(in_entry(i, AppError::Forbidden(why.into())));
+                                }
+                            }
+                        }
+                        None => false,
+                    },
+                    None => self.exists_elsewhere(ctx, rtype, id)?,
+                };
+                if hidden {
+                    // Answered as a delete of an id that does not exist: nothing to delete,
+                    // or the version asked for is not there.
+                    if let Expect::Version(v) = expect {
+                        return Err(in_entry(
+                            i,
+                            AppError::PreconditionFailed(format!(
+                                "{rtype}/{id} is at version absent, not {v}"
+                            )),
+                        ));
+                    }
+                    // Its place in the batch holds a note of the attempt, so that results
+                    // keep their places.
+                    let mut attempt =
+                        self.audit_entry(ctx, &placement.record, "delete", format!("{rtype}/{id}"));
+                    attempt.outcome = "not-found".into();
+                    ops.push(WriteOp::Audit(attempt));
+                    continue;
                 }
                 ops.push(WriteOp::Delete {
                     record: placement.record.clone(),
                     resource_type: rtype.clone(),
                     id: id.clone(),
-                    expect: e.if_match.map_or(Expect::Any, Expect::Version),
+                    expect,
                 });
                 continue;
             }
@@ -476,7 +499,7 @@ impl App {
         entries: &[Entry],
         ids: &[(String, String)],
     ) -> Result<Placement, AppError> {
-        if let Actor::Record { record, .. } = &ctx.actor {
+        if let Some(record) = ctx.actor.record() {
             return Ok(Placement {
                 record: record.clone(),
                 new_record: false,

@@ -330,6 +330,7 @@ impl App {
             .actor
             .record()
             .filter(|_| ctx.actor.allows("Observation", Interaction::Create))
+            .filter(|_| ctx.actor.grant().is_none())
             .cloned()
             .ok_or_else(|| AppError::Forbidden("this actor may not add measurements".into()))?;
         let uploads = self.uploads()?.clone();

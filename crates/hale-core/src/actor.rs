@@ -14,6 +14,19 @@ pub enum Actor {
         /// Who the token was issued to (an account or client id), for audit.
         subject: String,
     },
+    /// Someone the person has given access to (a carer, a relative, a professional), acting
+    /// for them within one grant. The grant is looked up on every request, so taking it back
+    /// ends this actor's access at once.
+    Grantee {
+        /// The record the grant is in: the only one this actor can reach.
+        record: RecordId,
+        /// The grant (a `Consent` in that record) they act under.
+        grant: String,
+        /// What the session or token may do, before the grant narrows it.
+        scopes: Scopes,
+        /// The grantee's account, for audit.
+        subject: String,
+    },
     /// An operator or an organisation's system: can create records and write into any.
     System {
         /// What it may do.
@@ -27,7 +40,7 @@ impl Actor {
     /// The record this actor is confined to, if any.
     pub fn record(&self) -> Option<&RecordId> {
         match self {
-            Actor::Record { record, .. } => Some(record),
+            Actor::Record { record, .. } | Actor::Grantee { record, .. } => Some(record),
             Actor::System { .. } => None,
         }
     }
@@ -35,16 +48,26 @@ impl Actor {
     /// Whether the actor's scopes allow `interaction` on `resource_type`.
     pub fn allows(&self, resource_type: &str, interaction: Interaction) -> bool {
         match self {
-            Actor::Record { scopes, .. } | Actor::System { scopes, .. } => {
-                scopes.allows(resource_type, interaction)
-            }
+            Actor::Record { scopes, .. }
+            | Actor::Grantee { scopes, .. }
+            | Actor::System { scopes, .. } => scopes.allows(resource_type, interaction),
+        }
+    }
+
+    /// The grant this actor acts under, if it is someone acting for the person.
+    pub fn grant(&self) -> Option<&str> {
+        match self {
+            Actor::Grantee { grant, .. } => Some(grant),
+            _ => None,
         }
     }
 
     /// Who this is, for audit: an account or client id, never a name.
     pub fn subject(&self) -> &str {
         match self {
-            Actor::Record { subject, .. } | Actor::System { subject, .. } => subject,
+            Actor::Record { subject, .. }
+            | Actor::Grantee { subject, .. }
+            | Actor::System { subject, .. } => subject,
         }
     }
 }

@@ -176,6 +176,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A token for the holder of grant `grant` in `record`, with these scopes.
+    pub fn grant_token(&self, record: &str, grant: &str, scope: &str) -> String {
+        let r = hale_server::RecordId::parse(record).unwrap();
+        self.app.issue_grant_token(&r, grant, scope, 3600).unwrap()
+    }
+
+    /// The application itself, for set-up that has no HTTP route yet.
+    pub fn app(&self) -> &hale_server::App {
+        &self.app
+    }
+
     /// Sends a request; `token` may be empty for none.
     pub fn send(
         &self,

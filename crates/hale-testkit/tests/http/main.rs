@@ -1,6 +1,7 @@
 //! The one integration-test binary: every HTTP and command-line test, against a real server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access_matrix;
 mod accounts;
 mod api;
 mod audit;
@@ -16,6 +17,7 @@ mod labels;
 mod pages;
 mod record;
 mod samples;
+mod sharing;
 mod synthea;
 mod uploads;
 

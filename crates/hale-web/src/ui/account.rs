@@ -31,12 +31,27 @@ pub(crate) async fn call<T: Send + 'static>(
     match tokio::task::spawn_blocking(move || f(&app)).await {
         Ok(Ok(t)) => Ok(t),
         Ok(Err(AppError::Throttled(secs))) => Err(too_many(v, secs)),
+        Ok(Err(AppError::Forbidden(_))) => Err(not_allowed(v)),
+        Ok(Err(AppError::NotFound { .. })) => Err(super::error_page(v, StatusCode::NOT_FOUND)),
         Ok(Err(e)) => {
             tracing::error!(request_id = %v.request_id, error = %e, "page call failed");
             Err(error_page(v, StatusCode::INTERNAL_SERVER_ERROR))
         }
         Err(_) => Err(error_page(v, StatusCode::INTERNAL_SERVER_ERROR)),
     }
+}
+
+/// What an action the actor may not take gets: the words say why in general, never what
+/// is stored.
+fn not_allowed(v: &Visitor) -> Response {
+    let page = MessagePage {
+        chrome: Chrome::new(v.lang, v.lang.t("not-allowed-title")),
+        heading: v.lang.t("not-allowed-title"),
+        paragraphs: vec![v.lang.t("not-allowed-body")],
+        reference: None,
+        links: vec![("/record", v.lang.t("record-back"))],
+    };
+    html(StatusCode::FORBIDDEN, page.render())
 }
 
 fn too_many(v: &Visitor, secs: u64) -> Response {
@@ -56,7 +71,7 @@ fn too_many(v: &Visitor, secs: u64) -> Response {
 }
 
 /// The session behind the browser's cookie, if live.
-async fn signed_in(state: &State, v: &Visitor) -> Result<Option<SignedIn>, Response> {
+pub(crate) async fn signed_in(state: &State, v: &Visitor) -> Result<Option<SignedIn>, Response> {
     let Some(key) = v.session_key.clone() else {
         return Ok(None);
     };
@@ -105,7 +120,9 @@ pub(crate) fn signed_in_chrome(
         state,
         v.session_key.as_deref().unwrap_or(&who.session.key_hash),
     );
-    Chrome::new(v.lang, title).signed_in(csrf)
+    let mut chrome = Chrome::new(v.lang, title).signed_in(csrf);
+    chrome.acting = v.acting.is_some();
+    chrome
 }
 
 /// A form page before sign-in: its title (a message id) is its heading.
@@ -877,12 +894,13 @@ fn next_page(next: &str) -> &'static str {
     match next {
         "password" => "/account/password",
         "authenticator" => "/account/authenticator",
+        "sharing" => "/record/sharing/new",
         _ => "/account",
     }
 }
 
 /// Sends a session that has not proved both factors recently to confirm first.
-fn recent(state: &State, who: &SignedIn, next: &str) -> Result<(), Response> {
+pub(crate) fn recent(state: &State, who: &SignedIn, next: &str) -> Result<(), Response> {
     if state.app.recently_authenticated(who) {
         Ok(())
     } else {

@@ -22,6 +22,7 @@ pub mod chart;
 pub mod i18n;
 pub mod pages;
 pub mod record;
+pub(crate) mod sharing;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -39,6 +40,9 @@ use pages::{Chrome, MessagePage};
 
 const SESSION_COOKIE: &str = "hale_session";
 const CSRF_COOKIE: &str = "hale_csrf";
+/// The grant a signed-in browser is using to look at someone else's record; checked against
+/// the account and the grant on every request, so it names a choice, never grants anything.
+pub(crate) const ACTING_COOKIE: &str = "hale_acting";
 /// Forms are small; anything bigger is not one of ours.
 const MAX_FORM: usize = 64 * 1024;
 
@@ -126,6 +130,19 @@ pub(crate) fn routes() -> Router<State> {
         )
         .route("/record/import/{job}", get(record::import_status))
         .route("/record/who-has-looked", get(record::who_has_looked))
+        .route("/record/sharing", get(sharing::sharing))
+        .route(
+            "/record/sharing/new",
+            get(sharing::give_form).post(sharing::give),
+        )
+        .route("/record/sharing/{id}/revoke", post(sharing::revoke))
+        .route("/shared-with-me", get(sharing::shared_with_me))
+        .route("/shared-with-me/open", post(sharing::open))
+        .route("/shared-with-me/leave", post(sharing::leave))
+        .route(
+            "/shared-with-me/accept",
+            get(sharing::accept_form).post(sharing::accept),
+        )
         .route("/record/measurements/{kind}", get(record::chart))
         .route("/record/wellbeing/{metric}", get(record::activity))
         .route("/record/entry/{rtype}/{id}", get(record::entry))
@@ -157,6 +174,8 @@ pub(crate) struct Visitor {
     pub client: String,
     pub user_agent: String,
     pub request_id: String,
+    /// The grant chosen on "Shared with you", while looking at someone else's record.
+    pub acting: Option<String>,
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -197,6 +216,7 @@ impl FromRequestParts<State> for Visitor {
                 .take(512)
                 .collect(),
             request_id: crate::fhir::new_request_id(),
+            acting: cookie(headers, ACTING_COOKIE).map(str::to_owned),
         })
     }
 }
@@ -249,6 +269,15 @@ impl FormData {
         })
     }
 
+    /// Every value sent under `name` (ticked checkboxes).
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     pub(crate) fn get(&self, name: &str) -> &str {
         self.0
             .iter()
@@ -284,6 +313,22 @@ pub(crate) fn clear_session_cookie(state: &State) -> HeaderValue {
         secure(state)
     ))
     .unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The cookie that chooses (`Some`) or forgets (`None`) the record being looked at for
+/// someone else.
+pub(crate) fn acting_cookie(state: &State, grant: Option<&str>) -> HeaderValue {
+    let value = match grant {
+        Some(g) => format!(
+            "{ACTING_COOKIE}={g}; Path=/; HttpOnly; SameSite=Lax{}",
+            secure(state)
+        ),
+        None => format!(
+            "{ACTING_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+            secure(state)
+        ),
+    };
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
 }
 
 pub(crate) fn csrf_cookie(state: &State, value: &str) -> HeaderValue {

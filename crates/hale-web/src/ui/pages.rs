@@ -14,6 +14,8 @@ pub(crate) struct Chrome {
     pub has_errors: bool,
     /// Set when signed in: the CSRF token for the header's sign-out form.
     pub signed_in_csrf: Option<String>,
+    /// Set while a signed-in person is looking at someone else's record under a grant.
+    pub acting: bool,
 }
 
 impl Chrome {
@@ -23,6 +25,7 @@ impl Chrome {
             title,
             has_errors: false,
             signed_in_csrf: None,
+            acting: false,
         }
     }
 
@@ -96,6 +99,11 @@ impl Field {
         self.numeric = numeric;
         self.classes = classes;
         self
+    }
+
+    /// For checkboxes: whether `choice` is among the ticked (`value` holds them, comma-separated).
+    pub fn is_checked(&self, choice: &str) -> bool {
+        self.value.split(',').any(|v| v == choice)
     }
 
     /// The ids that describe the input: its hint and its error, if any.

@@ -60,10 +60,29 @@ fn time_of(l: Lang, ms: i64) -> String {
     )
 }
 
-fn row(l: Lang, own_account: &str, e: &hale_app::StoredAuditEntry) -> Row {
+fn row(
+    l: Lang,
+    own_account: &str,
+    grants: &[hale_app::grants::Grant],
+    e: &hale_app::StoredAuditEntry,
+) -> Row {
     let e = &e.entry;
+    let grantee = grants
+        .iter()
+        .find(|g| g.holder_subject().as_deref() == Some(e.actor.as_str()));
     let who = if e.actor == own_account {
         l.t("looked-who-you")
+    } else if let Some(g) = grantee {
+        l.ta(
+            "looked-who-grantee",
+            &[
+                ("name", g.name.clone()),
+                (
+                    "role",
+                    l.t(&format!("role-{}", g.role.code())).to_lowercase(),
+                ),
+            ],
+        )
     } else if e.actor.starts_with("account:") {
         l.t("looked-who-account")
     } else if e.actor == "system:operator-cli" {
@@ -110,7 +129,7 @@ pub(crate) async fn who_has_looked(
     let all = q.all == Some(1);
     let own = format!("account:{}", who.account.id);
     let mine = own.clone();
-    let (entries, more) = call(&state, &v, move |app| {
+    let (entries, more, grants) = call(&state, &v, move |app| {
         let record = ctx
             .actor
             .record()
@@ -130,7 +149,8 @@ pub(crate) async fn who_has_looked(
         }
         let more = shown.len() > PAGE;
         shown.truncate(PAGE);
-        Ok((shown, more))
+        let grants = app.grants_of_record(&ctx)?;
+        Ok((shown, more, grants))
     })
     .await?;
     let l = v.lang;
@@ -144,7 +164,7 @@ pub(crate) async fn who_has_looked(
     };
     let page = LookedPage {
         chrome: signed_in_chrome(&state, &v, &who, l.t("looked-title")),
-        rows: entries.iter().map(|e| row(l, &own, e)).collect(),
+        rows: entries.iter().map(|e| row(l, &own, &grants, e)).collect(),
         all,
         older,
     };

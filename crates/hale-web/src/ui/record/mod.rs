@@ -95,18 +95,28 @@ fn pairs(extra: &[(&str, &str)], more: &[(&str, &str)]) -> Vec<(String, String)>
         .collect()
 }
 
-/// The person's own context, or the way to sign in.
+/// The context of the record being looked at: the person's own, or, after they chose one
+/// on "Shared with you", someone else's under the grant they hold (checked afresh on every
+/// request: access taken back ends here, with a page that says so).
 async fn person(
     state: &State,
     v: &Visitor,
 ) -> Result<(hale_app::accounts::SignedIn, RequestContext), Response> {
     let who = two_factor(state, v).await?;
-    let (checked, request_id) = (who.clone(), v.request_id.clone());
-    let ctx = call(state, v, move |app| {
-        app.person_context(&checked, &request_id)
+    let (checked, request_id, acting) = (who.clone(), v.request_id.clone(), v.acting.clone());
+    let ctx = call(state, v, move |app| match acting {
+        Some(grant) => match app.grantee_context(&checked, &grant, &request_id) {
+            Ok(ctx) => Ok(Some(ctx)),
+            Err(AppError::Unauthenticated(_)) => Ok(None),
+            Err(e) => Err(e),
+        },
+        None => app.person_context(&checked, &request_id).map(Some),
     })
     .await?;
-    Ok((who, ctx))
+    match ctx {
+        Some(ctx) => Ok((who, ctx)),
+        None => Err(crate::ui::sharing::access_ended(state, v, &who)),
+    }
 }
 
 /// A date as "27 November 2026" (UTC).
@@ -264,12 +274,23 @@ struct RecordPage {
     recent: Vec<EntryView>,
     level_text: String,
     categories: Vec<CategoryLink>,
+    /// Looking at someone else's record: their log and sharing are theirs, not offered.
+    acting: bool,
 }
 
 /// `GET /record`: the record's categories with how many entries each holds.
 pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page {
     let (who, ctx) = person(&state, &v).await?;
-    let (counts, mut recent) = call(&state, &v, move |app| {
+    let acting = ctx.actor.grant().is_some();
+    let (counts, mut recent, name) = call(&state, &v, move |app| {
+        // Whose record it is, when it is someone else's (the heading says so).
+        let name = match ctx.actor.record() {
+            Some(record) if acting => app
+                .read(&ctx, "Patient", record.as_str())?
+                .value()
+                .and_then(|p| hale_app::grants::patient_name(&p)),
+            _ => None,
+        };
         let mut counts = Vec::new();
         let mut recent = Vec::new();
         for c in CATEGORIES {
@@ -283,7 +304,7 @@ pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page
             }
             counts.push(n);
         }
-        Ok((counts, recent))
+        Ok((counts, recent, name))
     })
     .await?;
     // What is new: the five most recently added or changed entries, whatever they are.
@@ -296,8 +317,13 @@ pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page
     } else {
         l.t("record-level-p0")
     };
+    let title = match name {
+        Some(name) => l.t1("record-title-acting", "name", name),
+        None => l.t("record-title"),
+    };
     let page = RecordPage {
-        chrome: signed_in_chrome(&state, &v, &who, l.t("record-title")),
+        acting,
+        chrome: signed_in_chrome(&state, &v, &who, title),
         level_text,
         recent: recent.iter().map(|r| describe(l, r)).collect(),
         categories: CATEGORIES

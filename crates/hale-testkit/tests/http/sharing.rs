@@ -1,0 +1,204 @@
+//! Sharing through the web pages (issue 4 §2, §3): the person invites a carer by email, the
+//! carer accepts and sees exactly what was shared, the person sees what the carer looked at,
+//! and taking access back ends it on the very next request, for the carer's open pages and
+//! for a token already issued.
+
+use hale_testkit::TestApp;
+use hale_testkit::web::link_in;
+use serde_json::json;
+
+use crate::accounts::set_up_person;
+
+const SECRET_CONDITION: &str = "Generalised anxiety disorder";
+
+/// The grant id in the first "take back access" form of the sharing page.
+fn grant_id_in(html: &str) -> String {
+    let before = html.split("/revoke\"").next().expect("a take-back form");
+    before.rsplit('/').next().unwrap().to_owned()
+}
+
+#[test]
+fn a_carer_sees_only_what_was_shared_until_the_person_takes_it_back() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    // Two of Alice's own entries: a general measurement and a mental health condition.
+    let own = app.token(&record, "patient/*.cruds");
+    let weight = app.post(
+        "/fhir/Observation",
+        &own,
+        &json!({"resourceType": "Observation", "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Body weight"},
+            "subject": {"reference": format!("Patient/{record}")},
+            "effectiveDateTime": "2026-11-01T09:00:00Z",
+            "valueQuantity": {"value": 71.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}),
+    );
+    assert_eq!(weight.status, 201, "{}", weight.json);
+    let condition = app.post(
+        "/fhir/Condition",
+        &own,
+        &json!({"resourceType": "Condition",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "F41.1"}], "text": SECRET_CONDITION},
+            "subject": {"reference": format!("Patient/{record}")}}),
+    );
+    assert_eq!(condition.status, 201, "{}", condition.json);
+    let condition_id = condition.json["id"].as_str().unwrap().to_owned();
+
+    // Alice gives Bob access to general entries, to look only.
+    let form = alice.browser.get("/record/sharing/new");
+    assert_eq!(form.status, 200, "{}", form.html);
+    let refused = alice.browser.submit_on(
+        &form,
+        "/record/sharing/new",
+        &[
+            ("name", ""),
+            ("email", "bob@example.org"),
+            ("role", "carer"),
+        ],
+    );
+    assert!(
+        refused.html.contains("Enter their name"),
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains("Select how long"), "{}", refused.html);
+    let given = alice.browser.submit_on(
+        &form,
+        "/record/sharing/new",
+        &[
+            ("name", "Bob Carer"),
+            ("email", "bob@example.org"),
+            ("role", "carer"),
+            ("labels", "general"),
+            ("access", "read"),
+            ("duration", "month"),
+        ],
+    );
+    assert_eq!(given.path(), "/record/sharing?done=given", "{}", given.html);
+    assert!(given.html.contains("Invited. They have not accepted yet"));
+    let grant = grant_id_in(&given.html);
+
+    // The invitation says nothing about Alice's health.
+    let invitation = smtp.next_email();
+    assert!(invitation.contains("To: bob@example.org"), "{invitation}");
+    assert!(!invitation.contains(SECRET_CONDITION) && !invitation.contains("71.5"));
+    let link = link_in(
+        &invitation,
+        &format!("{}/shared-with-me/accept?token=", app.base),
+    );
+
+    // Bob signs up, then follows the link and accepts; Alice is told.
+    let bob = set_up_person(&app, &mut smtp, "bob@example.org");
+    let accept = bob.browser.get(&link);
+    assert!(accept.html.contains("Accept access to a health record"));
+    let accepted = bob.browser.submit_on(
+        &accept,
+        "/shared-with-me/accept",
+        &[("token", &accept.hidden("token"))],
+    );
+    assert_eq!(
+        accepted.path(),
+        "/shared-with-me?done=accepted",
+        "{}",
+        accepted.html
+    );
+    let notice = smtp.next_email();
+    assert!(notice.contains("To: alice@example.org"), "{notice}");
+    assert!(notice.contains("Someone now has access to your record"));
+    assert!(!notice.contains(SECRET_CONDITION));
+    // The link works once.
+    let again = bob.browser.get(&link);
+    let reused = bob.browser.submit_on(
+        &again,
+        "/shared-with-me/accept",
+        &[("token", &again.hidden("token"))],
+    );
+    assert_eq!(reused.status, 400);
+
+    // Bob opens Alice's record: her name, the warning, her weight, not her condition.
+    assert!(
+        accepted.html.contains("Look at Alex Example&#39;s record")
+            || accepted.html.contains("Look at Alex Example's record"),
+        "{}",
+        accepted.html
+    );
+    let home = bob
+        .browser
+        .submit_on(&accepted, "/shared-with-me/open", &[("grant", &grant)]);
+    assert_eq!(home.path(), "/record", "{} {}", home.status, home.html);
+    assert!(
+        home.html.contains("You are looking at someone else"),
+        "{}",
+        home.html
+    );
+    assert!(!home.html.contains("/record/who-has-looked"));
+    let measurements = bob.browser.get("/record/measurements");
+    assert!(
+        measurements.html.contains("Body weight"),
+        "{}",
+        measurements.html
+    );
+    let conditions = bob.browser.get("/record/conditions");
+    assert!(!conditions.html.contains(SECRET_CONDITION));
+    let direct = bob
+        .browser
+        .get(&format!("/record/entry/Condition/{condition_id}"));
+    assert_eq!(direct.status, 404);
+    // Look only: adding is refused, and nothing is added.
+    let add = bob.browser.get("/record/add/symptom");
+    let added = bob.browser.submit_on(
+        &add,
+        "/record/add/symptom",
+        &[("what", "Headache"), ("severity", "mild")],
+    );
+    assert_eq!(added.status, 403, "{}", added.html);
+    let symptoms = app.search_ids("/fhir/Observation?code:text=Headache", &own);
+    assert!(symptoms.is_empty());
+    // Nor can Bob see Alice's log or change her sharing.
+    assert_eq!(bob.browser.get("/record/who-has-looked").status, 404);
+
+    // Alice sees what Bob looked at, by name.
+    let looked = alice.browser.get("/record/who-has-looked");
+    assert!(
+        looked
+            .html
+            .contains("Bob Carer (carer), with the access you gave them"),
+        "{}",
+        looked.html
+    );
+
+    // A token issued to Bob under the grant works, until Alice takes access back.
+    let token = app.grant_token(&record, &grant, "patient/*.rs");
+    let weight_id = weight.json["id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/fhir/Observation/{weight_id}"), &token)
+            .status,
+        200
+    );
+    let sharing = alice.browser.get("/record/sharing");
+    let revoked =
+        alice
+            .browser
+            .submit_on(&sharing, &format!("/record/sharing/{grant}/revoke"), &[]);
+    assert!(
+        revoked.html.contains("Access taken back"),
+        "{}",
+        revoked.html
+    );
+    assert!(revoked.html.contains("You took access back"));
+    // The very next requests are refused: the token, and the page Bob has open.
+    assert_eq!(
+        app.get(&format!("/fhir/Observation/{weight_id}"), &token)
+            .status,
+        401
+    );
+    let ended = bob.browser.get("/record/measurements");
+    assert_eq!(ended.status, 403);
+    assert!(ended.html.contains("Your access has ended"));
+    assert!(!ended.html.contains("Body weight"));
+    // And Bob is back in his own record after that.
+    let own_home = bob.browser.get("/record");
+    assert_eq!(own_home.status, 200);
+    assert!(!own_home.html.contains("You are looking at someone else"));
+}
