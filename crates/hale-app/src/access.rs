@@ -13,8 +13,9 @@
 //!    privacy label the grant covers; never a Consent (grants among them) or the audit log.
 //! 4. Changing needs sight first; then: grants (`Consent` with scope `patient-privacy`) are
 //!    given and taken back only through the sharing use cases, never written directly; what
-//!    a health or care service wrote stays theirs; a grantee writes only under a grant that
-//!    says so, within its labels and types, and never changes the person's own details.
+//!    a health or care service wrote stays theirs; a grantee adds entries only under a grant
+//!    that says so, within its labels and types, and never changes or removes what is there
+//!    (the record stays the person's).
 //!
 //! Scopes (what the token may do at all, whatever the data) are checked before this, and
 //! refuse in the same words whatever is stored.
@@ -112,6 +113,8 @@ const SERVICE_ENTRY: &str =
 const GRANTS_ELSEWHERE: &str =
     "access to a record is given and taken back through its sharing settings, not written directly";
 const READ_ONLY_GRANT: &str = "the access you were given lets you look, not change";
+const ADD_ONLY: &str =
+    "the access you were given lets you add entries, not change or remove what is there";
 const OUTSIDE_GRANT: &str = "the access you were given does not cover this kind of entry";
 const PERSONS_DETAILS: &str = "only the person can change their own details";
 
@@ -180,11 +183,11 @@ impl Access {
                 if target.own_patient() {
                     return Err(Denial::Refused(PERSONS_DETAILS));
                 }
-                if verb == Verb::Create && !grant.covers(target.resource_type, target.label) {
-                    return Err(Denial::Refused(OUTSIDE_GRANT));
+                if verb != Verb::Create {
+                    return Err(Denial::Refused(ADD_ONLY));
                 }
-                if verb != Verb::Create && !target.by_person {
-                    return Err(Denial::Refused(SERVICE_ENTRY));
+                if !grant.covers(target.resource_type, target.label) {
+                    return Err(Denial::Refused(OUTSIDE_GRANT));
                 }
                 Ok(())
             }

@@ -168,9 +168,23 @@ fn a_carer_sees_only_what_was_shared_until_the_person_takes_it_back() {
         looked.html
     );
 
+    // Alice's entries say who can see them.
+    let weight_id = weight.json["id"].as_str().unwrap();
+    let weight_page = alice
+        .browser
+        .get(&format!("/record/entry/Observation/{weight_id}"));
+    assert!(
+        weight_page.html.contains("You, and Bob Carer (carer)."),
+        "{}",
+        weight_page.html
+    );
+    let condition_page = alice
+        .browser
+        .get(&format!("/record/entry/Condition/{condition_id}"));
+    assert!(condition_page.html.contains("Only you"));
+
     // A token issued to Bob under the grant works, until Alice takes access back.
     let token = app.grant_token(&record, &grant, "patient/*.rs");
-    let weight_id = weight.json["id"].as_str().unwrap();
     assert_eq!(
         app.get(&format!("/fhir/Observation/{weight_id}"), &token)
             .status,
@@ -201,4 +215,80 @@ fn a_carer_sees_only_what_was_shared_until_the_person_takes_it_back() {
     let own_home = bob.browser.get("/record");
     assert_eq!(own_home.status, 200);
     assert!(!own_home.html.contains("You are looking at someone else"));
+}
+
+#[test]
+fn a_relative_who_may_add_entries_adds_one_and_cannot_remove_the_persons() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let form = alice.browser.get("/record/sharing/new");
+    let given = alice.browser.submit_on(
+        &form,
+        "/record/sharing/new",
+        &[
+            ("name", "Cal Relative"),
+            ("email", "cal@example.org"),
+            ("role", "family"),
+            ("labels", "general"),
+            ("kinds", "observations"),
+            ("access", "write"),
+            ("duration", "week"),
+        ],
+    );
+    assert!(
+        given.html.contains("Look, and add entries"),
+        "{}",
+        given.html
+    );
+    assert!(
+        given
+            .html
+            .contains("Test results, measurements and wellbeing")
+    );
+    let grant = grant_id_in(&given.html);
+    let link = link_in(
+        &smtp.next_email(),
+        &format!("{}/shared-with-me/accept?token=", app.base),
+    );
+    let cal = set_up_person(&app, &mut smtp, "cal@example.org");
+    let accept = cal.browser.get(&link);
+    let accepted = cal.browser.submit_on(
+        &accept,
+        "/shared-with-me/accept",
+        &[("token", &accept.hidden("token"))],
+    );
+    cal.browser
+        .submit_on(&accepted, "/shared-with-me/open", &[("grant", &grant)]);
+    // Cal adds a symptom to Alice's record; Alice sees it, and the log says Cal did it.
+    let add = cal.browser.get("/record/add/symptom");
+    let added = cal.browser.submit_on(
+        &add,
+        "/record/add/symptom",
+        &[("what", "Dizzy spells"), ("severity", "mild")],
+    );
+    assert_eq!(added.status, 200, "{}", added.html);
+    let entry_path = added.path().split('?').next().unwrap().to_owned();
+    assert!(
+        entry_path.starts_with("/record/entry/Observation/"),
+        "{entry_path}"
+    );
+    assert!(alice.browser.get(&entry_path).html.contains("Dizzy spells"));
+    let looked = alice.browser.get("/record/who-has-looked");
+    assert!(
+        looked.html.contains("Cal Relative (relative or friend)"),
+        "{}",
+        looked.html
+    );
+    // A condition is outside what was shared: adding one is refused.
+    let add = cal.browser.get("/record/add/medicine");
+    let refused = cal
+        .browser
+        .submit_on(&add, "/record/add/medicine", &[("what", "Aspirin")]);
+    assert_eq!(refused.status, 403, "{}", refused.html);
+    // Cal cannot remove what is there, even what Cal added.
+    let delete_path = format!("{entry_path}/delete");
+    let confirm = cal.browser.get(&delete_path);
+    let removed = cal.browser.submit_on(&confirm, &delete_path, &[]);
+    assert_eq!(removed.status, 403, "{}", removed.html);
+    assert_eq!(alice.browser.get(&entry_path).status, 200);
 }

@@ -586,7 +586,16 @@ pub(crate) async fn entry(
     Query(q): Query<EntryQuery>,
 ) -> Page {
     let (who, ctx) = person(&state, &v).await?;
+    let acting = ctx.actor.grant().is_some();
+    let grants_ctx = ctx.clone();
     let found = read_entry(&state, &v, ctx, &rtype, &id).await?;
+    // Who else can see it: the person's grants in force that cover it (theirs to know, not
+    // shown to someone acting for them).
+    let grants = if acting {
+        Vec::new()
+    } else {
+        call(&state, &v, move |app| app.grants_of_record(&grants_ctx)).await?
+    };
     let l = v.lang;
     let view = describe(l, &found);
     let home = home_category(&found);
@@ -608,13 +617,37 @@ pub(crate) async fn entry(
         .value()
         .map(|v| hale_app::labels::label_of(&v))
         .unwrap_or(hale_app::labels::PrivacyLabel::General);
+    let now = hale_fhir::date::now_millis();
+    let sharers: Vec<String> = grants
+        .iter()
+        .filter(|g| g.in_force(now) && g.covers(&found.resource_type, Some(label)))
+        .map(|g| {
+            l.ta(
+                "entry-label-sharer",
+                &[
+                    ("name", g.name.clone()),
+                    (
+                        "role",
+                        l.t(&format!("role-{}", g.role.code())).to_lowercase(),
+                    ),
+                ],
+            )
+        })
+        .collect();
+    let who_sees = if acting {
+        l.t("entry-label-acting")
+    } else if sharers.is_empty() {
+        l.t("entry-label-private")
+    } else {
+        l.t1("entry-label-shared", "names", sharers.join(", "))
+    };
     rows.push((
         l.t("entry-label"),
         l.ta(
             "entry-label-value",
             &[
                 ("label", l.t(&format!("label-name-{}", label.code()))),
-                ("who", l.t("entry-label-private")),
+                ("who", who_sees),
             ],
         ),
     ));
@@ -636,10 +669,12 @@ pub(crate) async fn entry(
                     l.t("journal-saved")
                 }
             })),
-        own: found
-            .value()
-            .is_some_and(|v| hale_app::entered_by_person(&v)),
-        changeable: found.resource_type == "Observation" && home == "measurements",
+        // Someone acting for the person adds entries but does not change or remove them.
+        own: !acting
+            && found
+                .value()
+                .is_some_and(|v| hale_app::entered_by_person(&v)),
+        changeable: !acting && found.resource_type == "Observation" && home == "measurements",
         back: (format!("/record/{home}"), l.t(&format!("category-{home}"))),
         entry: view,
         rows,
