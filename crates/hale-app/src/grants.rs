@@ -22,6 +22,8 @@ use crate::{App, AppError};
 const SCOPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/consentscope";
 const ACCOUNT_SYSTEM: &str = "urn:hale:account";
 const INVITATION_SYSTEM: &str = "urn:hale:invitation";
+pub(crate) const LINK_SYSTEM: &str = "urn:hale:share-link";
+const PASSCODE_EXTENSION: &str = "urn:hale:passcode";
 const ROLE_SYSTEM: &str = "urn:hale:grant-role";
 const ACTION_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/consentactioncodes";
 const TYPE_SYSTEM: &str = "http://hl7.org/fhir/resource-types";
@@ -38,10 +40,14 @@ pub enum Role {
     Family,
     /// A health or care professional.
     Professional,
+    /// Whoever holds a share link: view only, chosen entries, for a time.
+    Link,
+    /// Whoever holds the link to the emergency summary.
+    EmergencyLink,
 }
 
 impl Role {
-    /// Every role, in the order people are shown them.
+    /// The roles of people the person gives access to, in the order people are shown them.
     pub const ALL: [Role; 3] = [Role::Carer, Role::Family, Role::Professional];
 
     /// Its code in `urn:hale:grant-role`.
@@ -50,12 +56,22 @@ impl Role {
             Role::Carer => "carer",
             Role::Family => "family",
             Role::Professional => "professional",
+            Role::Link => "link",
+            Role::EmergencyLink => "emergency-link",
         }
     }
 
     /// The role with this code.
     pub fn from_code(code: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.code() == code)
+        Self::ALL
+            .into_iter()
+            .chain([Role::Link, Role::EmergencyLink])
+            .find(|r| r.code() == code)
+    }
+
+    /// Whether this is a share link rather than a person.
+    pub fn is_link(self) -> bool {
+        matches!(self, Role::Link | Role::EmergencyLink)
     }
 }
 
@@ -77,6 +93,8 @@ pub enum Holder {
     Invitation(String),
     /// The account that accepted it.
     Account(String),
+    /// The digest of a share link's token: whoever holds the link (and its passcode).
+    Link(String),
 }
 
 /// One grant, as read from its `Consent`.
@@ -108,6 +126,8 @@ pub struct Grant {
     pub status: Status,
     /// When it was given, ms.
     pub given_at: i64,
+    /// A share link's passcode, as an argon2id hash.
+    pub passcode_hash: Option<String>,
 }
 
 /// What the person chose when giving access.
@@ -148,6 +168,7 @@ impl Grant {
     pub fn holder_subject(&self) -> Option<String> {
         match &self.holder {
             Holder::Account(id) => Some(format!("account:{id}")),
+            Holder::Link(_) => Some(format!("link:{}", self.id)),
             Holder::Invitation(_) => None,
         }
     }
@@ -161,6 +182,7 @@ impl Grant {
         let (system, value) = match &self.holder {
             Holder::Invitation(d) => (INVITATION_SYSTEM, d.as_str()),
             Holder::Account(a) => (ACCOUNT_SYSTEM, a.as_str()),
+            Holder::Link(d) => (LINK_SYSTEM, d.as_str()),
         };
         let mut period = json!({"start": hale_fhir::date::format_instant(self.start)});
         if let Some(end) = self.end {
@@ -189,17 +211,25 @@ impl Grant {
                 .map(|t| json!({"system": TYPE_SYSTEM, "code": t}))
                 .collect();
         }
-        json!({
+        let mut consent = json!({
             "resourceType": "Consent",
             "id": self.id,
             "status": status,
             "scope": {"coding": [{"system": SCOPE_SYSTEM, "code": "patient-privacy"}]},
             "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-            "patient": {"reference": format!("Patient/{}", self.record), "display": self.person},
+            "patient": {"reference": format!("Patient/{}", self.record)},
             "dateTime": hale_fhir::date::format_instant(self.given_at),
             "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]},
             "provision": provision,
-        })
+        });
+        // FHIR strings are never empty.
+        if !self.person.is_empty() {
+            consent["patient"]["display"] = json!(self.person);
+        }
+        if let Some(hash) = &self.passcode_hash {
+            consent["extension"] = json!([{"url": PASSCODE_EXTENSION, "valueString": hash}]);
+        }
+        consent
     }
 
     /// Reads a grant back from its Consent; `None` for any Consent that is not one.
@@ -219,6 +249,7 @@ impl Grant {
         let holder = match ident["system"].as_str()? {
             INVITATION_SYSTEM => Holder::Invitation(value),
             ACCOUNT_SYSTEM => Holder::Account(value),
+            LINK_SYSTEM => Holder::Link(value),
             _ => return None,
         };
         let codes = |field: &Value| -> Vec<String> {
@@ -261,6 +292,11 @@ impl Grant {
             end: ms(&p["period"]["end"]),
             status,
             given_at: ms(&v["dateTime"]).unwrap_or(0),
+            passcode_hash: v["extension"].as_array().and_then(|x| {
+                x.iter()
+                    .find(|e| e["url"] == PASSCODE_EXTENSION)
+                    .and_then(|e| e["valueString"].as_str().map(str::to_owned))
+            }),
         })
     }
 }
@@ -277,7 +313,7 @@ pub fn is_grant(v: &Value) -> bool {
         && holders.is_some_and(|a| {
             a.iter().any(|x| {
                 let system = &x["reference"]["identifier"]["system"];
-                system == ACCOUNT_SYSTEM || system == INVITATION_SYSTEM
+                system == ACCOUNT_SYSTEM || system == INVITATION_SYSTEM || system == LINK_SYSTEM
             })
         })
 }
@@ -311,7 +347,11 @@ impl App {
     }
 
     /// Grants found by an identifier of their holder, across every record.
-    fn grants_by_holder(&self, system: &str, value: &str) -> Result<Vec<Grant>, AppError> {
+    pub(crate) fn grants_by_holder(
+        &self,
+        system: &str,
+        value: &str,
+    ) -> Result<Vec<Grant>, AppError> {
         let pairs = [
             ("actor:identifier".to_owned(), format!("{system}|{value}")),
             ("_count".to_owned(), "1000".to_owned()),
@@ -352,7 +392,7 @@ impl App {
 
     /// The record of the person themselves (not a grantee's, not a system's): grants and
     /// security settings are theirs alone.
-    fn owner_record(&self, ctx: &RequestContext) -> Result<RecordId, AppError> {
+    pub(crate) fn owner_record(&self, ctx: &RequestContext) -> Result<RecordId, AppError> {
         match &ctx.actor {
             Actor::Record { record, .. } if ctx.strength == AuthStrength::TwoFactor => {
                 Ok(record.clone())
@@ -431,6 +471,7 @@ impl App {
             end: new.end,
             status: Status::Invited,
             given_at: now,
+            passcode_hash: None,
         };
         self.write_grant(ctx, &grant, Expect::Absent, "give-access")?;
         let link = format!("{link_base}/shared-with-me/accept?token={token}");
@@ -592,7 +633,7 @@ impl App {
     }
 
     /// Writes a grant's Consent and its audit entry in one transaction.
-    fn write_grant(
+    pub(crate) fn write_grant(
         &self,
         ctx: &RequestContext,
         grant: &Grant,

@@ -24,6 +24,7 @@ pub mod labels;
 mod placement;
 pub mod readings;
 mod resources;
+pub mod share_links;
 pub mod throttle;
 pub mod token;
 mod transaction;

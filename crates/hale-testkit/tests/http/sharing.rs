@@ -292,3 +292,167 @@ fn a_relative_who_may_add_entries_adds_one_and_cannot_remove_the_persons() {
     assert_eq!(removed.status, 403, "{}", removed.html);
     assert_eq!(alice.browser.get(&entry_path).status, 200);
 }
+
+/// The address of the link on the page that shows it once.
+fn link_on(html: &str, base: &str) -> String {
+    let start = html.find(&format!("{base}/s/")).expect("the link is shown");
+    html[start..].split('<').next().unwrap().to_owned()
+}
+
+#[test]
+fn an_emergency_summary_link_with_a_passcode_shows_only_the_summary_until_taken_back() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    let own = app.token(&record, "patient/*.cruds");
+    for (kind, fields) in [
+        (
+            "allergy",
+            vec![("what", "Penicillin"), ("reaction", "Rash")],
+        ),
+        (
+            "medicine",
+            vec![("what", "Ramipril"), ("dose", "5 mg daily")],
+        ),
+        (
+            "contact",
+            vec![
+                ("what", "Jo Example"),
+                ("relationship", "Partner"),
+                ("phone", "07700 900123"),
+            ],
+        ),
+    ] {
+        let form = alice.browser.get(&format!("/record/add/{kind}"));
+        let added = alice
+            .browser
+            .submit_on(&form, &format!("/record/add/{kind}"), &fields);
+        assert_eq!(added.status, 200, "{}", added.html);
+    }
+    let condition = app.post(
+        "/fhir/Condition",
+        &own,
+        &json!({"resourceType": "Condition",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "F41.1"}], "text": SECRET_CONDITION},
+            "subject": {"reference": format!("Patient/{record}")}}),
+    );
+    assert_eq!(condition.status, 201);
+    // Alice's own emergency page, then a link to it with a passcode.
+    let summary = alice.browser.get("/record/emergency");
+    assert!(summary.html.contains("Penicillin") && summary.html.contains("Ramipril"));
+    assert!(summary.html.contains("Jo Example"));
+    let form = alice.browser.get("/record/share-links/new?emergency=1");
+    assert_eq!(form.status, 200, "{}", form.html);
+    let short = alice.browser.submit_on(
+        &form,
+        "/record/share-links/new",
+        &[
+            ("name", "Walk-in centre"),
+            ("what", "emergency"),
+            ("duration", "week"),
+            ("passcode", "abc"),
+        ],
+    );
+    assert!(
+        short.html.contains("at least 6 characters"),
+        "{}",
+        short.html
+    );
+    let made = alice.browser.submit_on(
+        &form,
+        "/record/share-links/new",
+        &[
+            ("name", "Walk-in centre"),
+            ("what", "emergency"),
+            ("duration", "week"),
+            ("passcode", "tulip-42"),
+        ],
+    );
+    assert!(made.html.contains("<svg"), "a QR code: {}", made.html);
+    let link = link_on(&made.html, &app.base);
+
+    // Someone without an account: the passcode first, then the summary and nothing else.
+    let clinician = app.browser();
+    let asked = clinician.get(&link);
+    assert!(asked.html.contains("Enter the passcode"), "{}", asked.html);
+    assert!(!asked.html.contains("Penicillin"));
+    let wrong = clinician.submit_on(&asked, &link, &[("passcode", "tulip-43")]);
+    assert!(wrong.html.contains("The passcode is not right"));
+    assert!(!wrong.html.contains("Penicillin"));
+    let shown = clinician.submit_on(&wrong, &link, &[("passcode", "tulip-42")]);
+    assert!(shown.html.contains("Emergency summary"), "{}", shown.html);
+    for expected in ["Penicillin", "Ramipril", "Jo Example", "Alex Example"] {
+        assert!(shown.html.contains(expected), "{expected}: {}", shown.html);
+    }
+    // A mental health condition is not general: not in the summary.
+    assert!(!shown.html.contains(SECRET_CONDITION));
+    // The link's token reaches nothing through the FHIR API.
+    let token_part = link.rsplit('/').next().unwrap();
+    assert_eq!(app.get("/fhir/Patient", token_part).status, 401);
+
+    // Alice sees the use, and the link among her sharing; taking it back ends it.
+    let looked = alice.browser.get("/record/who-has-looked");
+    assert!(
+        looked
+            .html
+            .contains("Someone using your share link &#34;Walk-in centre&#34;"),
+        "{}",
+        looked.html
+    );
+    let sharing = alice.browser.get("/record/sharing");
+    assert!(
+        sharing.html.contains("Link to your emergency summary"),
+        "{}",
+        sharing.html
+    );
+    let grant = grant_id_in(&sharing.html);
+    alice
+        .browser
+        .submit_on(&sharing, &format!("/record/sharing/{grant}/revoke"), &[]);
+    let ended = clinician.get(&link);
+    assert_eq!(ended.status, 404);
+    assert!(ended.html.contains("This link does not work"));
+    assert!(!ended.html.contains("Penicillin"));
+}
+
+#[test]
+fn a_share_link_to_chosen_kinds_shows_those_and_nothing_else() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    let own = app.token(&record, "patient/*.cruds");
+    for (text, code) in [("Asthma", "J45"), (SECRET_CONDITION, "F41.1")] {
+        let made = app.post(
+            "/fhir/Condition",
+            &own,
+            &json!({"resourceType": "Condition",
+                "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": code}], "text": text},
+                "subject": {"reference": format!("Patient/{record}")}}),
+        );
+        assert_eq!(made.status, 201);
+    }
+    let form = alice.browser.get("/record/add/allergy");
+    alice
+        .browser
+        .submit_on(&form, "/record/add/allergy", &[("what", "Peanuts")]);
+    let form = alice.browser.get("/record/share-links/new");
+    let made = alice.browser.submit_on(
+        &form,
+        "/record/share-links/new",
+        &[
+            ("name", "New carer"),
+            ("what", "chosen"),
+            ("labels", "general"),
+            ("kinds", "conditions"),
+            ("duration", "day"),
+            ("passcode", ""),
+        ],
+    );
+    let link = link_on(&made.html, &app.base);
+    let shown = app.browser().get(&link);
+    assert_eq!(shown.status, 200);
+    assert!(shown.html.contains("Asthma"), "{}", shown.html);
+    assert!(!shown.html.contains(SECRET_CONDITION));
+    assert!(!shown.html.contains("Peanuts"), "allergies were not chosen");
+    assert_eq!(app.browser().get("/s/not-a-real-link").status, 404);
+}

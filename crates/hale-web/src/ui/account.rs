@@ -90,7 +90,7 @@ pub(crate) async fn two_factor(state: &State, v: &Visitor) -> Result<SignedIn, R
 }
 
 /// The CSRF token for an anonymous form, and the cookie to set if the browser has none.
-fn anonymous_csrf(state: &State, v: &Visitor) -> (String, Option<HeaderValue>) {
+pub(crate) fn anonymous_csrf(state: &State, v: &Visitor) -> (String, Option<HeaderValue>) {
     match &v.csrf_cookie {
         Some(basis) => (csrf_token(state, basis), None),
         None => {
@@ -103,7 +103,7 @@ fn anonymous_csrf(state: &State, v: &Visitor) -> (String, Option<HeaderValue>) {
     }
 }
 
-fn with_cookie(mut r: Response, cookie: Option<HeaderValue>) -> Response {
+pub(crate) fn with_cookie(mut r: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(c) = cookie {
         r.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -895,6 +895,7 @@ fn next_page(next: &str) -> &'static str {
         "password" => "/account/password",
         "authenticator" => "/account/authenticator",
         "sharing" => "/record/sharing/new",
+        "share-link" => "/record/share-links/new",
         _ => "/account",
     }
 }

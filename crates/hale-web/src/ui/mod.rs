@@ -136,6 +136,15 @@ pub(crate) fn routes() -> Router<State> {
             get(sharing::give_form).post(sharing::give),
         )
         .route("/record/sharing/{id}/revoke", post(sharing::revoke))
+        .route("/record/emergency", get(record::emergency))
+        .route(
+            "/record/share-links/new",
+            get(record::link_form).post(record::link_create),
+        )
+        .route(
+            "/s/{token}",
+            get(record::open_link).post(record::open_link_passcode),
+        )
         .route("/shared-with-me", get(sharing::shared_with_me))
         .route("/shared-with-me/open", post(sharing::open))
         .route("/shared-with-me/leave", post(sharing::leave))

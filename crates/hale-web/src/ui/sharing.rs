@@ -25,7 +25,7 @@ type Page = Result<Response, Response>;
 
 /// The kinds of entry a grant can be narrowed to, as the person sees them, and the FHIR
 /// types each stands for.
-const KINDS: &[(&str, &[&str])] = &[
+pub(crate) const KINDS: &[(&str, &[&str])] = &[
     ("conditions", &["Condition"]),
     ("medicines", &["MedicationStatement", "MedicationRequest"]),
     ("allergies", &["AllergyIntolerance"]),
@@ -44,7 +44,10 @@ const DURATIONS: &[(&str, Option<i64>)] = &[
 ];
 
 /// The person's own context (never someone else's record, whatever the browser chose).
-async fn owner(state: &State, v: &Visitor) -> Result<(SignedIn, RequestContext), Response> {
+pub(crate) async fn owner(
+    state: &State,
+    v: &Visitor,
+) -> Result<(SignedIn, RequestContext), Response> {
     let who = two_factor(state, v).await?;
     let (checked, request_id) = (who.clone(), v.request_id.clone());
     let ctx = call(state, v, move |app| {
@@ -148,6 +151,7 @@ struct SharingPage {
     csrf: String,
     banner: Option<String>,
     grants: Vec<GrantRow>,
+    links: Vec<GrantRow>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -175,7 +179,16 @@ pub(crate) async fn sharing(
         chrome: signed_in_chrome(&state, &v, &who, l.t("sharing-title")),
         csrf: super::session_csrf(&state, &v),
         banner,
-        grants: grants.iter().map(|g| grant_row(l, g, now)).collect(),
+        grants: grants
+            .iter()
+            .filter(|g| !g.role.is_link())
+            .map(|g| grant_row(l, g, now))
+            .collect(),
+        links: grants
+            .iter()
+            .filter(|g| g.role.is_link())
+            .map(|g| grant_row(l, g, now))
+            .collect(),
     };
     Ok(html(StatusCode::OK, page.render()))
 }

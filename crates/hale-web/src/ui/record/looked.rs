@@ -72,6 +72,8 @@ fn row(
         .find(|g| g.holder_subject().as_deref() == Some(e.actor.as_str()));
     let who = if e.actor == own_account {
         l.t("looked-who-you")
+    } else if let Some(g) = grantee.filter(|g| g.role.is_link()) {
+        l.t1("looked-who-link", "name", &g.name)
     } else if let Some(g) = grantee {
         l.ta(
             "looked-who-grantee",
@@ -108,7 +110,9 @@ fn row(
     };
     let through = match &e.app {
         Some(app) => app.clone(),
-        None if e.actor.starts_with("account:") => l.t("looked-through-website"),
+        None if e.actor.starts_with("account:") || e.actor.starts_with("link:") => {
+            l.t("looked-through-website")
+        }
         None => l.t("looked-through-direct"),
     };
     Row {

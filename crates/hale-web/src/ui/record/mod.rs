@@ -8,12 +8,14 @@ mod add;
 mod charts;
 mod import;
 mod label;
+mod links;
 mod looked;
 
 pub(crate) use add::*;
 pub(crate) use charts::*;
 pub(crate) use import::*;
 pub(crate) use label::*;
+pub(crate) use links::*;
 pub(crate) use looked::*;
 
 use askama::Template;
