@@ -702,11 +702,16 @@ fn id_not_available(rtype: &str, id: &str) -> AppError {
     AppError::Conflict(format!("the id {rtype}/{id} is not available"))
 }
 
-/// Whether a clause follows a reference into anything but a Patient (whose visibility does
-/// not depend on labels): an actor who sees part of a record could learn of entries hidden
-/// from it through such a chain, so it is refused whatever is stored.
+/// Whether a clause looks into other entries than those searched (a chain into anything but
+/// a Patient, whose visibility does not depend on labels; any `_has`): an actor who sees part
+/// of a record could learn of entries hidden from it that way, so it is refused whatever is
+/// stored.
 fn chains_past_patient(c: &hale_fhir::search::Clause) -> bool {
-    matches!(&c.test, hale_fhir::search::Test::Chain { target_type, .. } if target_type != "Patient")
+    match &c.test {
+        hale_fhir::search::Test::Chain { target_type, .. } => target_type != "Patient",
+        hale_fhir::search::Test::Has { .. } => true,
+        _ => false,
+    }
 }
 
 /// `a=1&b=2` into decoded pairs.

@@ -177,6 +177,14 @@ pub enum Test {
         /// The clause on the target.
         inner: Box<Clause>,
     },
+    /// Reverse chaining (`_has:Observation:patient:code=x`): a `source_type` resource whose
+    /// reference parameter (the clause's `param`) points at this one matches `inner`.
+    Has {
+        /// The type that refers to the searched one.
+        source_type: String,
+        /// The clause on the referring resource.
+        inner: Box<Clause>,
+    },
 }
 
 /// One search clause; clauses are combined with AND.
@@ -398,6 +406,61 @@ fn parse_include(defs: &Definitions, value: &str) -> Result<Include, Issue> {
     })
 }
 
+/// `_has:Source:reference:parameter[:modifier]` (one level): `rest` is what follows `_has:`.
+fn parse_has(
+    defs: &Definitions,
+    resource_type: &str,
+    key: &str,
+    rest: &str,
+    value: &str,
+) -> Result<Clause, Issue> {
+    let mut parts = rest.splitn(3, ':');
+    let (Some(source_type), Some(param), Some(inner_key)) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad(key, "expected _has:Type:reference:parameter"));
+    };
+    if !defs.is_resource_type(source_type) {
+        return Err(bad(key, format!("'{source_type}' is not a resource type")));
+    }
+    let def = defs
+        .search_param(source_type, param)
+        .filter(|d| d.kind == SearchParamType::Reference)
+        .ok_or_else(|| {
+            bad(
+                key,
+                format!("'{param}' is not a reference of {source_type}"),
+            )
+        })?;
+    if !def.targets.iter().any(|t| t == resource_type) {
+        return Err(bad(
+            key,
+            format!("{source_type}.{param} cannot point to {resource_type}"),
+        ));
+    }
+    if inner_key.starts_with("_has") || inner_key.contains('.') {
+        return Err(bad(
+            key,
+            "only one level of _has, without chaining, is supported",
+        ));
+    }
+    let inner = parse_clause(defs, source_type, inner_key, value)?.ok_or_else(|| {
+        Issue::error(
+            IssueCode::NotSupported,
+            key,
+            format!("unknown search parameter '{inner_key}' for {source_type}"),
+        )
+    })?;
+    Ok(Clause {
+        param: param.to_owned(),
+        kind: Some(SearchParamType::Reference),
+        test: Test::Has {
+            source_type: source_type.to_owned(),
+            inner: Box::new(inner),
+        },
+    })
+}
+
 /// One `name[:modifier]=value` pair as a clause, or `None` if the parameter is unknown.
 fn parse_clause(
     defs: &Definitions,
@@ -405,6 +468,9 @@ fn parse_clause(
     key: &str,
     value: &str,
 ) -> Result<Option<Clause>, Issue> {
+    if let Some(rest) = key.strip_prefix("_has:") {
+        return parse_has(defs, resource_type, key, rest, value).map(Some);
+    }
     // Chaining: `subject:Patient.name=x` or `subject.name=x` (one level).
     if let Some((head, tail)) = key.split_once('.') {
         let (param, type_modifier) = match head.split_once(':') {
@@ -745,6 +811,28 @@ mod tests {
         );
         let s = q("Observation", &[("patient.name", "x")]).unwrap();
         assert_eq!(s.clauses.len(), 1);
+    }
+
+    #[test]
+    fn reverse_chains_name_a_referring_type_and_one_of_its_references() {
+        let s = q("Patient", &[("_has:Observation:patient:code", "1234-5")]).unwrap();
+        assert!(matches!(&s.clauses[0].test,
+            Test::Has { source_type, inner } if source_type == "Observation" && inner.param == "code"));
+        assert_eq!(s.clauses[0].param, "patient");
+        assert!(q("Patient", &[("_has:Nonsense:patient:code", "x")]).is_err());
+        assert!(q("Patient", &[("_has:Observation:code:code", "x")]).is_err());
+        assert!(q("Practitioner", &[("_has:Observation:patient:code", "x")]).is_err());
+        assert!(q("Patient", &[("_has:Observation:patient", "x")]).is_err());
+        assert!(
+            q(
+                "Patient",
+                &[(
+                    "_has:Observation:patient:_has:Observation:patient:code",
+                    "x"
+                )]
+            )
+            .is_err()
+        );
     }
 
     #[test]

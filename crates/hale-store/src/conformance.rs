@@ -575,6 +575,35 @@ pub fn search_includes_revincludes_and_chains(store: &dyn Store) {
         )
         .is_empty()
     );
+    // Reverse chaining: the Patient that an Observation with code `c` refers to, in this
+    // record only (another record's Observation with the same code finds nothing here).
+    put(store, &other, obs("o2", "p2", "c", "1", "2024"));
+    assert_eq!(
+        search(
+            store,
+            Some(&r),
+            "Patient",
+            &[("_has:Observation:subject:code", "c")]
+        ),
+        ["p1"]
+    );
+    assert!(
+        search(
+            store,
+            Some(&r),
+            "Patient",
+            &[("_has:Observation:subject:code", "other")]
+        )
+        .is_empty()
+    );
+    let mut everywhere = search(
+        store,
+        None,
+        "Patient",
+        &[("_has:Observation:subject:code", "c")],
+    );
+    everywhere.sort();
+    assert_eq!(everywhere, ["p1", "p2"]);
 }
 
 pub fn everything_returns_the_whole_record(store: &dyn Store) {

@@ -111,7 +111,7 @@ fn selectivity_rank(test: &Test) -> u8 {
         Test::Token { negate: false, .. } | Test::Uri(_) => 1,
         Test::Reference(_) => 2,
         Test::String { mode, .. } if *mode != StringMode::Contains => 3,
-        Test::Chain { .. } => 4,
+        Test::Chain { .. } | Test::Has { .. } => 4,
         Test::Quantity(_) | Test::Number(_) => 5,
         Test::Date(_) | Test::String { .. } => 6,
         Test::LastUpdated(_) => 7,
@@ -124,7 +124,11 @@ fn selectivity_rank(test: &Test) -> u8 {
 pub fn globally_indexed(test: &Test) -> bool {
     matches!(
         test,
-        Test::Id(_) | Test::Token { negate: false, .. } | Test::Reference(_) | Test::Chain { .. }
+        Test::Id(_)
+            | Test::Token { negate: false, .. }
+            | Test::Reference(_)
+            | Test::Chain { .. }
+            | Test::Has { .. }
     )
 }
 
@@ -211,6 +215,24 @@ fn clause_sql(
             scope_filter(&mut sql, "t", scope);
             sql.push(" AND ");
             sql.append(clause_sql(scope, target_type, inner, "t", false));
+            sql.push("))");
+        }
+        Test::Has { source_type, inner } => {
+            sql.push(&format!(
+                "{alias}.id IN (SELECT f.target_id FROM idx_ref f WHERE f.rtype = "
+            ));
+            sql.text_param(source_type);
+            sql.push(" AND f.param = ");
+            sql.text_param(&clause.param);
+            scope_filter(&mut sql, "f", scope);
+            sql.push(" AND f.target_type = ");
+            sql.text_param(rtype);
+            sql.push(" AND f.id IN (SELECT s.id FROM resources s WHERE s.rtype = ");
+            sql.text_param(source_type);
+            sql.push(" AND s.deleted = 0");
+            scope_filter(&mut sql, "s", scope);
+            sql.push(" AND ");
+            sql.append(clause_sql(scope, source_type, inner, "s", false));
             sql.push("))");
         }
         test => {
@@ -381,7 +403,11 @@ fn alternatives(sql: &mut Sql, test: &Test, col: Cols) {
                 sql.text_param(v);
             }
         }
-        Test::Id(_) | Test::LastUpdated(_) | Test::Missing(_) | Test::Chain { .. } => {
+        Test::Id(_)
+        | Test::LastUpdated(_)
+        | Test::Missing(_)
+        | Test::Chain { .. }
+        | Test::Has { .. } => {
             sql.push("1 = 0");
         }
     }

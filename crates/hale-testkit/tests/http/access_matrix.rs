@@ -823,6 +823,29 @@ fn every_actor_sees_and_changes_exactly_what_the_rules_allow() {
                 failures.push(format!("{} {chained}: {} not {want}", who.name, r.status));
             }
         }
+        // Reverse chaining: the Patients an entry refers to. Refused whatever is stored for an
+        // actor who sees part of a record; otherwise the Patients of the records reached.
+        let has = app.get(
+            "/fhir/Patient?_has:Observation:subject:code:text=matrix",
+            &who.token,
+        );
+        cases += 1;
+        let patient_verdict = oracle(who, false, false, &seeds[0]);
+        let (want_status, want_ids): (u16, BTreeSet<String>) = match (&who.kind, patient_verdict) {
+            (_, Verdict::Unauthenticated) => (401, BTreeSet::new()),
+            (_, Verdict::ScopeRefused) => (403, BTreeSet::new()),
+            (Kind::Grantee { .. }, _) => (403, BTreeSet::new()),
+            (Kind::System, _) => (200, records.iter().cloned().collect()),
+            (Kind::Owner { record, .. }, _) => (200, [records[*record].clone()].into()),
+            (Kind::Anonymous, _) => (401, BTreeSet::new()),
+        };
+        let got: BTreeSet<String> = ids_in(&has.json, "match");
+        if has.status != want_status || (has.status == 200 && got != want_ids) {
+            failures.push(format!(
+                "{} Patient?_has: {} with {:?}, expected {want_status} with {want_ids:?}",
+                who.name, has.status, got
+            ));
+        }
         // $everything: the record's entries the actor may read, and nothing else.
         let everything = app.get(&format!("/fhir/Patient/{alice}/$everything"), &who.token);
         cases += 1;
