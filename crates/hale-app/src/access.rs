@@ -148,6 +148,17 @@ impl Access {
         )
     }
 
+    /// Whether what this actor writes is the person's side of the record (tagged entered by
+    /// the person, theirs to change): the person, their apps, and carers or relatives acting
+    /// for them. A professional's entries are theirs, like any service's (mission point 4).
+    pub fn writes_as_person(&self) -> bool {
+        match self {
+            Access::Owner { .. } => true,
+            Access::Grantee { grant, .. } => grant.role != crate::grants::Role::Professional,
+            Access::System => false,
+        }
+    }
+
     /// Whether anything beyond the scopes narrows what this actor sees (searches then need
     /// care: chains into other entries are refused rather than risk revealing them).
     pub fn is_narrowed(&self) -> bool {

@@ -601,6 +601,12 @@ impl App {
         })
     }
 
+    /// The grant the request's actor acts under, checked as for any request (`None` for the
+    /// person, their apps, and systems).
+    pub fn acting_grant(&self, ctx: &RequestContext) -> Result<Option<Grant>, AppError> {
+        Ok(self.access(ctx)?.grant().cloned())
+    }
+
     /// A bearer token for the holder of a grant (for the FHIR API; the OAuth server will issue
     /// these to apps a grantee uses). Every request made with it checks the grant again.
     pub fn issue_grant_token(

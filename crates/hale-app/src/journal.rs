@@ -165,6 +165,59 @@ impl App {
             .resource))
     }
 
+    /// Adds a clinical note or letter written by a professional the person shared their
+    /// record with: a DocumentReference (LOINC 11506-3, progress note) with the text, its
+    /// author the name the person gave them. It is the professional's entry: the person sees
+    /// it and cannot change or delete it.
+    pub fn add_clinical_note(
+        &self,
+        ctx: &RequestContext,
+        title: &str,
+        text: &str,
+        at: i64,
+    ) -> Result<Result<StoredResource, Vec<EntryProblem>>, AppError> {
+        let grant = self
+            .acting_grant(ctx)?
+            .filter(|g| g.role == crate::grants::Role::Professional)
+            .ok_or_else(|| {
+                AppError::Forbidden(
+                    "clinical notes are written by the professionals a person shares their record with"
+                        .into(),
+                )
+            })?;
+        let mut problems = Vec::new();
+        let (title, text) = (title.trim(), text.trim());
+        if title.is_empty() {
+            problems.push(EntryProblem::Missing("title"));
+        } else if title.chars().count() > 200 {
+            problems.push(EntryProblem::TooLong("title"));
+        }
+        if text.is_empty() {
+            problems.push(EntryProblem::Missing("note"));
+        } else if text.chars().count() > 20_000 {
+            problems.push(EntryProblem::TooLong("note"));
+        }
+        if !problems.is_empty() {
+            return Ok(Err(problems));
+        }
+        use base64::Engine;
+        let patient =
+            json!({"reference": format!("Patient/{}", grant.record.patient_id().as_str())});
+        let body = json!({
+            "resourceType": "DocumentReference", "status": "current",
+            "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}],
+                "text": title},
+            "subject": patient, "author": [{"display": grant.name}],
+            "date": hale_fhir::date::format_instant(at),
+            "description": text,
+            "content": [{"attachment": {"contentType": "text/plain; charset=utf-8",
+                "data": base64::engine::general_purpose::STANDARD.encode(text), "title": title}}],
+        });
+        Ok(Ok(self
+            .create(ctx, "DocumentReference", body, None)?
+            .resource))
+    }
+
     /// The file inside a document entry the actor may read: its type and bytes.
     pub fn document_file(
         &self,

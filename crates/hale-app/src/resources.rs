@@ -33,10 +33,11 @@ impl App {
         if let Some(obj) = body.as_object_mut() {
             obj.insert("id".into(), Value::String(id.to_owned()));
         }
-        // Who entered it is the server's to say, never the client's.
-        crate::tag_entered_by(&mut body, ctx.actor.record().is_some());
-        self.check_content(rtype, &body)?;
         let access = self.access(ctx)?;
+        // Who entered it is the server's to say, never the client's.
+        let by_person = access.writes_as_person();
+        crate::tag_entered_by(&mut body, by_person);
+        self.check_content(rtype, &body)?;
         // Only a system actor may look beyond its record to find where an id lives. A create
         // (expecting absence) needs no look: the store enforces it in the transaction.
         let mut label_before = None;
@@ -66,7 +67,7 @@ impl App {
                 }
             },
         };
-        crate::labels::label_on_write(&mut body, ctx.actor.record().is_some(), label_before);
+        crate::labels::label_on_write(&mut body, by_person, label_before);
         let placement = self.place(
             ctx,
             rtype,

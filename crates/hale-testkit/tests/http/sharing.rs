@@ -456,3 +456,117 @@ fn a_share_link_to_chosen_kinds_shows_those_and_nothing_else() {
     assert!(!shown.html.contains("Peanuts"), "allergies were not chosen");
     assert_eq!(app.browser().get("/s/not-a-real-link").status, 404);
 }
+
+#[test]
+fn a_professional_adds_a_clinical_note_that_stays_theirs() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    let form = alice.browser.get("/record/sharing/new");
+    let given = alice.browser.submit_on(
+        &form,
+        "/record/sharing/new",
+        &[
+            ("name", "Dr Priya Patel"),
+            ("email", "gp@example.org"),
+            ("role", "professional"),
+            ("labels", "general"),
+            ("access", "write"),
+            ("duration", "month"),
+        ],
+    );
+    let grant = grant_id_in(&given.html);
+    let link = link_in(
+        &smtp.next_email(),
+        &format!("{}/shared-with-me/accept?token=", app.base),
+    );
+    let gp = set_up_person(&app, &mut smtp, "gp@example.org");
+    let accept = gp.browser.get(&link);
+    let accepted = gp.browser.submit_on(
+        &accept,
+        "/shared-with-me/accept",
+        &[("token", &accept.hidden("token"))],
+    );
+    gp.browser
+        .submit_on(&accepted, "/shared-with-me/open", &[("grant", &grant)]);
+    let menu = gp.browser.get("/record/add");
+    assert!(
+        menu.html.contains("A clinical note or letter"),
+        "{}",
+        menu.html
+    );
+    let form = gp.browser.get("/record/add/clinical-note");
+    let empty = gp.browser.submit_on(
+        &form,
+        "/record/add/clinical-note",
+        &[("title", ""), ("note", "")],
+    );
+    assert!(empty.html.contains("Enter a title") && empty.html.contains("Enter the note"));
+    let added = gp.browser.submit_on(
+        &form,
+        "/record/add/clinical-note",
+        &[
+            ("title", "Asthma review"),
+            (
+                "note",
+                "Inhaler technique good. Continue as before; review in a year.",
+            ),
+        ],
+    );
+    assert_eq!(added.path(), "/record/documents", "{}", added.html);
+    let own = app.token(&record, "patient/*.cruds");
+    let ids = app.search_ids(
+        "/fhir/DocumentReference?type=http://loinc.org|11506-3",
+        &own,
+    );
+    assert_eq!(ids.len(), 1);
+    let id = ids[0].clone();
+    let entry_path = format!("/record/entry/DocumentReference/{id}");
+
+    // Alice (verified, as service entries need P9) reads it, from Dr Patel, and cannot
+    // change or delete it.
+    crate::ok(&[
+        "admin",
+        "person",
+        "verify",
+        "--data-dir",
+        app.config.data_dir.to_str().unwrap(),
+        "--record",
+        &record,
+        "--level",
+        "P9",
+        "--evidence",
+        "UK passport, checked at the practice",
+    ]);
+    let page = alice.browser.get(&entry_path);
+    assert!(
+        page.html.contains("Inhaler technique good"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Dr Priya Patel"));
+    assert!(
+        !page.html.contains("/delete\""),
+        "no delete for a professional's entry"
+    );
+    let confirm = alice.browser.get(&format!("{entry_path}/delete"));
+    let refused = alice
+        .browser
+        .submit_on(&confirm, &format!("{entry_path}/delete"), &[]);
+    assert_ne!(refused.status, 200, "{}", refused.html);
+    let stored = app.get(&format!("/fhir/DocumentReference/{id}"), &own);
+    assert_eq!(stored.status, 200);
+    assert!(
+        !stored.json["meta"]["tag"]
+            .to_string()
+            .contains("urn:hale:entered-by"),
+        "{}",
+        stored.json
+    );
+    let looked = alice.browser.get("/record/who-has-looked");
+    assert!(
+        looked
+            .html
+            .contains("Dr Priya Patel (health or care professional)")
+    );
+}

@@ -101,6 +101,10 @@ pub(crate) fn routes() -> Router<State> {
             get(record::add_form).post(record::add_choice),
         )
         .route(
+            "/record/add/clinical-note",
+            get(record::clinical_note_form).post(record::clinical_note_add),
+        )
+        .route(
             "/record/add/document",
             get(record::document_form).post(record::document_add),
         )

@@ -177,8 +177,14 @@ pub(crate) async fn add_reading(
 }
 
 /// What `/record/add` offers: a measurement, or one of the journal kinds.
-fn add_choices(l: Lang) -> Vec<(String, String)> {
+fn add_choices(l: Lang, professional: bool) -> Vec<(String, String)> {
     let mut choices = vec![("measurement".to_owned(), l.t("add-kind-measurement"))];
+    if professional {
+        choices.insert(
+            0,
+            ("clinical-note".to_owned(), l.t("add-kind-clinical-note")),
+        );
+    }
     for kind in JournalKind::ALL {
         choices.push((
             kind.slug().to_owned(),
@@ -193,13 +199,14 @@ fn add_page(
     state: &State,
     v: &Visitor,
     who: &hale_app::accounts::SignedIn,
+    professional: bool,
 ) -> crate::ui::pages::FormPage {
     let l = v.lang;
     let mut page =
         crate::ui::account::signed_in_form(state, v, who, l.t("add-title"), "/record/add");
     page.back = Some(("/record".into(), l.t("record-back")));
     let mut f = Field::new("kind", "radios", l.t("add-title"));
-    f.choices = add_choices(l);
+    f.choices = add_choices(l, professional);
     page.fields = vec![f];
     page.submit = l.t("add-kind-submit");
     page
@@ -207,8 +214,103 @@ fn add_page(
 
 /// `GET /record/add`: what do you want to add?
 pub(crate) async fn add_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
-    let who = two_factor(&state, &v).await?;
-    Ok(html(StatusCode::OK, add_page(&state, &v, &who).render()))
+    let (who, ctx) = person(&state, &v).await?;
+    let professional = acting_as_professional(&state, &v, ctx).await?;
+    Ok(html(
+        StatusCode::OK,
+        add_page(&state, &v, &who, professional).render(),
+    ))
+}
+
+/// Whether the record is being looked at by a professional the person shared it with.
+async fn acting_as_professional(
+    state: &State,
+    v: &Visitor,
+    ctx: RequestContext,
+) -> Result<bool, Response> {
+    if ctx.actor.grant().is_none() {
+        return Ok(false);
+    }
+    call(state, v, move |app| {
+        Ok(app
+            .acting_grant(&ctx)?
+            .is_some_and(|g| g.role == hale_app::grants::Role::Professional))
+    })
+    .await
+}
+
+fn clinical_note_page(
+    state: &State,
+    v: &Visitor,
+    who: &hale_app::accounts::SignedIn,
+) -> crate::ui::pages::FormPage {
+    let l = v.lang;
+    let mut page = crate::ui::account::signed_in_form(
+        state,
+        v,
+        who,
+        l.t("clinical-note-title"),
+        "/record/add/clinical-note",
+    );
+    page.back = Some(("/record/add".into(), l.t("add-title")));
+    page.paragraphs = vec![l.t("clinical-note-body")];
+    page.fields = vec![
+        Field::new("title", "text", l.t("clinical-note-heading"))
+            .hint(l.t("clinical-note-heading-hint")),
+        Field::new("note", "textarea", l.t("clinical-note-text")),
+    ];
+    page.submit = l.t("clinical-note-submit");
+    page
+}
+
+/// `GET /record/add/clinical-note`: for a professional looking at a record shared with them.
+pub(crate) async fn clinical_note_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    if !acting_as_professional(&state, &v, ctx).await? {
+        return Err(error_page(&v, StatusCode::NOT_FOUND));
+    }
+    Ok(html(
+        StatusCode::OK,
+        clinical_note_page(&state, &v, &who).render(),
+    ))
+}
+
+/// `POST /record/add/clinical-note`.
+pub(crate) async fn clinical_note_add(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let data = crate::ui::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (title, note) = (data.get("title").to_owned(), data.get("note").to_owned());
+    let outcome = call(&state, &v, move |app| {
+        app.add_clinical_note(&ctx, &title, &note, hale_fhir::date::now_millis())
+    })
+    .await?;
+    match outcome {
+        // To the list it joined: the note is the professional's, and below P9 they, like
+        // anyone, see only what the person entered.
+        Ok(_) => Ok(see_other("/record/documents")),
+        Err(problems) => {
+            let l = v.lang;
+            let mut page = clinical_note_page(&state, &v, &who);
+            for f in page.fields.iter_mut() {
+                f.value = data.get(f.id).to_owned();
+            }
+            for problem in problems {
+                let (field, message) = match problem {
+                    EntryProblem::TooLong(f) => (f, l.t("error-too-long")),
+                    EntryProblem::Missing(f) | EntryProblem::NotAChoice(f) => {
+                        (f, l.t(&format!("clinical-note-missing-{f}")))
+                    }
+                    _ => ("note", l.t("clinical-note-missing-note")),
+                };
+                page.error(field, message);
+            }
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
 }
 
 /// `POST /record/add`.
@@ -221,6 +323,7 @@ pub(crate) async fn add_choice(
     let data = crate::ui::account::form(&state, &v, v.session_key.as_deref(), &body)?;
     match data.get("kind") {
         "measurement" => return Ok(see_other("/record/measurements/add")),
+        "clinical-note" => return Ok(see_other("/record/add/clinical-note")),
         "document" => return Ok(see_other("/record/add/document")),
         "import" => return Ok(see_other("/record/import")),
         other => {
@@ -229,7 +332,7 @@ pub(crate) async fn add_choice(
             }
         }
     }
-    let mut page = add_page(&state, &v, &who);
+    let mut page = add_page(&state, &v, &who, false);
     page.error("kind", v.lang.t("add-kind-missing"));
     Ok(html(StatusCode::OK, page.render()))
 }

@@ -252,7 +252,16 @@ fn describe(lang: Lang, r: &StoredResource) -> EntryView {
             .unwrap_or_else(|| lang.t("entry-from-source"))
     };
     EntryView {
-        notes: v["note"][0]["text"].as_str().unwrap_or_default().to_owned(),
+        // A clinical note's text is its description.
+        notes: v["note"][0]["text"]
+            .as_str()
+            .or_else(|| {
+                (r.resource_type == "DocumentReference")
+                    .then(|| v["description"].as_str())
+                    .flatten()
+            })
+            .unwrap_or_default()
+            .to_owned(),
         href: format!("/record/entry/{}/{}", r.resource_type, r.id),
         title,
         when,
