@@ -7,7 +7,7 @@
 
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
@@ -464,6 +464,32 @@ test('sharing: giving access, accepting it, looking for someone, and access endi
   await check(stranger, 'share-link-view')
   await owner.goto(base + '/record/sharing')
   await check(owner, 'sharing-with-link')
+
+  // An app asks to connect: the consent screen, empty and with an error, then connected.
+  const cliEnv = { ...process.env }
+  delete cliEnv.HALE_KEY
+  const made = spawnSync(BIN, ['admin', 'client', 'create', '--data-dir', dataDir, '--name', 'Step Counter',
+    '--redirect-uri', base + '/app-callback', '--public'], { encoding: 'utf8', env: cliEnv })
+  assert.equal(made.status, 0, made.stderr)
+  const clientId = made.stdout.trim()
+  const authorize = base + '/oauth/authorize?' + new URLSearchParams({
+    response_type: 'code', client_id: clientId, redirect_uri: base + '/app-callback', state: 'abc',
+    scope: 'launch/patient patient/Observation.rs offline_access', aud: base + '/fhir',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
+  })
+  await owner.goto(authorize)
+  assert.equal(await heading(owner), 'Connect Step Counter to your record?')
+  await check(owner, 'connect-app')
+  await owner.uncheck('#labels')
+  await owner.click('button[value=allow]')
+  await owner.waitForLoadState('load')
+  await check(owner, 'connect-app-errors')
+  await owner.check('#labels')
+  await Promise.all([owner.waitForURL('**/app-callback?**'), owner.click('button[value=allow]')])
+  assert.ok(new URL(owner.url()).searchParams.get('code'))
+  await owner.goto(base + '/record/sharing')
+  assert.match(await owner.textContent('main'), /Disconnect Step Counter/)
+  await check(owner, 'sharing-with-app')
 
   // A professional the person shares with writes a clinical note.
   await owner.goto(base + '/record/sharing/new')

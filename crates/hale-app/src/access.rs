@@ -23,7 +23,7 @@
 use hale_core::{Actor, RecordId, RequestContext, VerificationLevel};
 use serde_json::Value;
 
-use crate::grants::Grant;
+use crate::grants::{Grant, Role};
 use crate::labels::{self, PrivacyLabel};
 use crate::{App, AppError};
 
@@ -154,7 +154,7 @@ impl Access {
     pub fn writes_as_person(&self) -> bool {
         match self {
             Access::Owner { .. } => true,
-            Access::Grantee { grant, .. } => grant.role != crate::grants::Role::Professional,
+            Access::Grantee { grant, .. } => grant.role != Role::Professional,
             Access::System => false,
         }
     }
@@ -183,6 +183,20 @@ impl Access {
             Access::System => Ok(()),
             Access::Owner { .. } => {
                 if verb != Verb::Create && !target.by_person && !target.own_patient() {
+                    return Err(Denial::Refused(SERVICE_ENTRY));
+                }
+                Ok(())
+            }
+            // An app the person connected acts as the person would, within what they chose.
+            Access::Grantee { grant, .. } if grant.role == Role::App => {
+                if !grant.write {
+                    return Err(Denial::Refused(READ_ONLY_GRANT));
+                }
+                if verb == Verb::Create {
+                    if !grant.covers(target.resource_type, target.label) {
+                        return Err(Denial::Refused(OUTSIDE_GRANT));
+                    }
+                } else if !target.by_person && !target.own_patient() {
                     return Err(Denial::Refused(SERVICE_ENTRY));
                 }
                 Ok(())

@@ -107,6 +107,12 @@ fn who(ctx: &RequestContext, record: &RecordId) -> (String, Option<String>, &'st
             let purpose = if own == record { "personal" } else { "care" };
             (subject.clone(), None, purpose)
         }
+        // An app the person connected: the person, through the app.
+        Actor::Grantee {
+            subject,
+            app: Some(_),
+            ..
+        } => (subject.clone(), None, "personal"),
         Actor::Grantee {
             record: own,
             subject,
@@ -135,8 +141,7 @@ impl App {
             record: Some(record.clone()),
             actor,
             on_behalf_of,
-            // Which app acted is known once the OAuth server (issue 3) names its clients.
-            app: None,
+            app: ctx.actor.app().map(str::to_owned),
             action: action.to_owned(),
             what,
             purpose: purpose.to_owned(),

@@ -23,6 +23,7 @@ const SCOPE_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/consentscope";
 const ACCOUNT_SYSTEM: &str = "urn:hale:account";
 const INVITATION_SYSTEM: &str = "urn:hale:invitation";
 pub(crate) const LINK_SYSTEM: &str = "urn:hale:share-link";
+const APP_SYSTEM: &str = "urn:hale:app";
 const PASSCODE_EXTENSION: &str = "urn:hale:passcode";
 const ROLE_SYSTEM: &str = "urn:hale:grant-role";
 const ACTION_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/consentactioncodes";
@@ -44,6 +45,8 @@ pub enum Role {
     Link,
     /// Whoever holds the link to the emergency summary.
     EmergencyLink,
+    /// An app the person connected (an OAuth client), acting for them.
+    App,
 }
 
 impl Role {
@@ -58,6 +61,7 @@ impl Role {
             Role::Professional => "professional",
             Role::Link => "link",
             Role::EmergencyLink => "emergency-link",
+            Role::App => "app",
         }
     }
 
@@ -65,7 +69,7 @@ impl Role {
     pub fn from_code(code: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .chain([Role::Link, Role::EmergencyLink])
+            .chain([Role::Link, Role::EmergencyLink, Role::App])
             .find(|r| r.code() == code)
     }
 
@@ -95,6 +99,13 @@ pub enum Holder {
     Account(String),
     /// The digest of a share link's token: whoever holds the link (and its passcode).
     Link(String),
+    /// An app the person connected, acting for them.
+    App {
+        /// The OAuth client.
+        client: String,
+        /// The person's account.
+        account: String,
+    },
 }
 
 /// One grant, as read from its `Consent`.
@@ -169,6 +180,7 @@ impl Grant {
         match &self.holder {
             Holder::Account(id) => Some(format!("account:{id}")),
             Holder::Link(_) => Some(format!("link:{}", self.id)),
+            Holder::App { account, .. } => Some(format!("account:{account}")),
             Holder::Invitation(_) => None,
         }
     }
@@ -179,10 +191,15 @@ impl Grant {
             Status::Active => "active",
             Status::Revoked => "inactive",
         };
+        let app_holder;
         let (system, value) = match &self.holder {
             Holder::Invitation(d) => (INVITATION_SYSTEM, d.as_str()),
             Holder::Account(a) => (ACCOUNT_SYSTEM, a.as_str()),
             Holder::Link(d) => (LINK_SYSTEM, d.as_str()),
+            Holder::App { client, account } => {
+                app_holder = format!("{client} {account}");
+                (APP_SYSTEM, app_holder.as_str())
+            }
         };
         let mut period = json!({"start": hale_fhir::date::format_instant(self.start)});
         if let Some(end) = self.end {
@@ -250,6 +267,13 @@ impl Grant {
             INVITATION_SYSTEM => Holder::Invitation(value),
             ACCOUNT_SYSTEM => Holder::Account(value),
             LINK_SYSTEM => Holder::Link(value),
+            APP_SYSTEM => {
+                let (client, account) = value.split_once(' ')?;
+                Holder::App {
+                    client: client.to_owned(),
+                    account: account.to_owned(),
+                }
+            }
             _ => return None,
         };
         let codes = |field: &Value| -> Vec<String> {
@@ -313,7 +337,10 @@ pub fn is_grant(v: &Value) -> bool {
         && holders.is_some_and(|a| {
             a.iter().any(|x| {
                 let system = &x["reference"]["identifier"]["system"];
-                system == ACCOUNT_SYSTEM || system == INVITATION_SYSTEM || system == LINK_SYSTEM
+                system == ACCOUNT_SYSTEM
+                    || system == INVITATION_SYSTEM
+                    || system == LINK_SYSTEM
+                    || system == APP_SYSTEM
             })
         })
 }
@@ -538,6 +565,7 @@ impl App {
                 scopes: Scopes::parse("patient/*.rs")
                     .map_err(|e| AppError::Internal(e.to_string()))?,
                 subject: format!("account:{}", who.account.id),
+                app: None,
             },
             "accept-invitation",
         );
@@ -594,6 +622,7 @@ impl App {
                 scopes: Scopes::parse("patient/*.cruds")
                     .map_err(|e| AppError::Internal(e.to_string()))?,
                 subject: format!("account:{}", who.account.id),
+                app: None,
             },
             verification: who.account.verification_level,
             strength: who.strength(),
@@ -632,6 +661,8 @@ impl App {
             sub: subject,
             rec: Some(grant.record.to_string()),
             grt: Some(grant.id),
+            app: None,
+            lvl: None,
             scope: scopes.as_str().to_owned(),
             iat: now,
             exp: now + ttl_secs.max(1),

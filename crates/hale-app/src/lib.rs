@@ -20,6 +20,7 @@ pub mod grants;
 mod import;
 pub mod journal;
 pub mod labels;
+pub mod oauth;
 
 mod placement;
 pub mod readings;
@@ -32,7 +33,7 @@ pub mod uploads;
 
 use std::sync::Arc;
 
-use hale_core::{Actor, Interaction, RecordId, RequestContext, ResourceId};
+use hale_core::{Interaction, RecordId, RequestContext, ResourceId};
 use hale_fhir::Definitions;
 use hale_store::{Expect, Store, WriteBatch, WriteOp};
 use serde_json::{Value, json};
@@ -148,10 +149,16 @@ impl App {
         self.defs
     }
 
-    /// Turns an `Authorization` header into an actor: signature and expiry only, no I/O, so
-    /// it runs on the request's own task. A token for a record that has since gone simply
-    /// finds nothing there.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Actor, AppError> {
+    /// Turns an `Authorization` header into the request's context: signature and expiry only,
+    /// no I/O, so it runs on the request's own task (a grant behind the token is checked when
+    /// data is touched). A token for a record that has since gone simply finds nothing there.
+    /// A token issued to an app for a person carries the person's verification level; one an
+    /// operator issued is vouched for by the operator.
+    pub fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        request_id: &str,
+    ) -> Result<RequestContext, AppError> {
         let header = authorization.ok_or_else(|| {
             AppError::Unauthenticated("send Authorization: Bearer <token>".into())
         })?;
@@ -159,7 +166,12 @@ impl App {
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| AppError::Unauthenticated("only Bearer tokens are accepted".into()))?;
-        self.tokens.verify(token.trim(), now_secs())
+        let (actor, level) = self.tokens.verify(token.trim(), now_secs())?;
+        let mut ctx = RequestContext::operator(actor, request_id);
+        if let Some(level) = level {
+            ctx.verification = level;
+        }
+        Ok(ctx)
     }
 
     /// Issues a bearer token: for one record (`Some`), or a system token (`None`, which needs
@@ -199,6 +211,8 @@ impl App {
             sub: subject.to_owned(),
             rec: record.map(|r| r.to_string()),
             grt: None,
+            app: None,
+            lvl: None,
             scope: scopes.as_str().to_owned(),
             iat: now,
             exp: now + ttl_secs,

@@ -236,6 +236,7 @@ impl App {
                 scopes: Scopes::parse("patient/*.rs")
                     .map_err(|e| AppError::Internal(e.to_string()))?,
                 subject: format!("link:{}", grant.id),
+                app: None,
             },
             verification,
             strength: AuthStrength::TwoFactor,

@@ -25,6 +25,13 @@ pub struct Claims {
     /// to rather than to the person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grt: Option<String>,
+    /// The app (OAuth client) it was issued to, acting for the person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// How sure Hale is of the person's identity (`P0`…`P9`) when it was issued; absent for
+    /// tokens an operator issues, who vouches for whoever holds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lvl: Option<String>,
     /// SMART scopes.
     pub scope: String,
     /// Issued at (seconds since the epoch).
@@ -67,8 +74,13 @@ impl TokenKey {
         ))
     }
 
-    /// Verifies a token's signature and expiry, and turns it into an actor.
-    pub fn verify(&self, token: &str, now_secs: i64) -> Result<Actor, AppError> {
+    /// Verifies a token's signature and expiry, and turns it into an actor (with the
+    /// verification level it carries, if any).
+    pub fn verify(
+        &self,
+        token: &str,
+        now_secs: i64,
+    ) -> Result<(Actor, Option<hale_core::VerificationLevel>), AppError> {
         let bad = || AppError::Unauthenticated("the bearer token is not valid".into());
         let (signed, sig) = token.rsplit_once('.').ok_or_else(bad)?;
         let body = signed.strip_prefix(PREFIX).ok_or_else(bad)?;
@@ -85,12 +97,17 @@ impl TokenKey {
             ));
         }
         let scopes = Scopes::parse(&claims.scope).map_err(|_| bad())?;
-        match (claims.rec, claims.grt) {
+        let level = match &claims.lvl {
+            Some(l) => Some(hale_core::VerificationLevel::parse(l).ok_or_else(bad)?),
+            None => None,
+        };
+        let actor = match (claims.rec, claims.grt) {
             (Some(r), Some(grant)) => Ok(Actor::Grantee {
                 record: RecordId::parse(&r).map_err(|_| bad())?,
                 grant,
                 scopes,
                 subject: claims.sub,
+                app: claims.app,
             }),
             (Some(r), None) => Ok(Actor::Record {
                 record: RecordId::parse(&r).map_err(|_| bad())?,
@@ -105,7 +122,8 @@ impl TokenKey {
             (None, _) => Err(AppError::Unauthenticated(
                 "the token has no record context".into(),
             )),
-        }
+        };
+        actor.map(|a| (a, level))
     }
 }
 
@@ -119,6 +137,8 @@ mod tests {
             sub: "t".into(),
             rec: rec.map(str::to_owned),
             grt: None,
+            app: None,
+            lvl: None,
             scope: scope.into(),
             iat: 0,
             exp,
@@ -131,7 +151,8 @@ mod tests {
         let token = key
             .sign(&claims(Some("rec-a"), "patient/*.cruds", 100))
             .unwrap();
-        let actor = key.verify(&token, 50).unwrap();
+        let (actor, level) = key.verify(&token, 50).unwrap();
+        assert_eq!(level, None, "an operator's token carries no level");
         assert_eq!(actor.record().map(RecordId::as_str), Some("rec-a"));
     }
 
@@ -164,7 +185,7 @@ mod tests {
         assert!(key.verify(&token, 50).is_err());
         let token = key.sign(&claims(None, "system/*.cruds", 100)).unwrap();
         assert!(matches!(
-            key.verify(&token, 50).unwrap(),
+            key.verify(&token, 50).unwrap().0,
             Actor::System { .. }
         ));
     }

@@ -26,6 +26,8 @@ pub enum Actor {
         scopes: Scopes,
         /// The grantee's account, for audit.
         subject: String,
+        /// The app acting for them (an OAuth client id), if any.
+        app: Option<String>,
     },
     /// An operator or an organisation's system: can create records and write into any.
     System {
@@ -58,6 +60,14 @@ impl Actor {
     pub fn grant(&self) -> Option<&str> {
         match self {
             Actor::Grantee { grant, .. } => Some(grant),
+            _ => None,
+        }
+    }
+
+    /// The app (OAuth client) acting, if any.
+    pub fn app(&self) -> Option<&str> {
+        match self {
+            Actor::Grantee { app, .. } => app.as_deref(),
             _ => None,
         }
     }

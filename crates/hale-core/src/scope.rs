@@ -108,6 +108,36 @@ impl Scopes {
         })
     }
 
+    /// The resource types the scopes name, or `None` if any scope is for every type (`*`).
+    pub fn resource_types(&self) -> Option<Vec<String>> {
+        let mut types = Vec::new();
+        for g in &self.grants {
+            let t = g.resource_type.clone()?;
+            if !types.contains(&t) {
+                types.push(t);
+            }
+        }
+        Some(types)
+    }
+
+    /// Whether any scope allows creating, updating or deleting.
+    pub fn writes(&self) -> bool {
+        self.grants.iter().any(|g| {
+            g.interactions.iter().any(|i| {
+                matches!(
+                    i,
+                    Interaction::Create | Interaction::Update | Interaction::Delete
+                )
+            })
+        })
+    }
+
+    /// Whether there is at least one data scope and every one is `patient/` (what an app a
+    /// person connects may ask for).
+    pub fn patient_only(&self) -> bool {
+        !self.grants.is_empty() && self.grants.iter().all(|g| g.level == ScopeLevel::Patient)
+    }
+
     /// Whether any scope allows `interaction` on `resource_type`.
     pub fn allows(&self, resource_type: &str, interaction: Interaction) -> bool {
         self.grants.iter().any(|g| {

@@ -127,6 +127,30 @@ enum AdminCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Apps that people connect to their records (OAuth 2.0 / SMART clients).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register an app; prints its client id.
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The app's name, as people will see it on the consent screen.
+        #[arg(long)]
+        name: String,
+        /// Where the app may be sent back to (repeat for several); https, or http on this
+        /// machine.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (in a browser or on a phone): no secret, PKCE alone.
+        #[arg(long)]
+        public: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -283,6 +307,22 @@ pub fn run() -> anyhow::Result<()> {
                 ttl,
             )?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Client {
+                    command:
+                        ClientCommand::Create {
+                            data,
+                            name,
+                            redirect_uris,
+                            public,
+                        },
+                },
+        } => {
+            let app = crate::open_app(&data.config())?;
+            println!("{}", app.register_client(&name, &redirect_uris, public)?);
             Ok(())
         }
         Command::Import { command } => crate::import::run(command),

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("../migrations/0002_samples.sql")),
     (3, include_str!("../migrations/0003_accounts.sql")),
     (4, include_str!("../migrations/0004_audit.sql")),
+    (5, include_str!("../migrations/0005_oauth.sql")),
 ];
 const POOL_MAX: usize = 16;
 /// Serialises migrations when several servers start at once.
@@ -351,6 +352,14 @@ impl Store for PostgresStore {
 
     fn recovery_codes_left(&self, account_id: &str) -> Result<i64, StoreError> {
         self.in_transaction(|db| hale_store::accounts::recovery_codes_left(db, account_id))
+    }
+
+    fn oauth_client(&self, client_id: &str) -> Result<Option<hale_store::OAuthClient>, StoreError> {
+        self.in_transaction(|db| hale_store::oauth::client(db, client_id))
+    }
+
+    fn oauth_token(&self, token_hash: &str) -> Result<Option<hale_store::OAuthToken>, StoreError> {
+        self.in_transaction(|db| hale_store::oauth::token(db, token_hash))
     }
 
     fn record_exists(&self, record: &RecordId) -> Result<bool, StoreError> {

@@ -36,6 +36,7 @@ macro_rules! conformance_tests {
             accounts_are_found_by_id_and_email_and_emails_are_unique,
             sessions_are_listed_and_ended_one_or_all,
             emailed_links_and_recovery_codes_work_once,
+            oauth_clients_are_kept_and_codes_are_spent_once,
             the_audit_log_chains_reads_by_record_and_signs_checkpoints,
         );
     };
@@ -832,6 +833,66 @@ pub fn sessions_are_listed_and_ended_one_or_all(store: &dyn Store) {
     .unwrap();
     assert!(store.sessions_of("s-1").unwrap().is_empty());
     assert_eq!(store.sessions_of("s-2").unwrap().len(), 1);
+}
+
+pub fn oauth_clients_are_kept_and_codes_are_spent_once(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    one(
+        store,
+        WriteOp::PutAccount(account("o-1", "o1@example.org", Some(r.clone()))),
+    )
+    .unwrap();
+    let client = crate::OAuthClient {
+        client_id: "app-1".into(),
+        name: "Step counter".into(),
+        redirect_uris: vec![
+            "https://app.example/cb".into(),
+            "http://127.0.0.1:9/cb".into(),
+        ],
+        public: true,
+        created_at: 1,
+    };
+    one(store, WriteOp::PutClient(client.clone())).unwrap();
+    assert_eq!(store.oauth_client("app-1").unwrap(), Some(client));
+    assert_eq!(store.oauth_client("app-2").unwrap(), None);
+    let far = hale_fhir::date::now_millis() + 600_000;
+    for (hash, expires) in [("code-live", far), ("code-old", 1_000)] {
+        one(
+            store,
+            WriteOp::PutOAuthToken(crate::OAuthToken {
+                token_hash: hash.into(),
+                kind: "code".into(),
+                client_id: "app-1".into(),
+                grant_id: "g-1".into(),
+                record_id: r.to_string(),
+                account_id: "o-1".into(),
+                scope: "patient/*.rs".into(),
+                redirect_uri: Some("https://app.example/cb".into()),
+                challenge: Some("abc".into()),
+                expires_at: expires,
+                used_at: None,
+            }),
+        )
+        .unwrap();
+    }
+    let spend = |hash: &str| {
+        one(
+            store,
+            WriteOp::UseOAuthToken {
+                token_hash: hash.into(),
+            },
+        )
+    };
+    spend("code-live").unwrap();
+    let kept = store.oauth_token("code-live").unwrap().unwrap();
+    assert!(kept.used_at.is_some());
+    assert_eq!(kept.challenge.as_deref(), Some("abc"));
+    for spent in ["code-live", "code-old", "never-issued"] {
+        assert!(
+            matches!(spend(spent), Err(StoreError::Spent(_))),
+            "{spent} must not be spendable"
+        );
+    }
 }
 
 pub fn emailed_links_and_recovery_codes_work_once(store: &dyn Store) {

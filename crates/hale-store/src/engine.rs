@@ -220,6 +220,18 @@ pub fn apply(
                 accounts::use_token(db, token_hash, now)?;
                 None
             }
+            WriteOp::PutClient(client) => {
+                crate::oauth::put_client(db, client)?;
+                None
+            }
+            WriteOp::PutOAuthToken(token) => {
+                crate::oauth::put_token(db, token)?;
+                None
+            }
+            WriteOp::UseOAuthToken { token_hash } => {
+                crate::oauth::use_token(db, token_hash, now)?;
+                None
+            }
             WriteOp::SetRecoveryCodes { account_id, hashes } => {
                 accounts::set_recovery_codes(db, account_id, hashes)?;
                 None

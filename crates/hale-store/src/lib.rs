@@ -23,6 +23,7 @@ pub mod conformance;
 mod crypto;
 pub mod engine;
 mod error;
+pub mod oauth;
 pub mod sql;
 mod types;
 
@@ -30,6 +31,7 @@ pub use accounts::{Account, OneTimeToken, Session};
 pub use audit::{AuditEntry, Checkpoint, StoredAuditEntry, Verification};
 pub use crypto::{Keyring, MasterKey};
 pub use error::StoreError;
+pub use oauth::{OAuthClient, OAuthToken};
 pub use types::{
     Expect, HistoryQuery, Method, SampleBucket, SampleRow, SearchPage, StoredResource, WriteBatch,
     WriteOp, WriteOutcome,
@@ -141,6 +143,12 @@ pub trait Store: Send + Sync {
 
     /// How many unused recovery codes an account has.
     fn recovery_codes_left(&self, account_id: &str) -> Result<i64, StoreError>;
+
+    /// A registered OAuth client.
+    fn oauth_client(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError>;
+
+    /// An authorisation code or refresh token by its digest, spent or not.
+    fn oauth_token(&self, token_hash: &str) -> Result<Option<OAuthToken>, StoreError>;
 
     /// Whether a read by primary key is cheap and safe to run on an async task: true for an
     /// embedded database (tens of microseconds, no network); false where a read waits on a

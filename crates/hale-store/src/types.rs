@@ -133,6 +133,16 @@ pub enum WriteOp {
         /// SHA-256 of the token, hex.
         token_hash: String,
     },
+    /// Registers (or updates) an OAuth client.
+    PutClient(crate::OAuthClient),
+    /// Stores an authorisation code or refresh token (its digest).
+    PutOAuthToken(crate::OAuthToken),
+    /// Spends a code or refresh token; fails with `Spent` if it is used, expired or unknown,
+    /// and so rolls back the rest of the batch.
+    UseOAuthToken {
+        /// SHA-256 of the token, hex.
+        token_hash: String,
+    },
     /// Replaces an account's recovery codes (digests).
     SetRecoveryCodes {
         /// Whose.

@@ -24,6 +24,14 @@ pub(crate) struct Person {
     recovery_codes: Vec<String>,
 }
 
+impl Person {
+    /// A security code from their authenticator `steps` 30-second steps ahead (a code works
+    /// once, and the one typed at set-up is spent).
+    pub(crate) fn code_ahead(&self, steps: u64) -> String {
+        hale_auth::totp::code_at(&self.secret, now() + steps * 30).unwrap()
+    }
+}
+
 fn sign_up(app: &TestApp, smtp: &mut SmtpSink, email: &str) -> Browser {
     let browser = app.browser();
     let done = browser.submit(

@@ -14,6 +14,7 @@ mod examples;
 mod golden;
 mod import;
 mod labels;
+mod oauth;
 mod pages;
 mod record;
 mod samples;

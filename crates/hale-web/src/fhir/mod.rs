@@ -115,9 +115,9 @@ async fn authenticate(state: &State, headers: &HeaderMap) -> Result<Call, ApiErr
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     // Signature and expiry only: no I/O, so no blocking thread.
-    let actor = state
+    let ctx = state
         .app
-        .authenticate(auth.as_deref())
+        .authenticate(auth.as_deref(), &request_id)
         .map_err(|error| ApiError {
             error,
             request_id: request_id.clone(),
@@ -127,9 +127,7 @@ async fn authenticate(state: &State, headers: &HeaderMap) -> Result<Call, ApiErr
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     Ok(Call {
-        // Bearer tokens are issued by the operator (`hale admin token issue`), who vouches for
-        // whoever holds one; the OAuth server (issue 3 §6) will carry the person's own level.
-        ctx: RequestContext::operator(actor, &request_id),
+        ctx,
         base: base_url(state, headers),
         strict: prefer.contains("handling=strict"),
         minimal: prefer.contains("return=minimal"),

@@ -387,7 +387,7 @@ fn code_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
 pub(crate) async fn code_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
     let who = password_proven(&state, &v).await?;
     if who.strength() == AuthStrength::TwoFactor {
-        return Ok(see_other("/record"));
+        return Ok(super::oauth::after_sign_in(&state, &v));
     }
     if !who.has_totp() {
         return Ok(see_other("/account/authenticator"));
@@ -412,7 +412,7 @@ pub(crate) async fn code(AxumState(state): AxumState<State>, v: Visitor, body: B
     })
     .await?;
     if outcome {
-        return Ok(see_other("/record"));
+        return Ok(super::oauth::after_sign_in(&state, &v));
     }
     let mut page = code_page(&state, &v, &who);
     page.error("code", problem_text(&v, FormProblem::CodeWrong));
@@ -462,7 +462,7 @@ pub(crate) async fn recovery(AxumState(state): AxumState<State>, v: Visitor, bod
     })
     .await?;
     if ok {
-        return Ok(see_other("/record"));
+        return Ok(super::oauth::after_sign_in(&state, &v));
     }
     let mut page = recovery_page(&state, &v, &who);
     page.error("code", problem_text(&v, FormProblem::RecoveryCodeWrong));

@@ -20,6 +20,7 @@
 pub mod account;
 pub mod chart;
 pub mod i18n;
+pub(crate) mod oauth;
 pub mod pages;
 pub mod record;
 pub(crate) mod sharing;
@@ -134,6 +135,17 @@ pub(crate) fn routes() -> Router<State> {
         )
         .route("/record/import/{job}", get(record::import_status))
         .route("/record/who-has-looked", get(record::who_has_looked))
+        .route(
+            "/oauth/authorize",
+            get(oauth::authorize_form).post(oauth::authorize),
+        )
+        .route("/oauth/token", post(oauth::token))
+        .route("/oauth/revoke", post(oauth::revoke))
+        .route("/oauth/introspect", post(oauth::introspect))
+        .route(
+            "/.well-known/smart-configuration",
+            get(oauth::smart_configuration),
+        )
         .route("/record/sharing", get(sharing::sharing))
         .route(
             "/record/sharing/new",
@@ -189,9 +201,15 @@ pub(crate) struct Visitor {
     pub request_id: String,
     /// The grant chosen on "Shared with you", while looking at someone else's record.
     pub acting: Option<String>,
+    /// An app's authorisation request to return to once signed in.
+    pub return_to: Option<String>,
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookie_up_to(headers, name, 128)
+}
+
+fn cookie_up_to<'a>(headers: &'a HeaderMap, name: &str, max: usize) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -200,7 +218,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|v| !v.is_empty() && v.len() <= max)
 }
 
 impl FromRequestParts<State> for Visitor {
@@ -230,6 +248,7 @@ impl FromRequestParts<State> for Visitor {
                 .collect(),
             request_id: crate::fhir::new_request_id(),
             acting: cookie(headers, ACTING_COOKIE).map(str::to_owned),
+            return_to: cookie_up_to(headers, oauth::RETURN_COOKIE, 4096).map(str::to_owned),
         })
     }
 }

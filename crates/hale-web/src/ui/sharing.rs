@@ -152,6 +152,7 @@ struct SharingPage {
     banner: Option<String>,
     grants: Vec<GrantRow>,
     links: Vec<GrantRow>,
+    apps: Vec<GrantRow>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -181,7 +182,12 @@ pub(crate) async fn sharing(
         banner,
         grants: grants
             .iter()
-            .filter(|g| !g.role.is_link())
+            .filter(|g| !g.role.is_link() && g.role != Role::App)
+            .map(|g| grant_row(l, g, now))
+            .collect(),
+        apps: grants
+            .iter()
+            .filter(|g| g.role == Role::App && g.status != Status::Revoked)
             .map(|g| grant_row(l, g, now))
             .collect(),
         links: grants

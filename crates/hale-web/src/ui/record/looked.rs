@@ -109,7 +109,10 @@ fn row(
         )
     };
     let through = match &e.app {
-        Some(app) => app.clone(),
+        Some(app) => grants
+            .iter()
+            .find(|g| matches!(&g.holder, hale_app::grants::Holder::App { client, .. } if client == app))
+            .map_or_else(|| app.clone(), |g| g.name.clone()),
         None if e.actor.starts_with("account:") || e.actor.starts_with("link:") => {
             l.t("looked-through-website")
         }

@@ -1,0 +1,414 @@
+//! Apps connecting to a person's record through the OAuth 2.0 authorisation server (issue 3
+//! §6, SMART App Launch standalone patient launch), step by step over HTTP as an app and a
+//! browser do them, with each refusal named.
+
+use hale_testkit::TestApp;
+use serde_json::Value;
+
+use crate::accounts::{PASSWORD, set_up_person};
+
+/// RFC 7636 appendix B: a verifier and its S256 challenge, computed independently of Hale.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn register(app: &TestApp, redirect: &str) -> String {
+    crate::ok(&[
+        "admin",
+        "client",
+        "create",
+        "--data-dir",
+        app.config.data_dir.to_str().unwrap(),
+        "--name",
+        "Step Counter",
+        "--redirect-uri",
+        redirect,
+        "--public",
+    ])
+}
+
+fn authorize_url(app: &TestApp, client: &str, redirect: &str, method: &str, scope: &str) -> String {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", redirect),
+            ("scope", scope),
+            ("state", "xyz-123"),
+            ("aud", &format!("{}/fhir", app.base)),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", method),
+        ])
+        .finish();
+    format!("/oauth/authorize?{query}")
+}
+
+/// A query parameter of an address.
+fn param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `POST` a form to an OAuth endpoint, as an app does.
+fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> (u16, Value) {
+    let res = reqwest::blocking::Client::new()
+        .post(format!("{}{path}", app.base))
+        .form(fields)
+        .send()
+        .unwrap();
+    let status = res.status().as_u16();
+    let no_store = res
+        .headers()
+        .get("cache-control")
+        .is_some_and(|v| v == "no-store");
+    assert!(no_store, "token responses must not be cached");
+    (status, res.json().unwrap_or(Value::Null))
+}
+
+fn exchange(
+    app: &TestApp,
+    client: &str,
+    redirect: &str,
+    code: &str,
+    verifier: &str,
+) -> (u16, Value) {
+    post_form(
+        app,
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("client_id", client),
+            ("code_verifier", verifier),
+        ],
+    )
+}
+
+fn refresh(app: &TestApp, client: &str, token: &str) -> (u16, Value) {
+    post_form(
+        app,
+        "/oauth/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", client),
+        ],
+    )
+}
+
+#[test]
+fn an_app_is_connected_with_pkce_reads_within_its_scopes_and_is_cut_off_when_disconnected() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    let own = app.token(&record, "patient/*.cruds");
+    let weight = app.post(
+        "/fhir/Observation",
+        &own,
+        &serde_json::json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Body weight"},
+            "subject": {"reference": format!("Patient/{record}")},
+            "valueQuantity": {"value": 71.5, "unit": "kg"}}),
+    );
+    assert_eq!(weight.status, 201);
+    let redirect = format!("{}/app-callback", app.base);
+    let client = register(&app, &redirect);
+    let config = app.get("/.well-known/smart-configuration", "");
+    assert_eq!(
+        config.json["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        config.json["token_endpoint"].as_str(),
+        Some(format!("{}/oauth/token", app.base).as_str())
+    );
+
+    // The consent screen says what the app will do, in plain words.
+    let scope = "launch/patient patient/Observation.rs offline_access";
+    let consent = alice
+        .browser
+        .get(&authorize_url(&app, &client, &redirect, "S256", scope));
+    assert_eq!(consent.status, 200, "{}", consent.html);
+    assert!(
+        consent
+            .html
+            .contains("Connect Step Counter to your record?")
+    );
+    assert!(
+        consent
+            .html
+            .contains("look at test results, measurements and wellbeing")
+    );
+    assert!(
+        consent
+            .html
+            .contains("keep working when you are not using it")
+    );
+    let back = alice.browser.submit_on(
+        &consent,
+        "/oauth/authorize",
+        &[
+            ("request", &consent.hidden("request")),
+            ("labels", "general"),
+            ("decision", "allow"),
+        ],
+    );
+    assert!(back.url.starts_with(&redirect), "{}", back.url);
+    assert_eq!(param(&back.url, "state").as_deref(), Some("xyz-123"));
+    let code = param(&back.url, "code").expect("a code");
+
+    // The wrong verifier is refused; the right one gives tokens bound to the record; the
+    // code works once.
+    let (status, wrong) = exchange(&app, &client, &redirect, &code, &"x".repeat(43));
+    assert_eq!(
+        (status, wrong["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // (A wrong verifier does not spend the code.)
+    let (status, tokens) = exchange(&app, &client, &redirect, &code, VERIFIER);
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["patient"].as_str(), Some(record.as_str()));
+    assert!(tokens["expires_in"].as_i64().unwrap() <= 3600);
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, replay) = exchange(&app, &client, &redirect, &code, VERIFIER);
+    assert_eq!(
+        (status, replay["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // Replaying the code ended that connection (RFC 6749 §4.1.2): start again.
+    assert_eq!(app.get("/fhir/Observation", &access).status, 401);
+    let consent = alice
+        .browser
+        .get(&authorize_url(&app, &client, &redirect, "S256", scope));
+    let back = alice.browser.submit_on(
+        &consent,
+        "/oauth/authorize",
+        &[
+            ("request", &consent.hidden("request")),
+            ("labels", "general"),
+            ("decision", "allow"),
+        ],
+    );
+    let code = param(&back.url, "code").unwrap();
+    let (_, tokens) = exchange(&app, &client, &redirect, &code, VERIFIER);
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh_1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    // Within its scopes: Observations yes, Conditions no.
+    let listed = app.get("/fhir/Observation", &access);
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json["total"], 1);
+    assert_eq!(app.get("/fhir/Condition", &access).status, 403);
+    let introspected = post_form(&app, "/oauth/introspect", &[("token", &access)]).1;
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["client_id"].as_str(), Some(client.as_str()));
+
+    // Refresh tokens rotate; using a spent one ends the whole connection.
+    let (status, rotated) = refresh(&app, &client, &refresh_1);
+    assert_eq!(status, 200, "{rotated}");
+    let access_2 = rotated["access_token"].as_str().unwrap().to_owned();
+    let refresh_2 = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(refresh_2, refresh_1);
+    assert_eq!(app.get("/fhir/Observation", &access_2).status, 200);
+    let (status, reused) = refresh(&app, &client, &refresh_1);
+    assert_eq!(
+        (status, reused["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(app.get("/fhir/Observation", &access_2).status, 401);
+    assert_eq!(refresh(&app, &client, &refresh_2).0, 400);
+    assert_eq!(
+        post_form(&app, "/oauth/introspect", &[("token", &access_2)]).1["active"],
+        false
+    );
+
+    // Connect again; the person sees the app and when it looked, and disconnects it.
+    let consent = alice
+        .browser
+        .get(&authorize_url(&app, &client, &redirect, "S256", scope));
+    let back = alice.browser.submit_on(
+        &consent,
+        "/oauth/authorize",
+        &[
+            ("request", &consent.hidden("request")),
+            ("labels", "general"),
+            ("decision", "allow"),
+        ],
+    );
+    let code = param(&back.url, "code").unwrap();
+    let (_, tokens) = exchange(&app, &client, &redirect, &code, VERIFIER);
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("/fhir/Observation", &access).status, 200);
+    let looked = alice.browser.get("/record/who-has-looked?all=1");
+    assert!(looked.html.contains("Step Counter"), "{}", looked.html);
+    let sharing = alice.browser.get("/record/sharing");
+    assert!(
+        sharing.html.contains("Disconnect Step Counter"),
+        "{}",
+        sharing.html
+    );
+    let grant = sharing
+        .html
+        .split("/revoke\"")
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    alice
+        .browser
+        .submit_on(&sharing, &format!("/record/sharing/{grant}/revoke"), &[]);
+    assert_eq!(app.get("/fhir/Observation", &access).status, 401);
+
+    // The app revokes its own token (RFC 7009): the connection ends at once.
+    let consent = alice
+        .browser
+        .get(&authorize_url(&app, &client, &redirect, "S256", scope));
+    let back = alice.browser.submit_on(
+        &consent,
+        "/oauth/authorize",
+        &[
+            ("request", &consent.hidden("request")),
+            ("labels", "general"),
+            ("decision", "allow"),
+        ],
+    );
+    let code = param(&back.url, "code").unwrap();
+    let (_, tokens) = exchange(&app, &client, &redirect, &code, VERIFIER);
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, _) = post_form(
+        &app,
+        "/oauth/revoke",
+        &[("token", &access), ("client_id", &client)],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(app.get("/fhir/Observation", &access).status, 401);
+}
+
+#[test]
+fn authorization_requests_that_cannot_be_trusted_are_refused() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let redirect = format!("{}/app-callback", app.base);
+    let client = register(&app, &redirect);
+    let scope = "launch/patient patient/*.rs";
+    // PKCE plain is refused, back at the app.
+    let plain = alice
+        .browser
+        .get(&authorize_url(&app, &client, &redirect, "plain", scope));
+    assert!(plain.url.starts_with(&redirect), "{}", plain.url);
+    assert_eq!(
+        param(&plain.url, "error").as_deref(),
+        Some("invalid_request")
+    );
+    // A return address the app did not register: a page here, never a redirect.
+    let elsewhere = alice.browser.get(&authorize_url(
+        &app,
+        &client,
+        "https://attacker.example/cb",
+        "S256",
+        scope,
+    ));
+    assert_eq!(elsewhere.status, 400);
+    assert!(elsewhere.html.contains("This app cannot be connected"));
+    // An unknown app.
+    let unknown = alice.browser.get(&authorize_url(
+        &app,
+        "no-such-app",
+        &redirect,
+        "S256",
+        scope,
+    ));
+    assert_eq!(unknown.status, 400);
+    // Scopes beyond the person's own record.
+    let system = alice.browser.get(&authorize_url(
+        &app,
+        &client,
+        &redirect,
+        "S256",
+        "system/*.rs",
+    ));
+    assert_eq!(
+        param(&system.url, "error").as_deref(),
+        Some("invalid_scope")
+    );
+    // The person says no.
+    let consent = alice
+        .browser
+        .get(&authorize_url(&app, &client, &redirect, "S256", scope));
+    let denied = alice.browser.submit_on(
+        &consent,
+        "/oauth/authorize",
+        &[
+            ("request", &consent.hidden("request")),
+            ("decision", "deny"),
+        ],
+    );
+    assert_eq!(
+        param(&denied.url, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(param(&denied.url, "state").as_deref(), Some("xyz-123"));
+    // An unregistered client at the token endpoint, and an unknown grant type.
+    let (status, body) = post_form(
+        &app,
+        "/oauth/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "nobody"),
+            ("code", "x"),
+        ],
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (status, body) = post_form(
+        &app,
+        "/oauth/token",
+        &[("grant_type", "password"), ("client_id", &client)],
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+}
+
+#[test]
+fn someone_not_yet_signed_in_signs_in_and_comes_back_to_the_consent_screen() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let redirect = format!("{}/app-callback", app.base);
+    let client = register(&app, &redirect);
+    let browser = app.browser();
+    let asked = browser.get(&authorize_url(
+        &app,
+        &client,
+        &redirect,
+        "S256",
+        "launch/patient patient/*.rs",
+    ));
+    assert_eq!(asked.path(), "/sign-in");
+    let after_password = browser.submit_on(
+        &asked,
+        "/sign-in",
+        &[("email", &alice.email), ("password", PASSWORD)],
+    );
+    assert_eq!(after_password.path(), "/sign-in/security-code");
+    let consent = browser.submit_on(
+        &after_password,
+        "/sign-in/security-code",
+        &[("code", &alice.code_ahead(1))],
+    );
+    assert!(
+        consent
+            .html
+            .contains("Connect Step Counter to your record?"),
+        "{}",
+        consent.html
+    );
+}
