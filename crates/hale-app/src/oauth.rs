@@ -439,8 +439,32 @@ impl App {
         })
     }
 
-    /// `POST /oauth/token`.
+    /// `POST /oauth/token`, from network address `from`. Failures count towards the same
+    /// limits as sign-in, per client and per address: guessing codes or refresh tokens is
+    /// slowed down and answered 429.
     pub fn oauth_token(
+        &self,
+        params: &[(String, String)],
+        from: &str,
+    ) -> Result<Result<TokenResponse, TokenError>, AppError> {
+        let keys = [
+            format!("oauth-client:{}", get(params, "client_id")),
+            format!("addr:{from}"),
+        ];
+        if let Some(identity) = &self.identity {
+            identity.throttle.check(&keys)?;
+        }
+        let answer = self.oauth_token_unthrottled(params)?;
+        if let Some(identity) = &self.identity {
+            match &answer {
+                Ok(_) => identity.throttle.succeeded(&keys[0]),
+                Err(_) => identity.throttle.failed(&keys),
+            }
+        }
+        Ok(answer)
+    }
+
+    fn oauth_token_unthrottled(
         &self,
         params: &[(String, String)],
     ) -> Result<Result<TokenResponse, TokenError>, AppError> {

@@ -412,3 +412,28 @@ fn someone_not_yet_signed_in_signs_in_and_comes_back_to_the_consent_screen() {
         consent.html
     );
 }
+
+#[test]
+fn guessing_codes_at_the_token_endpoint_is_slowed_down_with_429() {
+    let app = TestApp::spawn();
+    let redirect = format!("{}/app-callback", app.base);
+    let client = register(&app, &redirect);
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let res = reqwest::blocking::Client::new()
+            .post(format!("{}/oauth/token", app.base))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &format!("guess-{i}")),
+                ("client_id", &client),
+            ])
+            .send()
+            .unwrap();
+        if res.status() == 429 {
+            assert!(res.headers().get("retry-after").is_some());
+        }
+        statuses.push(res.status().as_u16());
+    }
+    assert_eq!(&statuses[..5], &[400; 5], "{statuses:?}");
+    assert!(statuses[6..].iter().all(|s| *s == 429), "{statuses:?}");
+}

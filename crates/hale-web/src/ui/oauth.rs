@@ -311,8 +311,8 @@ pub(crate) async fn token(AxumState(state): AxumState<State>, v: Visitor, body: 
             "the request is too large",
         );
     };
-    let app = state.app.clone();
-    match tokio::task::spawn_blocking(move || app.oauth_token(&params)).await {
+    let (app, from) = (state.app.clone(), v.client.clone());
+    match tokio::task::spawn_blocking(move || app.oauth_token(&params, &from)).await {
         Ok(Ok(Ok(answer))) => no_store(Json(answer).into_response()),
         Ok(Ok(Err(e))) => {
             let status = if e == hale_app::oauth::TokenError::InvalidClient {
