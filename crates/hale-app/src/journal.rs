@@ -43,6 +43,9 @@ pub enum EntryProblem {
     FileType,
 }
 
+/// The category of the person's own notes on entries.
+pub const NOTE_KIND: (&str, &str) = ("urn:hale:note-kind", "person-note");
+
 /// The largest document a person may upload: a scanned letter or a photo of one.
 pub const MAX_DOCUMENT: usize = 5 * 1024 * 1024;
 
@@ -163,6 +166,73 @@ impl App {
         Ok(Ok(self
             .create(ctx, "DocumentReference", body, None)?
             .resource))
+    }
+
+    /// Adds the person's own note to an entry (mission point 4: the person annotates, never
+    /// edits): a `Communication` about the entry, from the person, with the entry's privacy
+    /// label so that it is shared exactly as the entry is. The entry itself is unchanged.
+    pub fn add_note_on_entry(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+        text: &str,
+        at: i64,
+    ) -> Result<Result<StoredResource, Vec<EntryProblem>>, AppError> {
+        let entry = self.read_unaudited(ctx, rtype, id)?;
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Err(vec![EntryProblem::Missing("note")]));
+        }
+        if text.chars().count() > 5_000 {
+            return Ok(Err(vec![EntryProblem::TooLong("note")]));
+        }
+        let label = entry
+            .value()
+            .map_or(crate::labels::PrivacyLabel::General, |v| {
+                crate::labels::label_of(&v)
+            });
+        let patient =
+            json!({"reference": format!("Patient/{}", entry.record.patient_id().as_str())});
+        let mut body = json!({
+            "resourceType": "Communication", "status": "completed",
+            "meta": {"source": PERSON_SOURCE},
+            "category": [{"coding": [{"system": NOTE_KIND.0, "code": NOTE_KIND.1}]}],
+            "subject": patient, "sender": patient,
+            "about": [{"reference": format!("{rtype}/{id}")}],
+            "sent": hale_fhir::date::format_instant(at),
+            "payload": [{"contentString": text}],
+        });
+        crate::labels::set_label(&mut body, label);
+        Ok(Ok(self.create(ctx, "Communication", body, None)?.resource))
+    }
+
+    /// The person's notes on an entry, oldest first.
+    pub fn notes_on_entry(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+    ) -> Result<Vec<StoredResource>, AppError> {
+        let pairs = [
+            (
+                "category".to_owned(),
+                format!("{}|{}", NOTE_KIND.0, NOTE_KIND.1),
+            ),
+            ("_count".to_owned(), "1000".to_owned()),
+        ];
+        let (_, page) = self.search_entries(ctx, "Communication", &pairs, false)?;
+        let about = format!("{rtype}/{id}");
+        let mut notes: Vec<StoredResource> = page
+            .matches
+            .into_iter()
+            .filter(|n| {
+                n.value()
+                    .is_some_and(|v| v["about"][0]["reference"].as_str() == Some(about.as_str()))
+            })
+            .collect();
+        notes.sort_by_key(|n| n.last_updated);
+        Ok(notes)
     }
 
     /// Adds a clinical note or letter written by a professional the person shared their

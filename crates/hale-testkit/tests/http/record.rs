@@ -853,3 +853,64 @@ fn a_person_changes_their_own_reading_and_the_old_value_stays_in_the_history() {
     assert!(!person.browser.get(&theirs).html.contains("/edit\""));
     assert_eq!(person.browser.get(&format!("{theirs}/edit")).status, 404);
 }
+
+#[test]
+fn a_person_adds_their_own_note_to_a_services_entry_which_stays_unchanged() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = crate::accounts::set_up_person(&app, &mut smtp, "noter@example.org");
+    let record = app.record_of(&person.email);
+    verify(&app, &record);
+    let written = app.post(
+        "/fhir/Condition",
+        &app.system_token,
+        &serde_json::json!({"resourceType": "Condition",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "F32.1"}], "text": "Moderate depressive episode"},
+            "subject": {"reference": format!("Patient/{record}")},
+            "recorder": {"display": "Dr Ade Okafor"}}),
+    );
+    assert_eq!(written.status, 201, "{}", written.json);
+    let id = written.json["id"].as_str().unwrap();
+    let path = format!("/record/entry/Condition/{id}");
+    let page = person.browser.get(&path);
+    assert!(page.html.contains("You have not added a note"));
+    let empty = person
+        .browser
+        .submit_on(&page, &format!("{path}/note"), &[("note", "  ")]);
+    assert!(empty.html.contains("nhsuk-error-summary") && empty.html.contains("Enter your note"));
+    let noted = person.browser.submit_on(
+        &page,
+        &format!("{path}/note"),
+        &[(
+            "note",
+            "Started feeling better after the new dose in March.",
+        )],
+    );
+    assert!(
+        noted.html.contains("Your note has been saved"),
+        "{}",
+        noted.html
+    );
+    assert!(
+        noted
+            .html
+            .contains("Started feeling better after the new dose in March.")
+    );
+    // The service's entry is as it was: one version, its words, its author.
+    let own = app.token(&record, "patient/*.cruds");
+    let now = app.get(&format!("/fhir/Condition/{id}"), &own);
+    assert_eq!(now.json["meta"]["versionId"], "1");
+    assert_eq!(now.json["code"], written.json["code"]);
+    // The note is shared exactly as the entry: the same privacy label.
+    let notes = app.get(
+        "/fhir/Communication?category=urn:hale:note-kind|person-note",
+        &own,
+    );
+    let note = &notes.json["entry"][0]["resource"];
+    assert_eq!(note["about"][0]["reference"], format!("Condition/{id}"));
+    assert!(
+        note["meta"]["security"]
+            .to_string()
+            .contains("\"mental-health\""),
+        "{note}"
+    );
+}

@@ -171,6 +171,7 @@ pub(crate) fn routes() -> Router<State> {
         .route("/record/measurements/{kind}", get(record::chart))
         .route("/record/wellbeing/{metric}", get(record::activity))
         .route("/record/entry/{rtype}/{id}", get(record::entry))
+        .route("/record/entry/{rtype}/{id}/note", post(record::add_note))
         .route(
             "/record/entry/{rtype}/{id}/label",
             get(record::label_form).post(record::label_change),

@@ -577,6 +577,18 @@ struct EntryPage {
     back: (String, String),
     entry: EntryView,
     rows: Vec<(String, String)>,
+    /// The person's own notes on it: (when, text).
+    notes: Vec<(String, String)>,
+    /// The form to add a note (not for someone acting for the person).
+    note_form: Option<NoteForm>,
+    /// The error summary.
+    errors: Vec<FormError>,
+}
+
+/// The "add a note" form on an entry's page.
+struct NoteForm {
+    csrf: String,
+    error: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -587,6 +599,8 @@ pub(crate) struct EntryQuery {
     changed: Option<String>,
     #[serde(default)]
     labelled: Option<String>,
+    #[serde(default)]
+    noted: Option<String>,
 }
 
 /// `GET /record/entry/{type}/{id}`: one entry in plain words.
@@ -596,10 +610,58 @@ pub(crate) async fn entry(
     Path((rtype, id)): Path<(String, String)>,
     Query(q): Query<EntryQuery>,
 ) -> Page {
+    entry_page(&state, &v, rtype, id, q, None).await
+}
+
+/// `POST /record/entry/{type}/{id}/note`: the person's own note on an entry.
+pub(crate) async fn add_note(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path((rtype, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Page {
+    let (_, ctx) = person(&state, &v).await?;
+    let data = crate::ui::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (t, i, text) = (rtype.clone(), id.clone(), data.get("note").to_owned());
+    let added = call(&state, &v, move |app| {
+        match app.add_note_on_entry(&ctx, &t, &i, &text, hale_fhir::date::now_millis()) {
+            Err(AppError::NotFound { .. } | AppError::Gone { .. }) => Ok(None),
+            other => other.map(Some),
+        }
+    })
+    .await?;
+    match added {
+        None => Err(error_page(&v, StatusCode::NOT_FOUND)),
+        Some(Ok(_)) => Ok(see_other(&format!("/record/entry/{rtype}/{id}?noted=1"))),
+        Some(Err(problems)) => {
+            let message = match problems.first() {
+                Some(EntryProblem::TooLong(_)) => v.lang.t("error-too-long"),
+                _ => v.lang.t("note-missing"),
+            };
+            entry_page(&state, &v, rtype, id, EntryQuery::default(), Some(message)).await
+        }
+    }
+}
+
+async fn entry_page(
+    state: &State,
+    v: &Visitor,
+    rtype: String,
+    id: String,
+    q: EntryQuery,
+    note_error: Option<String>,
+) -> Page {
+    let (state, v) = (state.clone(), v.clone());
     let (who, ctx) = person(&state, &v).await?;
     let acting = ctx.actor.grant().is_some();
     let grants_ctx = ctx.clone();
+    let notes_ctx = ctx.clone();
     let found = read_entry(&state, &v, ctx, &rtype, &id).await?;
+    let (t, i) = (rtype.clone(), id.clone());
+    let notes = call(&state, &v, move |app| {
+        app.notes_on_entry(&notes_ctx, &t, &i)
+    })
+    .await?;
     // Who else can see it: the person's grants in force that cover it (theirs to know, not
     // shown to someone acting for them).
     let grants = if acting {
@@ -673,6 +735,7 @@ pub(crate) async fn entry(
             .changed
             .map(|_| l.t("reading-changed"))
             .or(q.labelled.map(|_| l.t("label-changed")))
+            .or(q.noted.map(|_| l.t("note-added")))
             .or(q.added.map(|_| {
                 if found.resource_type == "Observation" && home == "measurements" {
                     l.t("reading-added")
@@ -689,7 +752,30 @@ pub(crate) async fn entry(
         back: (format!("/record/{home}"), l.t(&format!("category-{home}"))),
         entry: view,
         rows,
+        notes: notes
+            .iter()
+            .filter_map(|n| {
+                let v = n.value()?;
+                Some((
+                    day(l, n.last_updated),
+                    v["payload"][0]["contentString"].as_str()?.to_owned(),
+                ))
+            })
+            .collect(),
+        errors: note_error
+            .iter()
+            .map(|m| FormError {
+                field: "note".into(),
+                message: m.clone(),
+            })
+            .collect(),
+        note_form: (!acting).then(|| NoteForm {
+            csrf: crate::ui::session_csrf(&state, &v),
+            error: note_error.clone(),
+        }),
     };
+    let mut page = page;
+    page.chrome.has_errors = !page.errors.is_empty();
     Ok(html(StatusCode::OK, page.render()))
 }
 
