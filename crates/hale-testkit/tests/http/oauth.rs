@@ -86,6 +86,31 @@ fn exchange(
     )
 }
 
+/// The person allows the app on the consent screen (general entries) and the app exchanges
+/// the code: the token response.
+fn connect(
+    app: &TestApp,
+    browser: &hale_testkit::web::Browser,
+    client: &str,
+    redirect: &str,
+    scope: &str,
+) -> Value {
+    let consent = browser.get(&authorize_url(app, client, redirect, "S256", scope));
+    let back = browser.submit_on(
+        &consent,
+        "/oauth/authorize",
+        &[
+            ("request", &consent.hidden("request")),
+            ("labels", "general"),
+            ("decision", "allow"),
+        ],
+    );
+    let code = param(&back.url, "code").expect("a code");
+    let (status, tokens) = exchange(app, client, redirect, &code, VERIFIER);
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
 fn refresh(app: &TestApp, client: &str, token: &str) -> (u16, Value) {
     post_form(
         app,
@@ -180,20 +205,7 @@ fn an_app_is_connected_with_pkce_reads_within_its_scopes_and_is_cut_off_when_dis
     );
     // Replaying the code ended that connection (RFC 6749 §4.1.2): start again.
     assert_eq!(app.get("/fhir/Observation", &access).status, 401);
-    let consent = alice
-        .browser
-        .get(&authorize_url(&app, &client, &redirect, "S256", scope));
-    let back = alice.browser.submit_on(
-        &consent,
-        "/oauth/authorize",
-        &[
-            ("request", &consent.hidden("request")),
-            ("labels", "general"),
-            ("decision", "allow"),
-        ],
-    );
-    let code = param(&back.url, "code").unwrap();
-    let (_, tokens) = exchange(&app, &client, &redirect, &code, VERIFIER);
+    let tokens = connect(&app, &alice.browser, &client, &redirect, scope);
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let refresh_1 = tokens["refresh_token"].as_str().unwrap().to_owned();
 
@@ -226,20 +238,7 @@ fn an_app_is_connected_with_pkce_reads_within_its_scopes_and_is_cut_off_when_dis
     );
 
     // Connect again; the person sees the app and when it looked, and disconnects it.
-    let consent = alice
-        .browser
-        .get(&authorize_url(&app, &client, &redirect, "S256", scope));
-    let back = alice.browser.submit_on(
-        &consent,
-        "/oauth/authorize",
-        &[
-            ("request", &consent.hidden("request")),
-            ("labels", "general"),
-            ("decision", "allow"),
-        ],
-    );
-    let code = param(&back.url, "code").unwrap();
-    let (_, tokens) = exchange(&app, &client, &redirect, &code, VERIFIER);
+    let tokens = connect(&app, &alice.browser, &client, &redirect, scope);
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     assert_eq!(app.get("/fhir/Observation", &access).status, 200);
     let looked = alice.browser.get("/record/who-has-looked?all=1");
@@ -265,20 +264,7 @@ fn an_app_is_connected_with_pkce_reads_within_its_scopes_and_is_cut_off_when_dis
     assert_eq!(app.get("/fhir/Observation", &access).status, 401);
 
     // The app revokes its own token (RFC 7009): the connection ends at once.
-    let consent = alice
-        .browser
-        .get(&authorize_url(&app, &client, &redirect, "S256", scope));
-    let back = alice.browser.submit_on(
-        &consent,
-        "/oauth/authorize",
-        &[
-            ("request", &consent.hidden("request")),
-            ("labels", "general"),
-            ("decision", "allow"),
-        ],
-    );
-    let code = param(&back.url, "code").unwrap();
-    let (_, tokens) = exchange(&app, &client, &redirect, &code, VERIFIER);
+    let tokens = connect(&app, &alice.browser, &client, &redirect, scope);
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let (status, _) = post_form(
         &app,

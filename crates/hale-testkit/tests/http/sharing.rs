@@ -11,6 +11,32 @@ use crate::accounts::set_up_person;
 
 const SECRET_CONDITION: &str = "Generalised anxiety disorder";
 
+/// The invitee of the invitation just sent signs up, accepts it by its emailed link and
+/// opens the record shared with them.
+fn accept_and_open(
+    app: &TestApp,
+    smtp: &mut hale_testkit::web::SmtpSink,
+    email: &str,
+    grant: &str,
+) -> crate::accounts::Person {
+    let link = link_in(
+        &smtp.next_email(),
+        &format!("{}/shared-with-me/accept?token=", app.base),
+    );
+    let person = set_up_person(app, smtp, email);
+    let accept = person.browser.get(&link);
+    let accepted = person.browser.submit_on(
+        &accept,
+        "/shared-with-me/accept",
+        &[("token", &accept.hidden("token"))],
+    );
+    let opened = person
+        .browser
+        .submit_on(&accepted, "/shared-with-me/open", &[("grant", grant)]);
+    assert_eq!(opened.path(), "/record", "{}", opened.html);
+    person
+}
+
 /// The grant id in the first "take back access" form of the sharing page.
 fn grant_id_in(html: &str) -> String {
     let before = html.split("/revoke\"").next().expect("a take-back form");
@@ -246,19 +272,7 @@ fn a_relative_who_may_add_entries_adds_one_and_cannot_remove_the_persons() {
             .contains("Test results, measurements and wellbeing")
     );
     let grant = grant_id_in(&given.html);
-    let link = link_in(
-        &smtp.next_email(),
-        &format!("{}/shared-with-me/accept?token=", app.base),
-    );
-    let cal = set_up_person(&app, &mut smtp, "cal@example.org");
-    let accept = cal.browser.get(&link);
-    let accepted = cal.browser.submit_on(
-        &accept,
-        "/shared-with-me/accept",
-        &[("token", &accept.hidden("token"))],
-    );
-    cal.browser
-        .submit_on(&accepted, "/shared-with-me/open", &[("grant", &grant)]);
+    let cal = accept_and_open(&app, &mut smtp, "cal@example.org", &grant);
     // Cal adds a symptom to Alice's record; Alice sees it, and the log says Cal did it.
     let add = cal.browser.get("/record/add/symptom");
     let added = cal.browser.submit_on(
@@ -476,19 +490,7 @@ fn a_professional_adds_a_clinical_note_that_stays_theirs() {
         ],
     );
     let grant = grant_id_in(&given.html);
-    let link = link_in(
-        &smtp.next_email(),
-        &format!("{}/shared-with-me/accept?token=", app.base),
-    );
-    let gp = set_up_person(&app, &mut smtp, "gp@example.org");
-    let accept = gp.browser.get(&link);
-    let accepted = gp.browser.submit_on(
-        &accept,
-        "/shared-with-me/accept",
-        &[("token", &accept.hidden("token"))],
-    );
-    gp.browser
-        .submit_on(&accepted, "/shared-with-me/open", &[("grant", &grant)]);
+    let gp = accept_and_open(&app, &mut smtp, "gp@example.org", &grant);
     let menu = gp.browser.get("/record/add");
     assert!(
         menu.html.contains("A clinical note or letter"),

@@ -13,7 +13,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use hale_app::labels::PrivacyLabel;
 use hale_app::oauth::{AuthorizeError, AuthorizeRequest};
 use serde_json::json;
 
@@ -161,18 +160,7 @@ fn consent_page(
     query: &str,
 ) -> ConsentPage {
     let l = v.lang;
-    let mut labels = Field::new("labels", "checkboxes", l.t("connect-app-labels"))
-        .hint(l.t("connect-app-labels-hint"))
-        .value(PrivacyLabel::General.code());
-    labels.choices = PrivacyLabel::ALL
-        .iter()
-        .map(|x| {
-            (
-                x.code().to_owned(),
-                l.t(&format!("label-name-{}", x.code())),
-            )
-        })
-        .collect();
+    let labels = super::sharing::labels_field(l, "connect-app-labels", "connect-app-labels-hint");
     ConsentPage {
         chrome: signed_in_chrome(
             state,
@@ -255,11 +243,7 @@ pub(crate) async fn authorize(
         };
         return Ok(see_other(&denied.location().unwrap_or_default()));
     }
-    let labels: Vec<PrivacyLabel> = data
-        .all("labels")
-        .into_iter()
-        .filter_map(PrivacyLabel::from_code)
-        .collect();
+    let labels = super::sharing::labels_chosen(&data);
     if labels.is_empty() {
         let mut page = consent_page(&state, &v, &who, &request, &query);
         let message = v.lang.t("give-error-labels");

@@ -35,6 +35,51 @@ pub(crate) const KINDS: &[(&str, &[&str])] = &[
     ("care-plans", &["CarePlan", "Goal", "RelatedPerson"]),
 ];
 
+/// The kinds chosen on a form, as the FHIR types they stand for.
+pub(crate) fn types_of_kinds(chosen: &[&str]) -> Vec<String> {
+    KINDS
+        .iter()
+        .filter(|(slug, _)| chosen.contains(slug))
+        .flat_map(|(_, types)| types.iter().map(|t| (*t).to_owned()))
+        .collect()
+}
+
+/// The labels ticked on a form.
+pub(crate) fn labels_chosen(data: &super::FormData) -> Vec<PrivacyLabel> {
+    data.all("labels")
+        .into_iter()
+        .filter_map(PrivacyLabel::from_code)
+        .collect()
+}
+
+/// "Which labels?" checkboxes (general ticked), with the form's own question and hint.
+pub(crate) fn labels_field(l: Lang, question: &str, hint: &str) -> Field {
+    let mut labels = Field::new("labels", "checkboxes", l.t(question))
+        .hint(l.t(hint))
+        .value(PrivacyLabel::General.code());
+    labels.choices = PrivacyLabel::ALL
+        .iter()
+        .map(|x| {
+            (
+                x.code().to_owned(),
+                l.t(&format!("label-name-{}", x.code())),
+            )
+        })
+        .collect();
+    labels
+}
+
+/// "Which kinds of entry?" checkboxes.
+pub(crate) fn kinds_field(l: Lang) -> Field {
+    let mut kinds =
+        Field::new("kinds", "checkboxes", l.t("give-kinds")).hint(l.t("give-kinds-hint"));
+    kinds.choices = KINDS
+        .iter()
+        .map(|(slug, _)| ((*slug).to_owned(), l.t(&format!("sharing-kind-{slug}"))))
+        .collect();
+    kinds
+}
+
 /// How long access lasts, as offered.
 const DURATIONS: &[(&str, Option<i64>)] = &[
     ("until-revoked", None),
@@ -109,6 +154,22 @@ struct GrantRow {
     dates: String,
     status: String,
     revocable: bool,
+    /// The words of its take-back button.
+    revoke: String,
+}
+
+impl GrantRow {
+    /// Its details as summary-list rows.
+    fn rows(&self, l: &Lang) -> Vec<(String, String)> {
+        vec![
+            (l.t("sharing-who"), self.role.clone()),
+            (l.t("sharing-status"), self.status.clone()),
+            (l.t("sharing-labels"), self.labels.clone()),
+            (l.t("sharing-kinds"), self.kinds.clone()),
+            (l.t("sharing-access"), self.access.clone()),
+            (l.t("sharing-dates"), self.dates.clone()),
+        ]
+    }
 }
 
 fn grant_row(l: Lang, g: &Grant, now: i64) -> GrantRow {
@@ -141,6 +202,11 @@ fn grant_row(l: Lang, g: &Grant, now: i64) -> GrantRow {
         dates,
         status,
         revocable: g.status != Status::Revoked && g.end.is_none_or(|e| e > now),
+        revoke: if g.role == Role::App {
+            l.t1("sharing-disconnect", "name", &g.name)
+        } else {
+            l.t1("sharing-revoke", "name", &g.name)
+        },
     }
 }
 
@@ -209,24 +275,8 @@ fn give_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
         .iter()
         .map(|r| (r.code().to_owned(), l.t(&format!("role-{}", r.code()))))
         .collect();
-    let mut labels = Field::new("labels", "checkboxes", l.t("give-labels"))
-        .hint(l.t("give-labels-hint"))
-        .value(PrivacyLabel::General.code());
-    labels.choices = PrivacyLabel::ALL
-        .iter()
-        .map(|x| {
-            (
-                x.code().to_owned(),
-                l.t(&format!("label-name-{}", x.code())),
-            )
-        })
-        .collect();
-    let mut kinds =
-        Field::new("kinds", "checkboxes", l.t("give-kinds")).hint(l.t("give-kinds-hint"));
-    kinds.choices = KINDS
-        .iter()
-        .map(|(slug, _)| ((*slug).to_owned(), l.t(&format!("sharing-kind-{slug}"))))
-        .collect();
+    let labels = labels_field(l, "give-labels", "give-labels-hint");
+    let kinds = kinds_field(l);
     let mut access = Field::new("access", "radios", l.t("give-access")).value("read");
     access.choices = vec![
         ("read".into(), l.t("sharing-access-read")),
@@ -286,17 +336,9 @@ pub(crate) async fn give(AxumState(state): AxumState<State>, v: Visitor, body: B
     if duration.is_none() {
         problems.push(("duration", l.t("give-error-duration")));
     }
-    let labels: Vec<PrivacyLabel> = data
-        .all("labels")
-        .into_iter()
-        .filter_map(PrivacyLabel::from_code)
-        .collect();
+    let labels = labels_chosen(&data);
     let chosen_kinds = data.all("kinds");
-    let types: Vec<String> = KINDS
-        .iter()
-        .filter(|(slug, _)| chosen_kinds.contains(slug))
-        .flat_map(|(_, types)| types.iter().map(|t| (*t).to_owned()))
-        .collect();
+    let types = types_of_kinds(&chosen_kinds);
     let new = NewGrant {
         name: data.get("name").to_owned(),
         email: data.get("email").to_owned(),
@@ -371,10 +413,7 @@ pub(crate) async fn revoke(
 struct HeldRow {
     id: String,
     name: String,
-    role: String,
-    labels: String,
-    kinds: String,
-    access: String,
+    rows: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -405,14 +444,22 @@ pub(crate) async fn shared_with_me(
             .map(|g| HeldRow {
                 id: g.id.clone(),
                 name: g.person.clone(),
-                role: l.t(&format!("role-{}", g.role.code())),
-                labels: labels_words(l, g),
-                kinds: kinds_words(l, g),
-                access: l.t(if g.write {
-                    "sharing-access-write"
-                } else {
-                    "sharing-access-read"
-                }),
+                rows: vec![
+                    (
+                        l.t("shared-you-are"),
+                        l.t(&format!("role-{}", g.role.code())),
+                    ),
+                    (l.t("sharing-labels"), labels_words(l, g)),
+                    (l.t("sharing-kinds"), kinds_words(l, g)),
+                    (
+                        l.t("sharing-access"),
+                        l.t(if g.write {
+                            "sharing-access-write"
+                        } else {
+                            "sharing-access-read"
+                        }),
+                    ),
+                ],
             })
             .collect(),
     };

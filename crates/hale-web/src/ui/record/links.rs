@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State as AxumState};
 use axum::http::StatusCode;
 use hale_app::AppError;
 use hale_app::grants::{Grant, Role};
-use hale_app::labels::PrivacyLabel;
 use hale_app::share_links::{LinkOpen, LinkProblem, NewLink};
 use hale_app::{App, StoredResource};
 use hale_core::RequestContext;
@@ -20,7 +19,6 @@ use crate::ui::account::{
     anonymous_csrf, form, recent, signed_in_chrome, signed_in_form, with_cookie,
 };
 use crate::ui::pages::{Chrome, Field, FormPage, MessagePage};
-use crate::ui::sharing::KINDS;
 use crate::ui::{Lang, Visitor, html};
 
 /// How long a link works, as offered (days).
@@ -153,24 +151,8 @@ fn link_page(
         ("emergency".into(), l.t("link-what-emergency")),
         ("chosen".into(), l.t("link-what-chosen")),
     ];
-    let mut labels = Field::new("labels", "checkboxes", l.t("link-labels"))
-        .hint(l.t("link-labels-hint"))
-        .value(PrivacyLabel::General.code());
-    labels.choices = PrivacyLabel::ALL
-        .iter()
-        .map(|x| {
-            (
-                x.code().to_owned(),
-                l.t(&format!("label-name-{}", x.code())),
-            )
-        })
-        .collect();
-    let mut kinds =
-        Field::new("kinds", "checkboxes", l.t("give-kinds")).hint(l.t("give-kinds-hint"));
-    kinds.choices = KINDS
-        .iter()
-        .map(|(slug, _)| ((*slug).to_owned(), l.t(&format!("sharing-kind-{slug}"))))
-        .collect();
+    let labels = crate::ui::sharing::labels_field(l, "link-labels", "link-labels-hint");
+    let kinds = crate::ui::sharing::kinds_field(l);
     let mut duration = Field::new("duration", "radios", l.t("give-duration")).value("week");
     duration.choices = LINK_DAYS
         .iter()
@@ -230,16 +212,8 @@ pub(crate) async fn link_create(
     let chosen_kinds = data.all("kinds");
     let new = NewLink {
         name: data.get("name").to_owned(),
-        types: KINDS
-            .iter()
-            .filter(|(slug, _)| chosen_kinds.contains(slug))
-            .flat_map(|(_, types)| types.iter().map(|t| (*t).to_owned()))
-            .collect(),
-        labels: data
-            .all("labels")
-            .into_iter()
-            .filter_map(PrivacyLabel::from_code)
-            .collect(),
+        types: crate::ui::sharing::types_of_kinds(&chosen_kinds),
+        labels: crate::ui::sharing::labels_chosen(&data),
         days: LINK_DAYS
             .iter()
             .find(|(d, _)| *d == data.get("duration"))
