@@ -174,6 +174,28 @@ impl App {
         Ok(())
     }
 
+    /// A read that was answered "not found" although the entry exists (hidden from the actor,
+    /// or in another record) is recorded in the record it is in, with outcome `refused`: the
+    /// person sees who tried. The actor learns nothing: their answer was already written.
+    pub(crate) fn audit_refused_read(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+    ) -> Result<(), AppError> {
+        if !self.defs.is_resource_type(rtype) || hale_core::ResourceId::parse(id).is_err() {
+            return Ok(());
+        }
+        if let Some(target) = self.store.read(None, rtype, id)?
+            && target.resource.is_some()
+        {
+            let mut entry = self.audit_entry(ctx, &target.record, "read", format!("{rtype}/{id}"));
+            entry.outcome = "refused".into();
+            self.audit_queue.push([entry]);
+        }
+        Ok(())
+    }
+
     /// Appends every queued read now (before the log is read or checked).
     pub(crate) fn flush_audit(&self) -> Result<(), AppError> {
         self.audit_queue.drain_into(self.store.as_ref())

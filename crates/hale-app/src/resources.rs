@@ -150,7 +150,14 @@ impl App {
         rtype: &str,
         id: &str,
     ) -> Result<StoredResource, AppError> {
-        let found = self.read_unaudited(ctx, rtype, id)?;
+        let found = match self.read_unaudited(ctx, rtype, id) {
+            Ok(found) => found,
+            Err(e @ AppError::NotFound { .. }) => {
+                self.audit_refused_read(ctx, rtype, id)?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         self.audit_reads(ctx, "read", &format!("{rtype}/{id}"), [&found.record])?;
         Ok(found)
     }

@@ -959,18 +959,20 @@ fn every_actor_sees_and_changes_exactly_what_the_rules_allow() {
         .app()
         .audit_of_record(&owner_context(&alice_record), &alice_record, None, 1000)
         .unwrap();
-    let reads_of = |id: &str| {
+    let reads_of = |id: &str, outcome: &str| {
         log.iter()
             .filter(|e| e.entry.action == "read" && e.entry.what == format!("Observation/{id}"))
-            .filter(|e| e.entry.actor.starts_with("account:"))
+            .filter(|e| e.entry.actor.starts_with("account:") && e.entry.outcome == outcome)
             .collect::<Vec<_>>()
     };
-    let one = reads_of(&shown);
+    let one = reads_of(&shown, "ok");
     assert_eq!(one.len(), 1, "{one:?}");
     assert_eq!(
         one[0].entry.on_behalf_of.as_deref(),
         Some(format!("record:{alice}").as_str())
     );
     assert_eq!(one[0].entry.purpose, "proxy");
-    assert!(reads_of(&hidden).is_empty());
+    // The attempt on the hidden one is recorded as refused, for the person to see.
+    assert!(reads_of(&hidden, "ok").is_empty());
+    assert_eq!(reads_of(&hidden, "refused").len(), 1);
 }

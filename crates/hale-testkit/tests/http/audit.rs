@@ -49,12 +49,19 @@ fn every_read_by_someone_else_is_one_line_of_who_has_looked() {
     assert_eq!(lines_by(&page.html, "You"), 0);
     let all = b.get("/record/who-has-looked?all=1");
     assert!(lines_by(&all.html, "You") > 0);
-    // A read that finds nothing in this record leaves no line in it.
+    // Someone else's attempt on this record is answered "not found", and the person sees
+    // that they tried: one line, saying they were not allowed to see it.
     let (_, stranger) = app.new_person("Someone Else");
     let theirs = app.get(&format!("/fhir/Patient/{record}"), &stranger);
     assert_eq!(theirs.status, 404);
     let page = b.get("/record/who-has-looked");
-    assert_eq!(lines_by(&page.html, "An app (test-user)"), 0);
+    assert_eq!(lines_by(&page.html, "An app (test-user)"), 1, "{}", page.html);
+    assert!(page.html.contains("Tried to look at, and was not allowed to see, your details"));
+    // A read of something that exists nowhere leaves no line.
+    let nothing = app.get("/fhir/Patient/no-such-patient", &stranger);
+    assert_eq!(nothing.status, 404);
+    let page = b.get("/record/who-has-looked");
+    assert_eq!(lines_by(&page.html, "An app (test-user)"), 1);
     // The chain holds, and a checkpoint can be taken away.
     let d = app.config.data_dir.to_str().unwrap().to_owned();
     let verified = crate::ok(&["audit", "verify", "--data-dir", &d]);

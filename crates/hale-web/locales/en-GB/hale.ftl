@@ -708,3 +708,4 @@ note-hint = For example, a question to ask at your next appointment, or somethin
 note-submit = Save note
 note-added = Your note has been saved
 note-missing = Enter your note
+looked-action-refused = Tried to look at, and was not allowed to see,

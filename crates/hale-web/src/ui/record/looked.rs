@@ -99,6 +99,11 @@ fn row(
     let action = l
         .try_t(&format!("looked-action-{}", e.action))
         .unwrap_or_else(|| l.t("looked-action-other"));
+    let action = if e.outcome == "refused" {
+        l.t("looked-action-refused")
+    } else {
+        action
+    };
     let what = if e.action == "everything" || e.action == "verify-identity" || e.action == "import"
     {
         action
