@@ -29,6 +29,8 @@ let browser
 let demoCodes = []
 
 before(async () => {
+  // Only this run's screenshots: a stale one could be mistaken for the current page.
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true })
   fs.mkdirSync(ARTIFACTS, { recursive: true })
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hale-browser-'))
   const env = { ...process.env }

@@ -55,8 +55,16 @@ fn every_read_by_someone_else_is_one_line_of_who_has_looked() {
     let theirs = app.get(&format!("/fhir/Patient/{record}"), &stranger);
     assert_eq!(theirs.status, 404);
     let page = b.get("/record/who-has-looked");
-    assert_eq!(lines_by(&page.html, "An app (test-user)"), 1, "{}", page.html);
-    assert!(page.html.contains("Tried to look at, and was not allowed to see, your details"));
+    assert_eq!(
+        lines_by(&page.html, "An app (test-user)"),
+        1,
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("Tried to look at, and was not allowed to see, your details")
+    );
     // A read of something that exists nowhere leaves no line.
     let nothing = app.get("/fhir/Patient/no-such-patient", &stranger);
     assert_eq!(nothing.status, 404);

@@ -870,7 +870,15 @@ fn a_person_adds_their_own_note_to_a_services_entry_which_stays_unchanged() {
     );
     assert_eq!(written.status, 201, "{}", written.json);
     let id = written.json["id"].as_str().unwrap();
+    // It is new from a service: the home page says so, and leads to it.
+    let home = person.browser.get("/record");
+    assert!(home.html.contains("Needs your attention"), "{}", home.html);
+    assert!(
+        home.html
+            .contains("New: Moderate depressive episode, from Dr Ade Okafor")
+    );
     let path = format!("/record/entry/Condition/{id}");
+    assert!(home.html.contains(&format!("href=\"{path}\"")));
     let page = person.browser.get(&path);
     assert!(page.html.contains("You have not added a note"));
     let empty = person

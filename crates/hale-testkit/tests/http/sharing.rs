@@ -103,6 +103,13 @@ fn a_carer_sees_only_what_was_shared_until_the_person_takes_it_back() {
     );
     assert_eq!(given.path(), "/record/sharing?done=given", "{}", given.html);
     assert!(given.html.contains("Invited. They have not accepted yet"));
+    let home = alice.browser.get("/record");
+    assert!(
+        home.html
+            .contains("1 invitation to see your record has not been accepted yet"),
+        "{}",
+        home.html
+    );
     let grant = grant_id_in(&given.html);
 
     // The invitation says nothing about Alice's health.

@@ -709,3 +709,11 @@ note-submit = Save note
 note-added = Your note has been saved
 note-missing = Enter your note
 looked-action-refused = Tried to look at, and was not allowed to see,
+attention-title = Needs your attention
+attention-new = New: { $what }, from { $from }
+attention-invited = { $count ->
+    [one] 1 invitation to see your record has not been accepted yet
+   *[other] { $count } invitations to see your record have not been accepted yet
+}
+attention-ending = Access for { $name } ends on { $date }
+attention-from-source = a health or care service

@@ -287,13 +287,82 @@ struct RecordPage {
     categories: Vec<CategoryLink>,
     /// Looking at someone else's record: their log and sharing are theirs, not offered.
     acting: bool,
+    /// What needs the person's attention: words, and where to go.
+    attention: Vec<(String, String)>,
+}
+
+/// How recent "new from a service" is.
+const NEW_FOR_MS: i64 = 14 * 24 * 3600 * 1000;
+/// How soon before its end a share link or access is flagged.
+const ENDING_WITHIN_MS: i64 = 2 * 24 * 3600 * 1000;
+
+/// What needs the person's attention on their home page: entries health and care services
+/// added lately, invitations not yet accepted, and access or links about to end.
+fn needs_attention(
+    l: Lang,
+    recent: &[StoredResource],
+    grants: &[hale_app::grants::Grant],
+) -> Vec<(String, String)> {
+    use hale_app::grants::Status;
+    let now = hale_fhir::date::now_millis();
+    let mut items: Vec<(String, String)> = recent
+        .iter()
+        .filter(|r| r.last_updated > now - NEW_FOR_MS)
+        .filter(|r| r.value().is_some_and(|v| !hale_app::entered_by_person(&v)))
+        .take(5)
+        .map(|r| {
+            let view = describe(l, r);
+            // Mid-sentence, an unnamed source reads in lower case.
+            let from = if view.from == l.t("entry-from-source") {
+                l.t("attention-from-source")
+            } else {
+                view.from
+            };
+            (
+                l.ta("attention-new", &[("what", view.title), ("from", from)]),
+                view.href,
+            )
+        })
+        .collect();
+    let waiting = grants
+        .iter()
+        .filter(|g| g.status == Status::Invited)
+        .count();
+    if waiting > 0 {
+        items.push((
+            l.t1("attention-invited", "count", waiting),
+            "/record/sharing".into(),
+        ));
+    }
+    for g in grants
+        .iter()
+        .filter(|g| g.in_force(now) && g.end.is_some_and(|e| e - now < ENDING_WITHIN_MS))
+    {
+        items.push((
+            l.ta(
+                "attention-ending",
+                &[
+                    ("name", g.name.clone()),
+                    ("date", day(l, g.end.unwrap_or(now))),
+                ],
+            ),
+            "/record/sharing".into(),
+        ));
+    }
+    items
 }
 
 /// `GET /record`: the record's categories with how many entries each holds.
 pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page {
     let (who, ctx) = person(&state, &v).await?;
     let acting = ctx.actor.grant().is_some();
-    let (counts, mut recent, name) = call(&state, &v, move |app| {
+    let (counts, mut recent, name, grants) = call(&state, &v, move |app| {
+        // The person's sharing, for what needs their attention (not shown to a grantee).
+        let grants = if acting {
+            Vec::new()
+        } else {
+            app.grants_of_record(&ctx)?
+        };
         // Whose record it is, when it is someone else's (the heading says so).
         let name = match ctx.actor.record() {
             Some(record) if acting => app
@@ -315,14 +384,15 @@ pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page
             }
             counts.push(n);
         }
-        Ok((counts, recent, name))
+        Ok((counts, recent, name, grants))
     })
     .await?;
+    let l = v.lang;
+    let attention = needs_attention(l, &recent, &grants);
     // What is new: the five most recently added or changed entries, whatever they are.
     recent.sort_by_key(|r| std::cmp::Reverse(r.last_updated));
     recent.dedup_by(|a, b| a.resource_type == b.resource_type && a.id == b.id);
     recent.truncate(5);
-    let l = v.lang;
     let level_text = if who.account.verification_level >= VerificationLevel::P9 {
         l.t("record-level-p9")
     } else {
@@ -333,6 +403,7 @@ pub(crate) async fn home(AxumState(state): AxumState<State>, v: Visitor) -> Page
         None => l.t("record-title"),
     };
     let page = RecordPage {
+        attention,
         acting,
         chrome: signed_in_chrome(&state, &v, &who, title),
         level_text,
