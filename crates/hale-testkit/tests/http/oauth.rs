@@ -11,7 +11,7 @@ use crate::accounts::{PASSWORD, set_up_person};
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-fn register(app: &TestApp, redirect: &str) -> String {
+pub(crate) fn register(app: &TestApp, redirect: &str) -> String {
     crate::ok(&[
         "admin",
         "client",
@@ -95,16 +95,23 @@ fn connect(
     redirect: &str,
     scope: &str,
 ) -> Value {
+    connect_seeing(app, browser, client, redirect, scope, &["general"])
+}
+
+/// The same, the person choosing the labels the app sees.
+pub(crate) fn connect_seeing(
+    app: &TestApp,
+    browser: &hale_testkit::web::Browser,
+    client: &str,
+    redirect: &str,
+    scope: &str,
+    labels: &[&str],
+) -> Value {
     let consent = browser.get(&authorize_url(app, client, redirect, "S256", scope));
-    let back = browser.submit_on(
-        &consent,
-        "/oauth/authorize",
-        &[
-            ("request", &consent.hidden("request")),
-            ("labels", "general"),
-            ("decision", "allow"),
-        ],
-    );
+    let request = consent.hidden("request");
+    let mut fields = vec![("request", request.as_str()), ("decision", "allow")];
+    fields.extend(labels.iter().map(|l| ("labels", *l)));
+    let back = browser.submit_on(&consent, "/oauth/authorize", &fields);
     let code = param(&back.url, "code").expect("a code");
     let (status, tokens) = exchange(app, client, redirect, &code, VERIFIER);
     assert_eq!(status, 200, "{tokens}");
