@@ -4,12 +4,21 @@
 //! for a token already issued.
 
 use hale_testkit::TestApp;
-use hale_testkit::web::link_in;
+use hale_testkit::web::{Page, link_in};
 use serde_json::json;
 
 use crate::accounts::set_up_person;
 
 const SECRET_CONDITION: &str = "Generalised anxiety disorder";
+
+/// The person fills in "Give someone access" with `fields` and sends it: the page after.
+fn give_access(person: &crate::accounts::Person, fields: &[(&str, &str)]) -> Page {
+    let form = person.browser.get("/record/sharing/new");
+    assert_eq!(form.status, 200, "{}", form.html);
+    person
+        .browser
+        .submit_on(&form, "/record/sharing/new", fields)
+}
 
 /// The invitee of the invitation just sent signs up, accepts it by its emailed link and
 /// opens the record shared with them.
@@ -254,10 +263,8 @@ fn a_carer_sees_only_what_was_shared_until_the_person_takes_it_back() {
 fn a_relative_who_may_add_entries_adds_one_and_cannot_remove_the_persons() {
     let (app, mut smtp) = TestApp::spawn_with_mail();
     let alice = set_up_person(&app, &mut smtp, "alice@example.org");
-    let form = alice.browser.get("/record/sharing/new");
-    let given = alice.browser.submit_on(
-        &form,
-        "/record/sharing/new",
+    let given = give_access(
+        &alice,
         &[
             ("name", "Cal Relative"),
             ("email", "cal@example.org"),
@@ -483,10 +490,8 @@ fn a_professional_adds_a_clinical_note_that_stays_theirs() {
     let (app, mut smtp) = TestApp::spawn_with_mail();
     let alice = set_up_person(&app, &mut smtp, "alice@example.org");
     let record = app.record_of(&alice.email);
-    let form = alice.browser.get("/record/sharing/new");
-    let given = alice.browser.submit_on(
-        &form,
-        "/record/sharing/new",
+    let given = give_access(
+        &alice,
         &[
             ("name", "Dr Priya Patel"),
             ("email", "gp@example.org"),
