@@ -499,6 +499,23 @@ test('sharing: giving access, accepting it, looking for someone, and access endi
   assert.match(await owner.textContent('main'), /Disconnect Step Counter/)
   await check(owner, 'sharing-with-app')
 
+  // A GP surgery registered by the operator is given access to general entries.
+  const org = spawnSync(BIN, ['admin', 'org', 'create', '--data-dir', dataDir, '--name', 'Riverside Surgery'],
+    { encoding: 'utf8', env: cliEnv })
+  assert.equal(org.status, 0, org.stderr)
+  await owner.goto(base + '/record/sharing/organisation')
+  assert.equal(await heading(owner), 'Give an organisation access')
+  await check(owner, 'give-organisation')
+  await submitForm(owner)
+  assert.match(await owner.textContent('.nhsuk-error-summary'), /Select an organisation from the list/)
+  await check(owner, 'give-organisation-errors')
+  await owner.check('#org')
+  await owner.check('#labels')
+  await submitForm(owner)
+  assert.match(await owner.textContent('main'), /Access given/)
+  assert.match(await owner.textContent('main'), /Riverside Surgery/)
+  await check(owner, 'sharing-with-organisation')
+
   // A professional the person shares with writes a clinical note.
   await owner.goto(base + '/record/sharing/new')
   await owner.fill('#name', 'Dr Priya Patel')

@@ -42,7 +42,11 @@ pub(crate) enum Access {
         grant: Box<Grant>,
         own_entries_only: bool,
     },
-    /// An operator or an organisation's system: every record, within its scopes.
+    /// A health or care organisation's system: in each record whose person gave the
+    /// organisation access, what that grant allows (each an [`Access::Grantee`]); nothing
+    /// anywhere else.
+    Organisation { within: Vec<Access> },
+    /// An operator, or the operator's own tools: every record, within its scopes.
     System,
 }
 
@@ -123,7 +127,29 @@ impl Access {
     pub fn scope(&self) -> Option<&RecordId> {
         match self {
             Access::Owner { record, .. } | Access::Grantee { record, .. } => Some(record),
-            Access::System => None,
+            Access::Organisation { .. } | Access::System => None,
+        }
+    }
+
+    /// Whether anything in `record` can be reached at all.
+    pub fn reaches(&self, record: &RecordId) -> bool {
+        match self {
+            Access::Organisation { within } => within.iter().any(|a| a.reaches(record)),
+            _ => self.scope().is_none_or(|r| r == record),
+        }
+    }
+
+    /// What an organisation may do in one record (as a grantee under its grant there, or
+    /// nothing at all); any other access unchanged.
+    pub fn in_record(self, record: &RecordId) -> Access {
+        match self {
+            Access::Organisation { within } => {
+                match within.into_iter().find(|a| a.reaches(record)) {
+                    Some(grantee) => grantee,
+                    None => Access::Organisation { within: Vec::new() },
+                }
+            }
+            other => other,
         }
     }
 
@@ -154,19 +180,28 @@ impl Access {
     pub fn writes_as_person(&self) -> bool {
         match self {
             Access::Owner { .. } => true,
-            Access::Grantee { grant, .. } => grant.role != Role::Professional,
-            Access::System => false,
+            Access::Grantee { grant, .. } => {
+                !matches!(grant.role, Role::Professional | Role::Organisation)
+            }
+            Access::Organisation { .. } | Access::System => false,
         }
     }
 
     /// Whether anything beyond the scopes narrows what this actor sees (searches then need
     /// care: chains into other entries are refused rather than risk revealing them).
     pub fn is_narrowed(&self) -> bool {
-        self.own_entries_only() || matches!(self, Access::Grantee { .. })
+        self.own_entries_only()
+            || matches!(self, Access::Grantee { .. } | Access::Organisation { .. })
     }
 
     /// The decision.
     pub fn decide(&self, verb: Verb, target: &Target<'_>) -> Result<(), Denial> {
+        if let Access::Organisation { within } = self {
+            return match within.iter().find(|a| a.reaches(target.record)) {
+                Some(grantee) => grantee.decide(verb, target),
+                None => Err(Denial::Hidden),
+            };
+        }
         if self.scope().is_some_and(|r| r != target.record) {
             return Err(Denial::Hidden);
         }
@@ -181,6 +216,7 @@ impl Access {
         }
         match self {
             Access::System => Ok(()),
+            Access::Organisation { .. } => Err(Denial::Hidden),
             Access::Owner { .. } => {
                 if verb != Verb::Create && !target.by_person && !target.own_patient() {
                     return Err(Denial::Refused(SERVICE_ENTRY));
@@ -239,6 +275,8 @@ impl Access {
     /// Whether a search of `rtype` can find anything for this actor at all.
     pub fn may_search(&self, rtype: &str) -> bool {
         match self {
+            // Narrowed to one record first ([`Access::in_record`]); an empty one finds nothing.
+            Access::Organisation { within } => within.iter().any(|a| a.may_search(rtype)),
             Access::Grantee { grant, .. } => {
                 rtype == "Patient"
                     || (!PERSONS_OWN.contains(&rtype)
@@ -255,6 +293,7 @@ impl Access {
             Access::Grantee { grant, .. } => {
                 grant.covers("Observation", Some(PrivacyLabel::General))
             }
+            Access::Organisation { .. } => false,
             _ => true,
         }
     }
@@ -314,6 +353,17 @@ impl App {
                     own_entries_only: narrowed,
                 })
             }
+            Actor::Organisation { org, .. } => Ok(Access::Organisation {
+                within: self
+                    .grants_of_organisation(org)?
+                    .into_iter()
+                    .map(|g| Access::Grantee {
+                        record: g.record.clone(),
+                        grant: Box::new(g),
+                        own_entries_only: false,
+                    })
+                    .collect(),
+            }),
             Actor::System { .. } => Ok(Access::System),
         }
     }
@@ -343,7 +393,7 @@ impl App {
                     &Target::of(&r.record, &r.resource_type, &r.id, &v),
                 )
                 .is_ok(),
-            None => access.scope().is_none_or(|s| s == &r.record),
+            None => access.reaches(&r.record),
         }
     }
 }

@@ -122,6 +122,8 @@ fn who(ctx: &RequestContext, record: &RecordId) -> (String, Option<String>, &'st
             let person = (own == record).then(|| format!("record:{own}"));
             (subject.clone(), person, "proxy")
         }
+        // An organisation's system, under the grant the person gave the organisation.
+        Actor::Organisation { org, .. } => (format!("org:{org}"), None, "care"),
         Actor::System { subject, .. } => (format!("system:{subject}"), None, "operations"),
     }
 }

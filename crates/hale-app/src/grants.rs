@@ -24,6 +24,7 @@ const ACCOUNT_SYSTEM: &str = "urn:hale:account";
 const INVITATION_SYSTEM: &str = "urn:hale:invitation";
 pub(crate) const LINK_SYSTEM: &str = "urn:hale:share-link";
 const APP_SYSTEM: &str = "urn:hale:app";
+pub(crate) const ORGANISATION_SYSTEM: &str = "urn:hale:organisation";
 const PASSCODE_EXTENSION: &str = "urn:hale:passcode";
 const ROLE_SYSTEM: &str = "urn:hale:grant-role";
 const ACTION_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/consentactioncodes";
@@ -47,6 +48,8 @@ pub enum Role {
     EmergencyLink,
     /// An app the person connected (an OAuth client), acting for them.
     App,
+    /// A health or care organisation (its systems, through SMART Backend Services).
+    Organisation,
 }
 
 impl Role {
@@ -62,6 +65,7 @@ impl Role {
             Role::Link => "link",
             Role::EmergencyLink => "emergency-link",
             Role::App => "app",
+            Role::Organisation => "organisation",
         }
     }
 
@@ -69,7 +73,12 @@ impl Role {
     pub fn from_code(code: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .chain([Role::Link, Role::EmergencyLink, Role::App])
+            .chain([
+                Role::Link,
+                Role::EmergencyLink,
+                Role::App,
+                Role::Organisation,
+            ])
             .find(|r| r.code() == code)
     }
 
@@ -106,6 +115,8 @@ pub enum Holder {
         /// The person's account.
         account: String,
     },
+    /// A health or care organisation an operator registered.
+    Organisation(String),
 }
 
 /// One grant, as read from its `Consent`.
@@ -181,6 +192,7 @@ impl Grant {
             Holder::Account(id) => Some(format!("account:{id}")),
             Holder::Link(_) => Some(format!("link:{}", self.id)),
             Holder::App { account, .. } => Some(format!("account:{account}")),
+            Holder::Organisation(org) => Some(format!("org:{org}")),
             Holder::Invitation(_) => None,
         }
     }
@@ -196,6 +208,7 @@ impl Grant {
             Holder::Invitation(d) => (INVITATION_SYSTEM, d.as_str()),
             Holder::Account(a) => (ACCOUNT_SYSTEM, a.as_str()),
             Holder::Link(d) => (LINK_SYSTEM, d.as_str()),
+            Holder::Organisation(o) => (ORGANISATION_SYSTEM, o.as_str()),
             Holder::App { client, account } => {
                 app_holder = format!("{client} {account}");
                 (APP_SYSTEM, app_holder.as_str())
@@ -267,6 +280,7 @@ impl Grant {
             INVITATION_SYSTEM => Holder::Invitation(value),
             ACCOUNT_SYSTEM => Holder::Account(value),
             LINK_SYSTEM => Holder::Link(value),
+            ORGANISATION_SYSTEM => Holder::Organisation(value),
             APP_SYSTEM => {
                 let (client, account) = value.split_once(' ')?;
                 Holder::App {
@@ -341,6 +355,7 @@ pub fn is_grant(v: &Value) -> bool {
                     || system == INVITATION_SYSTEM
                     || system == LINK_SYSTEM
                     || system == APP_SYSTEM
+                    || system == ORGANISATION_SYSTEM
             })
         })
 }
@@ -358,6 +373,8 @@ pub enum GrantProblem {
     UnknownType,
     /// Ends before it starts, or ends in the past.
     DatesWrong,
+    /// No organisation chosen, or one that is not registered.
+    OrganisationUnknown,
 }
 
 impl App {
@@ -435,11 +452,14 @@ impl App {
         let now = hale_fhir::date::now_millis();
         let mut problems = Vec::new();
         let name = new.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            problems.push(GrantProblem::NameMissing);
-        }
-        if crate::accounts::normalise_email(&new.email).is_none() {
-            problems.push(GrantProblem::EmailInvalid);
+        // An organisation is named by the registry, and reached without an invitation.
+        if new.role != Role::Organisation {
+            if name.is_empty() || name.chars().count() > 100 {
+                problems.push(GrantProblem::NameMissing);
+            }
+            if crate::accounts::normalise_email(&new.email).is_none() {
+                problems.push(GrantProblem::EmailInvalid);
+            }
         }
         if new.labels.is_empty() {
             problems.push(GrantProblem::NothingChosen);
@@ -475,12 +495,7 @@ impl App {
             return Ok(Err(problems));
         };
         let token = hale_auth::secret::random_token();
-        let person = self
-            .store
-            .read(Some(&record), "Patient", record.as_str())?
-            .and_then(|p| p.value())
-            .and_then(|p| patient_name(&p))
-            .unwrap_or_default();
+        let person = self.person_name(&record)?;
         let mut labels = new.labels.clone();
         labels.sort();
         labels.dedup();
@@ -515,6 +530,84 @@ impl App {
             tracing::warn!("the invitation email could not be sent");
         }
         Ok(Ok(grant))
+    }
+
+    /// Gives a registered organisation access (its systems reach the record through SMART
+    /// Backend Services, within the grant): in force at once, with no invitation, since the
+    /// organisation is known to the operator. The person is emailed a notice all the same,
+    /// so that access given by someone else in their account does not go unseen.
+    pub fn give_access_to_organisation(
+        &self,
+        ctx: &RequestContext,
+        org_id: &str,
+        new: &NewGrant,
+    ) -> Result<Result<Grant, Vec<GrantProblem>>, AppError> {
+        let record = self.owner_record(ctx)?;
+        let mut problems = self.grant_problems(&NewGrant {
+            role: Role::Organisation,
+            ..new.clone()
+        });
+        let org = self
+            .store
+            .organisations()?
+            .into_iter()
+            .find(|o| o.org_id == org_id);
+        if org.is_none() {
+            problems.push(GrantProblem::OrganisationUnknown);
+        }
+        let Some(org) = org.filter(|_| problems.is_empty()) else {
+            return Ok(Err(problems));
+        };
+        let now = hale_fhir::date::now_millis();
+        let mut labels = new.labels.clone();
+        labels.sort();
+        labels.dedup();
+        let grant = Grant {
+            id: ResourceId::generate().to_string(),
+            record: record.clone(),
+            holder: Holder::Organisation(org.org_id),
+            name: org.name,
+            person: self.person_name(&record)?,
+            role: Role::Organisation,
+            labels,
+            types: new.types.clone(),
+            write: new.write,
+            start: new.start,
+            end: new.end,
+            status: Status::Active,
+            given_at: now,
+            passcode_hash: None,
+        };
+        self.write_grant(ctx, &grant, Expect::Absent, "give-access")?;
+        self.tell_owners(
+            &record,
+            "An organisation now has access to your record",
+            "An organisation's systems can now see the parts of your Hale record that were chosen.\n\n\
+             You can see who has access, and take it back at any time, on the Sharing page of your record. \
+             If you did not do this, take the access back and change your password.",
+        )?;
+        Ok(Ok(grant))
+    }
+
+    /// The name on the record's own Patient, or nothing.
+    fn person_name(&self, record: &RecordId) -> Result<String, AppError> {
+        Ok(self
+            .store
+            .read(Some(record), "Patient", record.as_str())?
+            .and_then(|p| p.value())
+            .and_then(|p| patient_name(&p))
+            .unwrap_or_default())
+    }
+
+    /// Emails every account of the record a notice (never health content).
+    fn tell_owners(&self, record: &RecordId, subject: &str, body: &str) -> Result<(), AppError> {
+        let identity = self.identity()?;
+        for owner in self.store.accounts_of_record(record)? {
+            if identity.mailer.send(&owner.email, subject, body).is_err() {
+                tracing::warn!("the access notice could not be sent");
+            }
+        }
+        Ok(())
     }
 
     /// Takes access back at once (or withdraws an invitation not yet accepted).
@@ -570,20 +663,24 @@ impl App {
             "accept-invitation",
         );
         self.write_grant(&ctx, &grant, Expect::Any, "accept-access")?;
-        let identity = self.identity()?;
-        for owner in self.store.accounts_of_record(&grant.record)? {
-            let body = "Someone you invited has accepted, and can now see the parts of your Hale record you chose.\n\n\
-                        You can see who has access, and take it back at any time, on the Sharing page of your record. \
-                        If you did not expect this, take the access back and change your password.";
-            if identity
-                .mailer
-                .send(&owner.email, "Someone now has access to your record", body)
-                .is_err()
-            {
-                tracing::warn!("the access notice could not be sent");
-            }
-        }
+        self.tell_owners(
+            &grant.record,
+            "Someone now has access to your record",
+            "Someone you invited has accepted, and can now see the parts of your Hale record you chose.\n\n\
+             You can see who has access, and take it back at any time, on the Sharing page of your record. \
+             If you did not expect this, take the access back and change your password.",
+        )?;
         Ok(grant)
+    }
+
+    /// The grants in force now that name an organisation, across every record.
+    pub(crate) fn grants_of_organisation(&self, org: &str) -> Result<Vec<Grant>, AppError> {
+        let now = hale_fhir::date::now_millis();
+        Ok(self
+            .grants_by_holder(ORGANISATION_SYSTEM, org)?
+            .into_iter()
+            .filter(|g| g.in_force(now))
+            .collect())
     }
 
     /// The grants the signed-in account holds in others' records and that are in force now.
@@ -662,6 +759,7 @@ impl App {
             rec: Some(grant.record.to_string()),
             grt: Some(grant.id),
             app: None,
+            org: None,
             lvl: None,
             scope: scopes.as_str().to_owned(),
             iat: now,

@@ -200,11 +200,7 @@ impl App {
                 "$add-samples needs a token for one record",
             ));
         };
-        let app = match &ctx.actor {
-            hale_core::Actor::Record { subject, .. }
-            | hale_core::Actor::Grantee { subject, .. }
-            | hale_core::Actor::System { subject, .. } => subject.clone(),
-        };
+        let app = ctx.actor.subject().to_owned();
         let patient = format!("Patient/{}", record.patient_id().as_str());
         let mut reader = hale_import::fhir::read(body, &patient, &app)
             .map_err(|e| AppError::bad_request("", e.to_string()))?;

@@ -13,6 +13,7 @@
 pub mod access;
 pub mod accounts;
 mod audit;
+pub mod backend;
 pub mod daily;
 pub mod demo;
 mod error;
@@ -212,6 +213,7 @@ impl App {
             rec: record.map(|r| r.to_string()),
             grt: None,
             app: None,
+            org: None,
             lvl: None,
             scope: scopes.as_str().to_owned(),
             iat: now,

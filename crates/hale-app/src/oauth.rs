@@ -104,8 +104,15 @@ pub enum TokenError {
     InvalidClient,
     /// The code or refresh token is wrong, spent, expired, or its connection has ended.
     InvalidGrant(&'static str),
-    /// Not `authorization_code` or `refresh_token`.
+    /// Not `authorization_code`, `refresh_token` or `client_credentials`.
     UnsupportedGrantType,
+    /// The client may not use this grant (an app asking for `client_credentials`).
+    UnauthorizedClient,
+    /// A client assertion that does not hold: signature, issuer, audience, lifetime, or a
+    /// `jti` seen before. One answer for all, so it teaches nothing to whoever forged it.
+    InvalidClientAssertion,
+    /// Scopes that are not `system/` scopes, or none.
+    InvalidScope,
 }
 
 impl TokenError {
@@ -116,6 +123,9 @@ impl TokenError {
             TokenError::InvalidClient => "invalid_client",
             TokenError::InvalidGrant(_) => "invalid_grant",
             TokenError::UnsupportedGrantType => "unsupported_grant_type",
+            TokenError::UnauthorizedClient => "unauthorized_client",
+            TokenError::InvalidClientAssertion => "invalid_client",
+            TokenError::InvalidScope => "invalid_scope",
         }
     }
 
@@ -125,8 +135,13 @@ impl TokenError {
             TokenError::InvalidRequest(why) | TokenError::InvalidGrant(why) => why,
             TokenError::InvalidClient => "the client is not registered",
             TokenError::UnsupportedGrantType => {
-                "only authorization_code and refresh_token are supported"
+                "only authorization_code, refresh_token and client_credentials are supported"
             }
+            TokenError::UnauthorizedClient => {
+                "this client is not registered for the client_credentials grant"
+            }
+            TokenError::InvalidClientAssertion => "the client assertion is not valid",
+            TokenError::InvalidScope => "ask for one or more system/ scopes",
         }
     }
 }
@@ -142,10 +157,14 @@ pub struct TokenResponse {
     pub expires_in: i64,
     /// The scopes granted.
     pub scope: String,
-    /// The Patient id of the record (SMART launch context).
-    pub patient: String,
-    /// A new refresh token; the one used is spent.
-    pub refresh_token: String,
+    /// The Patient id of the record (SMART launch context); none for an organisation's
+    /// system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    /// A new refresh token; the one used is spent. None for an organisation's system, which
+    /// signs a new assertion instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
@@ -232,6 +251,8 @@ impl App {
                 redirect_uris: redirect_uris.to_vec(),
                 public,
                 created_at: now_ms(),
+                org: None,
+                jwks: None,
             })],
         })?;
         Ok(client_id)
@@ -429,6 +450,7 @@ impl App {
             rec: Some(grant.record.to_string()),
             grt: Some(grant.id.clone()),
             app: Some(tok.client_id.clone()),
+            org: None,
             lvl: Some(level.as_str().to_owned()),
             scope: Scopes::parse(&tok.scope)
                 .map_err(|e| AppError::Internal(e.to_string()))?
@@ -439,22 +461,30 @@ impl App {
         })
     }
 
-    /// `POST /oauth/token`, from network address `from`. Failures count towards the same
-    /// limits as sign-in, per client and per address: guessing codes or refresh tokens is
-    /// slowed down and answered 429.
+    /// `POST /oauth/token` (at `token_url`), from network address `from`. Failures count
+    /// towards the same limits as sign-in, per client and per address: guessing codes,
+    /// refresh tokens or assertions is slowed down and answered 429.
     pub fn oauth_token(
         &self,
         params: &[(String, String)],
         from: &str,
+        token_url: &str,
     ) -> Result<Result<TokenResponse, TokenError>, AppError> {
-        let keys = [
-            format!("oauth-client:{}", get(params, "client_id")),
-            format!("addr:{from}"),
-        ];
+        let client = match get(params, "client_id") {
+            "" => {
+                crate::backend::claimed_client(get(params, "client_assertion")).unwrap_or_default()
+            }
+            id => id.to_owned(),
+        };
+        let keys = [format!("oauth-client:{client}"), format!("addr:{from}")];
         if let Some(identity) = &self.identity {
             identity.throttle.check(&keys)?;
         }
-        let answer = self.oauth_token_unthrottled(params)?;
+        let answer = if get(params, "grant_type") == "client_credentials" {
+            self.client_credentials(|name| get(params, name).to_owned(), token_url)?
+        } else {
+            self.oauth_token_unthrottled(params)?
+        };
         if let Some(identity) = &self.identity {
             match &answer {
                 Ok(_) => identity.throttle.succeeded(&keys[0]),
@@ -556,8 +586,8 @@ impl App {
             token_type: "Bearer",
             expires_in: ACCESS_TOKEN_SECS,
             scope: tok.scope.clone(),
-            patient: record.patient_id().as_str().to_owned(),
-            refresh_token: refresh,
+            patient: Some(record.patient_id().as_str().to_owned()),
+            refresh_token: Some(refresh),
         }))
     }
 
@@ -618,6 +648,19 @@ impl App {
                 inactive
             });
         };
+        if let Actor::Organisation {
+            subject, scopes, ..
+        } = &actor
+        {
+            // An organisation's system: active while it is still registered.
+            let exp = self.tokens.verify_claims(token, now_ms() / 1000)?.exp;
+            return Ok(if self.store.oauth_client(subject)?.is_some() {
+                json!({"active": true, "token_type": "Bearer", "client_id": subject,
+                    "scope": scopes.as_str(), "exp": exp})
+            } else {
+                inactive
+            });
+        }
         let Actor::Grantee {
             record,
             grant,

@@ -94,6 +94,25 @@ impl App {
                     new_record: true,
                 },
                 Actor::System { .. } => self.record_of_patients(&refs, in_bundle)?,
+                Actor::Organisation { .. } if rtype == "Patient" => {
+                    return Err(AppError::Forbidden(
+                        "an organisation's system adds to people's records; it cannot create one"
+                            .into(),
+                    ));
+                }
+                // A record that has not given the organisation access answers as a patient
+                // that does not exist.
+                Actor::Organisation { .. } => {
+                    let placement = self.record_of_patients(&refs, in_bundle)?;
+                    if !self.access(ctx)?.reaches(&placement.record) {
+                        let patient = refs
+                            .iter()
+                            .find(|r| matches!(local_reference(r), Some(("Patient", _))))
+                            .map_or("Patient", String::as_str);
+                        return Err(not_in_record(patient));
+                    }
+                    placement
+                }
             }
         };
         // A Patient that is not the record's own is a linked copy (a hospital's Patient).

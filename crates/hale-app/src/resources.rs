@@ -2,12 +2,12 @@
 
 use std::collections::HashSet;
 
-use hale_core::{Interaction, RequestContext, ResourceId};
+use hale_core::{Interaction, RecordId, RequestContext, ResourceId};
 use hale_fhir::search::SearchQuery;
 use hale_store::{Expect, HistoryQuery, SearchPage, StoredResource, WriteBatch, WriteOp};
 use serde_json::Value;
 
-use crate::access::{Target, Verb};
+use crate::access::{Access, Target, Verb};
 use crate::placement::Placement;
 use crate::{App, AppError, Written};
 
@@ -457,6 +457,12 @@ impl App {
     ) -> Result<Vec<StoredResource>, AppError> {
         self.require(ctx, rtype, Interaction::Read)?;
         let access = self.access(ctx)?;
+        if id.is_none() && matches!(access, Access::Organisation { .. }) {
+            return Err(AppError::bad_request(
+                "",
+                "an organisation's system reads the history of one entry at a time",
+            ));
+        }
         let mut versions = self.store.history(
             self.scope(ctx),
             &HistoryQuery {
@@ -509,9 +515,8 @@ impl App {
         pairs: &[(String, String)],
         strict: bool,
     ) -> Result<(SearchQuery, SearchPage), AppError> {
-        let (query, mut page) = self.search_entries(ctx, rtype, pairs, strict)?;
-        let access = self.access(ctx)?;
-        if let Some(record) = self.scope(ctx) {
+        let (query, mut page, access, scope) = self.search_stored(ctx, rtype, pairs, strict)?;
+        if let Some(record) = &scope {
             let computed = match rtype {
                 "Observation" if access.sees_samples() => self.daily_matches(record, &query)?,
                 "AuditEvent" if access.grant().is_none() => {
@@ -533,8 +538,21 @@ impl App {
         pairs: &[(String, String)],
         strict: bool,
     ) -> Result<(SearchQuery, SearchPage), AppError> {
+        let (query, page, ..) = self.search_stored(ctx, rtype, pairs, strict)?;
+        Ok((query, page))
+    }
+
+    /// A search of stored entries, with the access it ran under and the record it was
+    /// confined to (`None`: every record the actor reaches).
+    fn search_stored(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        pairs: &[(String, String)],
+        strict: bool,
+    ) -> Result<(SearchQuery, SearchPage, Access, Option<RecordId>), AppError> {
         self.require(ctx, rtype, Interaction::Search)?;
-        let access = self.access(ctx)?;
+        let (access, scope, across) = self.search_scope(ctx, rtype, pairs)?;
         let asked = pairs;
         // The access rules as index clauses, so counts and paging agree with what is shown.
         let mut pairs = pairs.to_vec();
@@ -547,7 +565,7 @@ impl App {
             ));
         }
 
-        if self.scope(ctx).is_none()
+        if scope.is_none()
             && !query.clauses.is_empty()
             && !query
                 .clauses
@@ -560,16 +578,12 @@ impl App {
                 "a search across every record needs _id, a code or identifier, or a reference: no index serves it otherwise",
             )]));
         }
-        let mut page = if access.may_search(rtype) {
-            self.store.search(self.scope(ctx), &query)?
+        let mut page = if !access.may_search(rtype) {
+            empty_page(&query)
+        } else if across {
+            self.search_across(&access, &query)?
         } else {
-            // Nothing of this kind is shared: the answer of a search that finds nothing.
-            let counted = query.summary_count || query.total == hale_fhir::search::Total::Accurate;
-            SearchPage {
-                matches: Vec::new(),
-                included: Vec::new(),
-                total: counted.then_some(0),
-            }
+            self.store.search(scope.as_ref(), &query)?
         };
         // Included resources are shown only where the scopes and the access rules allow.
         page.included.retain(|r| {
@@ -583,9 +597,85 @@ impl App {
         let what = crate::audit::search_what(rtype, asked);
         let aimed = self.aimed_at(ctx, &query);
         let records = page.matches.iter().chain(&page.included).map(|r| &r.record);
-        let touched = self.scope(ctx).into_iter().chain(&aimed).chain(records);
+        let touched = scope.iter().chain(&aimed).chain(records);
         self.audit_reads(ctx, "search", &what, touched)?;
-        Ok((query, page))
+        Ok((query, page, access, scope))
+    }
+
+    /// Where a search looks and under which access. The person, their apps and grantees:
+    /// their record. An operator: every record. An organisation's system: one person's
+    /// record at a time, named by `patient` or `subject` (or a Patient's `_id`), under the
+    /// grant there; a record that has not given the organisation access finds nothing, as
+    /// one that does not exist would. Only a Patient search by `identifier` looks across
+    /// the records that gave it access (`true`), so that a system can find the person it
+    /// knows by NHS number.
+    fn search_scope(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        pairs: &[(String, String)],
+    ) -> Result<(Access, Option<RecordId>, bool), AppError> {
+        let access = self.access(ctx)?;
+        if !matches!(access, Access::Organisation { .. }) {
+            return Ok((access, self.scope(ctx).cloned(), false));
+        }
+        let named: Vec<&str> = pairs
+            .iter()
+            .filter(|(k, _)| {
+                matches!(
+                    k.as_str(),
+                    "patient" | "subject" | "patient:Patient" | "subject:Patient"
+                ) || (rtype == "Patient" && k == "_id")
+            })
+            .map(|(_, v)| v.strip_prefix("Patient/").unwrap_or(v))
+            .collect();
+        match named.as_slice() {
+            [one, rest @ ..] if rest.iter().all(|r| r == one) && !one.contains(',') => {
+                match RecordId::parse(one) {
+                    Ok(record) => Ok((access.in_record(&record), Some(record), false)),
+                    // No record has that id: the search finds nothing, as for any record
+                    // that has not given the organisation access.
+                    Err(_) => Ok((Access::Organisation { within: Vec::new() }, None, false)),
+                }
+            }
+            [] if rtype == "Patient" && pairs.iter().any(|(k, _)| k == "identifier") => {
+                Ok((access, None, true))
+            }
+            _ => Err(AppError::bad_request(
+                "patient",
+                "an organisation's system searches one person's record at a time: add patient=Patient/ID (find the id with Patient?identifier=…)",
+            )),
+        }
+    }
+
+    /// A Patient search across the records that gave an organisation access: the matches
+    /// anywhere, narrowed to those it may see, then paged here (a search by identifier finds
+    /// a handful at most).
+    fn search_across(&self, access: &Access, query: &SearchQuery) -> Result<SearchPage, AppError> {
+        let mut everywhere = query.clone();
+        everywhere.offset = 0;
+        everywhere.count = hale_fhir::search::MAX_COUNT;
+        everywhere.summary_count = false;
+        everywhere.total = hale_fhir::search::Total::None;
+        everywhere.include.clear();
+        everywhere.revinclude.clear();
+        let mut seen = self.store.search(None, &everywhere)?.matches;
+        seen.retain(|r| self.visible_to(access, r));
+        let counted = query.summary_count || query.total == hale_fhir::search::Total::Accurate;
+        let total = counted.then_some(seen.len() as i64);
+        let matches = if query.summary_count {
+            Vec::new()
+        } else {
+            seen.into_iter()
+                .skip(query.offset)
+                .take(query.count)
+                .collect()
+        };
+        Ok(SearchPage {
+            matches,
+            included: Vec::new(),
+            total,
+        })
     }
 
     /// Resources Hale computes rather than stores (daily summaries of wearable samples, the
@@ -664,7 +754,13 @@ impl App {
                 "a conditional operation needs search parameters",
             ));
         }
-        let access = self.access(ctx)?;
+        let (access, scope, across) = self.search_scope(ctx, rtype, pairs)?;
+        if across {
+            return Err(AppError::bad_request(
+                "patient",
+                "a conditional operation by an organisation's system names the patient",
+            ));
+        }
         let mut pairs = pairs.to_vec();
         pairs.extend(access.search_clauses(rtype));
         pairs.push(("_count".into(), "2".into()));
@@ -676,7 +772,11 @@ impl App {
                     .into(),
             ));
         }
-        let mut found = self.store.search(self.scope(ctx), &query)?.matches;
+        let mut found = if access.may_search(rtype) {
+            self.store.search(scope.as_ref(), &query)?.matches
+        } else {
+            Vec::new()
+        };
         found.retain(|r| self.visible_to(&access, r));
         Ok(found)
     }
@@ -719,6 +819,16 @@ fn chains_past_patient(c: &hale_fhir::search::Clause) -> bool {
         hale_fhir::search::Test::Chain { target_type, .. } => target_type != "Patient",
         hale_fhir::search::Test::Has { .. } => true,
         _ => false,
+    }
+}
+
+/// The answer of a search that finds nothing (nothing of its kind is shared).
+fn empty_page(query: &SearchQuery) -> SearchPage {
+    let counted = query.summary_count || query.total == hale_fhir::search::Total::Accurate;
+    SearchPage {
+        matches: Vec::new(),
+        included: Vec::new(),
+        total: counted.then_some(0),
     }
 }
 

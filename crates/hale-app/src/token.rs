@@ -28,6 +28,10 @@ pub struct Claims {
     /// The app (OAuth client) it was issued to, acting for the person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// The organisation whose system holds it (SMART Backend Services): it reaches the
+    /// records whose person gave that organisation access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
     /// How sure Hale is of the person's identity (`P0`…`P9`) when it was issued; absent for
     /// tokens an operator issues, who vouches for whoever holds one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,13 +78,8 @@ impl TokenKey {
         ))
     }
 
-    /// Verifies a token's signature and expiry, and turns it into an actor (with the
-    /// verification level it carries, if any).
-    pub fn verify(
-        &self,
-        token: &str,
-        now_secs: i64,
-    ) -> Result<(Actor, Option<hale_core::VerificationLevel>), AppError> {
+    /// Verifies a token's signature and expiry and returns its claims as signed.
+    pub fn verify_claims(&self, token: &str, now_secs: i64) -> Result<Claims, AppError> {
         let bad = || AppError::Unauthenticated("the bearer token is not valid".into());
         let (signed, sig) = token.rsplit_once('.').ok_or_else(bad)?;
         let body = signed.strip_prefix(PREFIX).ok_or_else(bad)?;
@@ -96,11 +95,36 @@ impl TokenKey {
                 "the bearer token has expired".into(),
             ));
         }
+        Ok(claims)
+    }
+
+    /// Verifies a token's signature and expiry, and turns it into an actor (with the
+    /// verification level it carries, if any).
+    pub fn verify(
+        &self,
+        token: &str,
+        now_secs: i64,
+    ) -> Result<(Actor, Option<hale_core::VerificationLevel>), AppError> {
+        let claims = self.verify_claims(token, now_secs)?;
+        let bad = || AppError::Unauthenticated("the bearer token is not valid".into());
         let scopes = Scopes::parse(&claims.scope).map_err(|_| bad())?;
         let level = match &claims.lvl {
             Some(l) => Some(hale_core::VerificationLevel::parse(l).ok_or_else(bad)?),
             None => None,
         };
+        if let Some(org) = claims.org {
+            if claims.rec.is_some() || !scopes.has_system_level() {
+                return Err(bad());
+            }
+            return Ok((
+                Actor::Organisation {
+                    org,
+                    scopes,
+                    subject: claims.sub,
+                },
+                None,
+            ));
+        }
         let actor = match (claims.rec, claims.grt) {
             (Some(r), Some(grant)) => Ok(Actor::Grantee {
                 record: RecordId::parse(&r).map_err(|_| bad())?,
@@ -138,6 +162,7 @@ mod tests {
             rec: rec.map(str::to_owned),
             grt: None,
             app: None,
+            org: None,
             lvl: None,
             scope: scope.into(),
             iat: 0,

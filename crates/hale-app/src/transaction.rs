@@ -296,6 +296,15 @@ impl App {
         for (i, e) in entries.iter().enumerate() {
             if let (Some(cond), "POST") = (&e.if_none_exist, e.method.as_str()) {
                 let (rtype, _) = &ids[i];
+                if matches!(ctx.actor, hale_core::Actor::Organisation { .. }) {
+                    return Err(in_entry(
+                        i,
+                        AppError::bad_request(
+                            "",
+                            "conditional creates in a bundle are not available to an organisation's system",
+                        ),
+                    ));
+                }
                 let mut pairs = parse_query(cond.split_once('?').map_or(cond.as_str(), |(_, q)| q));
                 pairs.push(("_count".into(), "2".into()));
                 let q = hale_fhir::search::parse(self.defs, rtype, &pairs, true)

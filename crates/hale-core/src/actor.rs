@@ -29,7 +29,18 @@ pub enum Actor {
         /// The app acting for them (an OAuth client id), if any.
         app: Option<String>,
     },
-    /// An operator or an organisation's system: can create records and write into any.
+    /// A health or care organisation's system (SMART Backend Services): reaches only the
+    /// records whose person gave that organisation access, each within its grant. The grants
+    /// are looked up on every request, so taking one back ends the access at once.
+    Organisation {
+        /// The organisation.
+        org: String,
+        /// What its token may do, before each grant narrows it.
+        scopes: Scopes,
+        /// The client (the organisation's system) that holds the token, for audit.
+        subject: String,
+    },
+    /// An operator, or the operator's own tools: can create records and write into any.
     System {
         /// What it may do.
         scopes: Scopes,
@@ -43,7 +54,7 @@ impl Actor {
     pub fn record(&self) -> Option<&RecordId> {
         match self {
             Actor::Record { record, .. } | Actor::Grantee { record, .. } => Some(record),
-            Actor::System { .. } => None,
+            Actor::Organisation { .. } | Actor::System { .. } => None,
         }
     }
 
@@ -52,6 +63,7 @@ impl Actor {
         match self {
             Actor::Record { scopes, .. }
             | Actor::Grantee { scopes, .. }
+            | Actor::Organisation { scopes, .. }
             | Actor::System { scopes, .. } => scopes.allows(resource_type, interaction),
         }
     }
@@ -68,6 +80,7 @@ impl Actor {
     pub fn app(&self) -> Option<&str> {
         match self {
             Actor::Grantee { app, .. } => app.as_deref(),
+            Actor::Organisation { subject, .. } => Some(subject),
             _ => None,
         }
     }
@@ -77,6 +90,7 @@ impl Actor {
         match self {
             Actor::Record { subject, .. }
             | Actor::Grantee { subject, .. }
+            | Actor::Organisation { subject, .. }
             | Actor::System { subject, .. } => subject,
         }
     }

@@ -127,29 +127,58 @@ enum AdminCommand {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Apps that people connect to their records (OAuth 2.0 / SMART clients).
+    /// Apps that people connect to their records, and organisations' systems (OAuth 2.0 /
+    /// SMART clients).
     Client {
         #[command(subcommand)]
         command: ClientCommand,
+    },
+    /// Health and care organisations, which people can give access to their records.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Register an organisation; prints its id.
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Its name, as people will see it when choosing whom to share with.
+        #[arg(long)]
+        name: String,
     },
 }
 
 #[derive(Subcommand)]
 enum ClientCommand {
-    /// Register an app; prints its client id.
+    /// Register an app (with --redirect-uri) or an organisation's system (with --org and
+    /// --jwks); prints its client id.
     Create {
         #[command(flatten)]
         data: DataArgs,
-        /// The app's name, as people will see it on the consent screen.
+        /// The app's or system's name, as people will see it.
         #[arg(long)]
         name: String,
         /// Where the app may be sent back to (repeat for several); https, or http on this
         /// machine.
-        #[arg(long = "redirect-uri", required = true)]
+        #[arg(
+            long = "redirect-uri",
+            required_unless_present = "org",
+            conflicts_with = "org"
+        )]
         redirect_uris: Vec<String>,
         /// A public client (in a browser or on a phone): no secret, PKCE alone.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "org")]
         public: bool,
+        /// The organisation a system belongs to (SMART Backend Services).
+        #[arg(long, requires = "jwks")]
+        org: Option<String>,
+        /// A file holding the system's public keys, as a JWK Set.
+        #[arg(long, requires = "org")]
+        jwks: Option<std::path::PathBuf>,
     },
 }
 
@@ -318,11 +347,31 @@ pub fn run() -> anyhow::Result<()> {
                             name,
                             redirect_uris,
                             public,
+                            org,
+                            jwks,
                         },
                 },
         } => {
             let app = crate::open_app(&data.config())?;
-            println!("{}", app.register_client(&name, &redirect_uris, public)?);
+            let id = match (org, jwks) {
+                (Some(org), Some(jwks)) => {
+                    let keys = std::fs::read_to_string(&jwks)
+                        .with_context(|| format!("cannot read the key set {}", jwks.display()))?;
+                    app.register_system_client(&org, &name, &keys)?
+                }
+                _ => app.register_client(&name, &redirect_uris, public)?,
+            };
+            println!("{id}");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Org {
+                    command: OrgCommand::Create { data, name },
+                },
+        } => {
+            let app = crate::open_app(&data.config())?;
+            println!("{}", app.register_organisation(&name)?);
             Ok(())
         }
         Command::Import { command } => crate::import::run(command),

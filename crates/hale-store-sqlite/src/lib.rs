@@ -45,6 +45,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("../migrations/0003_accounts.sql")),
     (4, include_str!("../migrations/0004_audit.sql")),
     (5, include_str!("../migrations/0005_oauth.sql")),
+    (6, include_str!("../migrations/0006_organisations.sql")),
 ];
 
 type Reply = mpsc::SyncSender<Result<WriteOutcome, StoreError>>;
@@ -385,6 +386,10 @@ impl Store for SqliteStore {
 
     fn oauth_client(&self, client_id: &str) -> Result<Option<hale_store::OAuthClient>, StoreError> {
         self.with_reader(|db, _| hale_store::oauth::client(db, client_id))
+    }
+
+    fn organisations(&self) -> Result<Vec<hale_store::Organisation>, StoreError> {
+        self.with_reader(|db, _| hale_store::oauth::organisations(db))
     }
 
     fn oauth_token(&self, token_hash: &str) -> Result<Option<hale_store::OAuthToken>, StoreError> {

@@ -851,10 +851,64 @@ pub fn oauth_clients_are_kept_and_codes_are_spent_once(store: &dyn Store) {
         ],
         public: true,
         created_at: 1,
+        org: None,
+        jwks: None,
     };
     one(store, WriteOp::PutClient(client.clone())).unwrap();
     assert_eq!(store.oauth_client("app-1").unwrap(), Some(client));
     assert_eq!(store.oauth_client("app-2").unwrap(), None);
+
+    // An organisation's system: its organisation and keys come back as registered.
+    for (id, name) in [("org-b", "Riverside Surgery"), ("org-a", "Hilltop Care")] {
+        one(
+            store,
+            WriteOp::PutOrganisation(crate::Organisation {
+                org_id: id.into(),
+                name: name.into(),
+                created_at: 2,
+            }),
+        )
+        .unwrap();
+    }
+    let names: Vec<String> = store
+        .organisations()
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(names, ["Hilltop Care", "Riverside Surgery"]);
+    let system = crate::OAuthClient {
+        client_id: "sys-1".into(),
+        name: "Surgery records system".into(),
+        redirect_uris: Vec::new(),
+        public: false,
+        created_at: 3,
+        org: Some("org-b".into()),
+        jwks: Some(r#"{"keys":[]}"#.into()),
+    };
+    one(store, WriteOp::PutClient(system.clone())).unwrap();
+    assert_eq!(store.oauth_client("sys-1").unwrap(), Some(system));
+    // A client assertion is accepted once per client; an expired one is forgotten.
+    let assertion = |client: &str, jti: &str, expires_at: i64| {
+        one(
+            store,
+            WriteOp::UseAssertion {
+                client_id: client.into(),
+                jti: jti.into(),
+                expires_at,
+            },
+        )
+    };
+    let soon = hale_fhir::date::now_millis() + 300_000;
+    assertion("sys-1", "jti-1", soon).unwrap();
+    assert!(matches!(
+        assertion("sys-1", "jti-1", soon),
+        Err(StoreError::Spent(_))
+    ));
+    assertion("app-1", "jti-1", soon).unwrap();
+    assertion("sys-1", "jti-old", 1_000).unwrap();
+    assertion("sys-1", "jti-2", soon).unwrap();
+    assertion("sys-1", "jti-old", soon).unwrap();
     let far = hale_fhir::date::now_millis() + 600_000;
     for (hash, expires) in [("code-live", far), ("code-old", 1_000)] {
         one(

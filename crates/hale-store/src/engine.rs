@@ -224,6 +224,18 @@ pub fn apply(
                 crate::oauth::put_client(db, client)?;
                 None
             }
+            WriteOp::PutOrganisation(org) => {
+                crate::oauth::put_organisation(db, org)?;
+                None
+            }
+            WriteOp::UseAssertion {
+                client_id,
+                jti,
+                expires_at,
+            } => {
+                crate::oauth::use_assertion(db, client_id, jti, *expires_at, now)?;
+                None
+            }
             WriteOp::PutOAuthToken(token) => {
                 crate::oauth::put_token(db, token)?;
                 None

@@ -31,7 +31,7 @@ pub use accounts::{Account, OneTimeToken, Session};
 pub use audit::{AuditEntry, Checkpoint, StoredAuditEntry, Verification};
 pub use crypto::{Keyring, MasterKey};
 pub use error::StoreError;
-pub use oauth::{OAuthClient, OAuthToken};
+pub use oauth::{OAuthClient, OAuthToken, Organisation};
 pub use types::{
     Expect, HistoryQuery, Method, SampleBucket, SampleRow, SearchPage, StoredResource, WriteBatch,
     WriteOp, WriteOutcome,
@@ -146,6 +146,9 @@ pub trait Store: Send + Sync {
 
     /// A registered OAuth client.
     fn oauth_client(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError>;
+
+    /// Every registered organisation, by name.
+    fn organisations(&self) -> Result<Vec<Organisation>, StoreError>;
 
     /// An authorisation code or refresh token by its digest, spent or not.
     fn oauth_token(&self, token_hash: &str) -> Result<Option<OAuthToken>, StoreError>;

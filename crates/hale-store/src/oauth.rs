@@ -18,6 +18,11 @@ pub struct OAuthClient {
     pub redirect_uris: Vec<String>,
     /// A public client (an app on a phone or in a browser): no secret, PKCE alone.
     pub public: bool,
+    /// For an organisation's system (SMART Backend Services): the organisation it belongs to.
+    pub org: Option<String>,
+    /// For an organisation's system: its public keys (a JWK Set, as registered), against
+    /// which its signed client assertions are checked.
+    pub jwks: Option<String>,
     /// When registered, ms.
     pub created_at: i64,
 }
@@ -71,6 +76,13 @@ fn int(v: &SqlValue) -> Option<i64> {
     }
 }
 
+fn opt(v: &SqlValue) -> Option<String> {
+    match v {
+        SqlValue::Text(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
 fn bad_row(what: &str) -> StoreError {
     StoreError::Database(format!("unexpected {what} row"))
 }
@@ -78,15 +90,18 @@ fn bad_row(what: &str) -> StoreError {
 /// Inserts or replaces a client.
 pub(crate) fn put_client(db: &mut dyn Db, c: &OAuthClient) -> Result<(), StoreError> {
     db.execute(
-        "INSERT INTO oauth_clients (client_id, name, redirect_uris, public, created_at) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, \
-         redirect_uris = excluded.redirect_uris, public = excluded.public",
+        "INSERT INTO oauth_clients (client_id, name, redirect_uris, public, created_at, org_id, jwks) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET name = excluded.name, \
+         redirect_uris = excluded.redirect_uris, public = excluded.public, \
+         org_id = excluded.org_id, jwks = excluded.jwks",
         &[
             t(&c.client_id),
             t(&c.name),
             t(&c.redirect_uris.join("\n")),
             SqlValue::Int(i64::from(c.public)),
             SqlValue::Int(c.created_at),
+            opt_text(c.org.as_deref()),
+            opt_text(c.jwks.as_deref()),
         ],
     )?;
     Ok(())
@@ -95,14 +110,15 @@ pub(crate) fn put_client(db: &mut dyn Db, c: &OAuthClient) -> Result<(), StoreEr
 /// One client by id.
 pub fn client(db: &mut dyn Db, client_id: &str) -> Result<Option<OAuthClient>, StoreError> {
     let rows = db.query(
-        "SELECT client_id, name, redirect_uris, public, created_at FROM oauth_clients WHERE client_id = ?",
+        "SELECT client_id, name, redirect_uris, public, created_at, org_id, jwks \
+         FROM oauth_clients WHERE client_id = ?",
         &[t(client_id)],
     )?;
     let Some(row) = rows.into_iter().next() else {
         return Ok(None);
     };
-    let [id, name, uris, public, created] =
-        <[SqlValue; 5]>::try_from(row).map_err(|_| bad_row("client"))?;
+    let [id, name, uris, public, created, org, jwks] =
+        <[SqlValue; 7]>::try_from(row).map_err(|_| bad_row("client"))?;
     Ok(Some(OAuthClient {
         client_id: text(&id),
         name: text(&name),
@@ -113,7 +129,75 @@ pub fn client(db: &mut dyn Db, client_id: &str) -> Result<Option<OAuthClient>, S
             .collect(),
         public: int(&public) == Some(1),
         created_at: int(&created).unwrap_or(0),
+        org: opt(&org),
+        jwks: opt(&jwks),
     }))
+}
+
+/// An organisation an operator registered: a health or care provider whose systems write
+/// into and read from the records of people who gave it access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    /// Its id, random.
+    pub org_id: String,
+    /// What people are shown.
+    pub name: String,
+    /// When registered, ms.
+    pub created_at: i64,
+}
+
+/// Inserts or renames an organisation.
+pub(crate) fn put_organisation(db: &mut dyn Db, o: &Organisation) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO organisations (org_id, name, created_at) VALUES (?, ?, ?) \
+         ON CONFLICT (org_id) DO UPDATE SET name = excluded.name",
+        &[t(&o.org_id), t(&o.name), SqlValue::Int(o.created_at)],
+    )?;
+    Ok(())
+}
+
+/// Every organisation, by name.
+pub fn organisations(db: &mut dyn Db) -> Result<Vec<Organisation>, StoreError> {
+    db.query(
+        "SELECT org_id, name, created_at FROM organisations ORDER BY name, org_id",
+        &[],
+    )?
+    .into_iter()
+    .map(|row| {
+        let [id, name, created] =
+            <[SqlValue; 3]>::try_from(row).map_err(|_| bad_row("organisation"))?;
+        Ok(Organisation {
+            org_id: text(&id),
+            name: text(&name),
+            created_at: int(&created).unwrap_or(0),
+        })
+    })
+    .collect()
+}
+
+/// Records a client assertion's `jti` until it expires; [`StoreError::Spent`] if that client
+/// used it before, so a captured assertion cannot be replayed. Forgets expired ones.
+pub(crate) fn use_assertion(
+    db: &mut dyn Db,
+    client_id: &str,
+    jti: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    db.execute(
+        "DELETE FROM oauth_assertions WHERE expires_at < ?",
+        &[SqlValue::Int(now)],
+    )?;
+    let changed = db.execute(
+        "INSERT INTO oauth_assertions (client_id, jti, expires_at) VALUES (?, ?, ?) \
+         ON CONFLICT (client_id, jti) DO NOTHING",
+        &[t(client_id), t(jti), SqlValue::Int(expires_at)],
+    )?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Spent("client assertion".into()))
+    }
 }
 
 const TOKEN_COLUMNS: &str = "token_hash, kind, client_id, grant_id, record_id, account_id, \
@@ -178,10 +262,6 @@ pub fn token(db: &mut dyn Db, token_hash: &str) -> Result<Option<OAuthToken>, St
         expires,
         used,
     ] = <[SqlValue; 11]>::try_from(row).map_err(|_| bad_row("oauth token"))?;
-    let opt = |v: &SqlValue| match v {
-        SqlValue::Text(s) => Some(s.clone()),
-        _ => None,
-    };
     Ok(Some(OAuthToken {
         token_hash: text(&hash),
         kind: text(&kind),

@@ -135,6 +135,18 @@ pub enum WriteOp {
     },
     /// Registers (or updates) an OAuth client.
     PutClient(crate::OAuthClient),
+    /// Registers (or renames) an organisation.
+    PutOrganisation(crate::Organisation),
+    /// Accepts a client assertion once: fails with `Spent` if the client used this `jti`
+    /// before, and so rolls back the rest of the batch.
+    UseAssertion {
+        /// The client.
+        client_id: String,
+        /// The assertion's id.
+        jti: String,
+        /// When the assertion expires (it is remembered until then), ms.
+        expires_at: i64,
+    },
     /// Stores an authorisation code or refresh token (its digest).
     PutOAuthToken(crate::OAuthToken),
     /// Spends a code or refresh token; fails with `Spent` if it is used, expired or unknown,

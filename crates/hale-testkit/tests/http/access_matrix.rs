@@ -55,6 +55,13 @@ enum Kind {
         labels: Vec<&'static str>,
         observations_only: bool,
     },
+    /// A health or care organisation's system (SMART Backend Services, `system/*.cruds`)
+    /// under the grant the person of `record` gave the organisation.
+    Organisation {
+        record: usize,
+        labels: Vec<&'static str>,
+        write: bool,
+    },
     System,
     Anonymous,
 }
@@ -140,6 +147,16 @@ fn oracle(who: &Who, writes: bool, scope_write: bool, t: &Seed) -> Verdict {
             }
             // Someone acting for the person adds entries; what is there stays as it is.
             Refused
+        }
+        // An organisation adds entries under its grant, and changes nothing that is there.
+        Kind::Organisation { record, labels, .. } => {
+            if *record != t.record {
+                return Hidden;
+            }
+            if !t.own_patient && !t.label.is_some_and(|l| labels.contains(&l)) {
+                return Hidden;
+            }
+            if writes { Refused } else { Allow }
         }
     }
 }
@@ -263,6 +280,19 @@ fn send(app: &TestApp, who: &Who, action: Action, rtype: &str, id: &str, body: &
 /// compare with the same interaction on a missing id instead).
 fn status_for(who: &Who, verdict: Verdict, action: Action, t: &Seed) -> Option<u16> {
     use Action::*;
+    // An organisation's system searches one person's record at a time: a search (or a
+    // conditional create) that names no patient is refused whatever is stored.
+    if matches!(who.kind, Kind::Organisation { .. })
+        && t.rtype != "Patient"
+        && matches!(action, SearchById | CountById | ConditionalCreate)
+    {
+        return Some(400);
+    }
+    // Like an operator's, its transaction must name the record it writes into, whatever is
+    // stored.
+    if matches!(who.kind, Kind::Organisation { .. }) && matches!(action, TransactionDelete) {
+        return Some(422);
+    }
     Some(match (verdict, action) {
         (Verdict::Unauthenticated, _) => 401,
         // A batch answers for each entry inside.
@@ -336,6 +366,19 @@ fn oracle_create(who: &Who, rtype: &str, label: &str) -> Verdict {
                 || !labels.contains(&label)
                 || !(types.is_empty() || types.contains(&rtype))
             {
+                Refused
+            } else {
+                Allow
+            }
+        }
+        Kind::Organisation {
+            record,
+            labels,
+            write,
+        } => {
+            if *record != 0 {
+                Hidden
+            } else if !write || !labels.contains(&label) {
                 Refused
             } else {
                 Allow
@@ -610,6 +653,33 @@ fn every_actor_sees_and_changes_exactly_what_the_rules_allow() {
         &["general", "social-care"],
     );
     let narrow_app = app_token("launch/patient patient/Observation.rs", &["general"]);
+    // Two organisations' systems, with tokens from the real client-credentials flow: one
+    // Alice gave general and social care entries, to look and add; one Bea gave everything
+    // to look at, and Alice nothing.
+    let organisation = |record: &str, labels: &[&str], write: bool| {
+        let (org, client) = crate::backend::register_system(&app, "Matrix Surgery");
+        let new = NewGrant {
+            name: String::new(),
+            email: String::new(),
+            role: Role::Organisation,
+            labels: labels
+                .iter()
+                .map(|l| PrivacyLabel::from_code(l).unwrap())
+                .collect(),
+            types: vec![],
+            write,
+            start: hale_fhir::date::now_millis() - 1000,
+            end: None,
+        };
+        let rec = RecordId::parse(record).unwrap();
+        app.app()
+            .give_access_to_organisation(&owner_context(&rec), &org, &new)
+            .unwrap()
+            .unwrap();
+        crate::backend::system_token(&app, &client, "system/*.cruds")
+    };
+    let alices_surgery = organisation(&alice, &["general", "social-care"], true);
+    let beas_surgery = organisation(&bea, &LABELS, false);
     let actors = vec![
         Who {
             name: "owner",
@@ -690,6 +760,24 @@ fn every_actor_sees_and_changes_exactly_what_the_rules_allow() {
             },
         },
         Who {
+            name: "organisation with a grant",
+            token: alices_surgery,
+            kind: Kind::Organisation {
+                record: 0,
+                labels: vec!["general", "social-care"],
+                write: true,
+            },
+        },
+        Who {
+            name: "organisation without a grant here",
+            token: beas_surgery,
+            kind: Kind::Organisation {
+                record: 1,
+                labels: LABELS.to_vec(),
+                write: false,
+            },
+        },
+        Who {
             name: "system",
             token: app.system_token.clone(),
             kind: Kind::System,
@@ -727,31 +815,35 @@ fn every_actor_sees_and_changes_exactly_what_the_rules_allow() {
                 cases += 1;
                 let ok = match status_for(who, verdict, action, t) {
                     Some(status) => {
-                        let inner_ok = match (verdict, action) {
-                            (Verdict::Allow, Action::SearchById | Action::CountById) => {
-                                inner(action, &got) == json!(1)
-                            }
-                            (_, Action::BatchRead) if verdict != Verdict::Unauthenticated => {
-                                match batch_status(verdict) {
-                                    Some(want) => inner(action, &got)
-                                        .as_str()
-                                        .is_some_and(|s| s.starts_with(want)),
-                                    None => {
-                                        let (_, absent) =
-                                            missing.iter().find(|(ty, _)| *ty == t.rtype).unwrap();
-                                        inner(action, &got) == inner(action, absent)
+                        // (A refused search has no bundle to look into.)
+                        let inner_ok = status == 400
+                            || match (verdict, action) {
+                                (Verdict::Allow, Action::SearchById | Action::CountById) => {
+                                    inner(action, &got) == json!(1)
+                                }
+                                (_, Action::BatchRead) if verdict != Verdict::Unauthenticated => {
+                                    match batch_status(verdict) {
+                                        Some(want) => inner(action, &got)
+                                            .as_str()
+                                            .is_some_and(|s| s.starts_with(want)),
+                                        None => {
+                                            let (_, absent) = missing
+                                                .iter()
+                                                .find(|(ty, _)| *ty == t.rtype)
+                                                .unwrap();
+                                            inner(action, &got) == inner(action, absent)
+                                        }
                                     }
                                 }
-                            }
-                            (Verdict::Hidden, Action::Update) => {
-                                normalised(&got.bytes, &t.id)
-                                    == format!(
-                                        r#"{{"resourceType":"OperationOutcome","issue":[{{"severity":"error","code":"conflict","diagnostics":"conflict: the id {}/{{id}} is not available"}}]}}"#,
-                                        t.rtype
-                                    )
-                            }
-                            _ => true,
-                        };
+                                (Verdict::Hidden, Action::Update) => {
+                                    normalised(&got.bytes, &t.id)
+                                        == format!(
+                                            r#"{{"resourceType":"OperationOutcome","issue":[{{"severity":"error","code":"conflict","diagnostics":"conflict: the id {}/{{id}} is not available"}}]}}"#,
+                                            t.rtype
+                                        )
+                                }
+                                _ => true,
+                            };
                         got.status == status && inner_ok
                     }
                     None => {
@@ -808,29 +900,36 @@ fn every_actor_sees_and_changes_exactly_what_the_rules_allow() {
                 Verdict::ScopeRefused => 403,
                 _ => 200,
             };
-            let searches: Vec<(String, BTreeSet<String>, &str)> = vec![
+            // An organisation's system names the person it searches, or is refused.
+            let organisation = matches!(who.kind, Kind::Organisation { .. });
+            let unnamed_status = if organisation { 400 } else { expected_status };
+            let searches: Vec<(String, BTreeSet<String>, &str, u16)> = vec![
                 (
                     format!("/fhir/{rtype}?_count=1000&_total=accurate"),
                     visible.clone(),
                     "match",
+                    unnamed_status,
                 ),
                 (
                     format!("/fhir/{rtype}?subject=Patient/{alice}&_count=1000"),
                     in_alice.clone(),
                     "match",
+                    expected_status,
                 ),
                 (
                     format!("/fhir/{rtype}?subject:Patient.name=Alex&_count=1000"),
                     in_alice.clone(),
                     "match",
+                    unnamed_status,
                 ),
                 (
                     format!("/fhir/{rtype}/_history?_count=1000"),
                     visible.clone(),
                     "",
+                    unnamed_status,
                 ),
             ];
-            for (path, want, mode) in searches {
+            for (path, want, mode, expected_status) in searches {
                 let r = app.get(&path, &who.token);
                 cases += 1;
                 let got: BTreeSet<String> = ids_in(&r.json, mode)
@@ -856,7 +955,7 @@ fn every_actor_sees_and_changes_exactly_what_the_rules_allow() {
             let count = app.get(&format!("/fhir/{rtype}?_summary=count"), &who.token);
             let listed = app.get(&format!("/fhir/{rtype}?_count=1000"), &who.token);
             cases += 1;
-            if count.status != expected_status
+            if count.status != unnamed_status
                 || (count.status == 200
                     && count.json["total"].as_u64()
                         != Some(ids_in(&listed.json, "match").len() as u64))
@@ -911,6 +1010,7 @@ fn every_actor_sees_and_changes_exactly_what_the_rules_allow() {
             let want = match type_verdict {
                 Verdict::Unauthenticated => 401,
                 Verdict::ScopeRefused => 403,
+                _ if organisation => 400,
                 _ if narrowed => 403,
                 _ => 200,
             };
@@ -930,6 +1030,7 @@ fn every_actor_sees_and_changes_exactly_what_the_rules_allow() {
             (_, Verdict::Unauthenticated) => (401, BTreeSet::new()),
             (_, Verdict::ScopeRefused) => (403, BTreeSet::new()),
             (Kind::Grantee { .. } | Kind::App { .. }, _) => (403, BTreeSet::new()),
+            (Kind::Organisation { .. }, _) => (400, BTreeSet::new()),
             (Kind::System, _) => (200, records.iter().cloned().collect()),
             (Kind::Owner { record, .. }, _) => (200, [records[*record].clone()].into()),
             (Kind::Anonymous, _) => (401, BTreeSet::new()),

@@ -5,6 +5,7 @@ mod access_matrix;
 mod accounts;
 mod api;
 mod audit;
+mod backend;
 mod bad_input;
 mod cli;
 mod demo;

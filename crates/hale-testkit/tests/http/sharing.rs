@@ -47,7 +47,7 @@ fn accept_and_open(
 }
 
 /// The grant id in the first "take back access" form of the sharing page.
-fn grant_id_in(html: &str) -> String {
+pub(crate) fn grant_id_in(html: &str) -> String {
     let before = html.split("/revoke\"").next().expect("a take-back form");
     before.rsplit('/').next().unwrap().to_owned()
 }

@@ -895,6 +895,7 @@ fn next_page(next: &str) -> &'static str {
         "password" => "/account/password",
         "authenticator" => "/account/authenticator",
         "sharing" => "/record/sharing/new",
+        "sharing-organisation" => "/record/sharing/organisation",
         "share-link" => "/record/share-links/new",
         _ => "/account",
     }

@@ -151,6 +151,10 @@ pub(crate) fn routes() -> Router<State> {
             "/record/sharing/new",
             get(sharing::give_form).post(sharing::give),
         )
+        .route(
+            "/record/sharing/organisation",
+            get(sharing::give_org_form).post(sharing::give_org),
+        )
         .route("/record/sharing/{id}/revoke", post(sharing::revoke))
         .route("/record/emergency", get(record::emergency))
         .route(

@@ -287,7 +287,12 @@ fn form_pairs(body: &Bytes) -> Option<Vec<(String, String)>> {
 }
 
 /// `POST /oauth/token`.
-pub(crate) async fn token(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Response {
+pub(crate) async fn token(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(params) = form_pairs(&body) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -296,10 +301,12 @@ pub(crate) async fn token(AxumState(state): AxumState<State>, v: Visitor, body: 
         );
     };
     let (app, from) = (state.app.clone(), v.client.clone());
-    match tokio::task::spawn_blocking(move || app.oauth_token(&params, &from)).await {
+    // The audience a client assertion must name (set --public-url behind a proxy).
+    let token_url = format!("{}/oauth/token", public_base(&state, &headers));
+    match tokio::task::spawn_blocking(move || app.oauth_token(&params, &from, &token_url)).await {
         Ok(Ok(Ok(answer))) => no_store(Json(answer).into_response()),
         Ok(Ok(Err(e))) => {
-            let status = if e == hale_app::oauth::TokenError::InvalidClient {
+            let status = if e.code() == "invalid_client" {
                 StatusCode::UNAUTHORIZED
             } else {
                 StatusCode::BAD_REQUEST
@@ -385,13 +392,14 @@ pub(crate) async fn smart_configuration(
         "token_endpoint": format!("{base}/oauth/token"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "response_types_supported": ["code"],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384", "RS256", "ES256", "RS512", "PS256", "PS384", "PS512"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["launch/patient", "offline_access", "patient/*.cruds", "patient/*.rs", "patient/*.read"],
+        "scopes_supported": ["launch/patient", "offline_access", "patient/*.cruds", "patient/*.rs", "patient/*.read", "system/*.cruds", "system/*.rs", "system/*.read"],
         "capabilities": [
-            "launch-standalone", "client-public", "context-standalone-patient",
+            "launch-standalone", "client-public", "client-confidential-asymmetric", "context-standalone-patient",
             "permission-patient", "permission-v1", "permission-v2", "permission-offline"
         ],
     }))

@@ -219,6 +219,7 @@ struct SharingPage {
     grants: Vec<GrantRow>,
     links: Vec<GrantRow>,
     apps: Vec<GrantRow>,
+    organisations: Vec<GrantRow>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -239,6 +240,7 @@ pub(crate) async fn sharing(
     let now = hale_fhir::date::now_millis();
     let banner = match q.done.as_str() {
         "given" => Some(l.t("sharing-given")),
+        "given-org" => Some(l.t("sharing-given-org")),
         "revoked" => Some(l.t("sharing-revoked")),
         _ => None,
     };
@@ -248,7 +250,12 @@ pub(crate) async fn sharing(
         banner,
         grants: grants
             .iter()
-            .filter(|g| !g.role.is_link() && g.role != Role::App)
+            .filter(|g| Role::ALL.contains(&g.role))
+            .map(|g| grant_row(l, g, now))
+            .collect(),
+        organisations: grants
+            .iter()
+            .filter(|g| g.role == Role::Organisation && g.status != Status::Revoked)
             .map(|g| grant_row(l, g, now))
             .collect(),
         apps: grants
@@ -317,7 +324,103 @@ fn problem_words(l: Lang, p: GrantProblem) -> (&'static str, String) {
         GrantProblem::NothingChosen => ("labels", l.t("give-error-labels")),
         GrantProblem::UnknownType => ("kinds", l.t("give-error-kinds")),
         GrantProblem::DatesWrong => ("duration", l.t("give-error-duration")),
+        GrantProblem::OrganisationUnknown => ("org", l.t("give-org-error")),
     }
+}
+
+/// How long access lasts, and what the person chose to share, from a give form.
+fn chosen(data: &super::FormData, role: Role) -> (NewGrant, bool) {
+    let now = hale_fhir::date::now_millis();
+    let duration = DURATIONS.iter().find(|(d, _)| *d == data.get("duration"));
+    let new = NewGrant {
+        name: data.get("name").to_owned(),
+        email: data.get("email").to_owned(),
+        role,
+        labels: labels_chosen(data),
+        types: types_of_kinds(&data.all("kinds")),
+        write: data.get("access") == "write",
+        start: now,
+        end: duration.and_then(|(_, days)| days.map(|d| now + d * 24 * 3600 * 1000)),
+    };
+    (new, duration.is_some())
+}
+
+fn give_org_page(
+    state: &State,
+    v: &Visitor,
+    who: &SignedIn,
+    orgs: &[hale_app::backend::Organisation],
+) -> FormPage {
+    let l = v.lang;
+    let mut page = give_page(state, v, who);
+    page.chrome.title = l.t("give-org-title");
+    page.heading = l.t("give-org-title");
+    page.action = "/record/sharing/organisation".into();
+    page.paragraphs = vec![l.t("give-org-body")];
+    if orgs.is_empty() {
+        page.paragraphs.push(l.t("give-org-none"));
+    }
+    let mut org = Field::new("org", "radios", l.t("give-org-which"));
+    org.choices = orgs
+        .iter()
+        .map(|o| (o.org_id.clone(), o.name.clone()))
+        .collect();
+    page.fields
+        .retain(|f| !matches!(f.id, "name" | "email" | "role"));
+    page.fields.insert(0, org);
+    page.submit = l.t("give-org-submit");
+    page
+}
+
+/// `GET /record/sharing/organisation`: give a registered health or care organisation's
+/// systems access (both factors again first, as for people).
+pub(crate) async fn give_org_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let (who, _) = owner(&state, &v).await?;
+    recent(&state, &who, "sharing-organisation")?;
+    let orgs = call(&state, &v, |app| app.organisations()).await?;
+    Ok(html(
+        StatusCode::OK,
+        give_org_page(&state, &v, &who, &orgs).render(),
+    ))
+}
+
+/// `POST /record/sharing/organisation`.
+pub(crate) async fn give_org(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let (who, ctx) = owner(&state, &v).await?;
+    let data = form(&state, &v, v.session_key.as_deref(), &body)?;
+    recent(&state, &who, "sharing-organisation")?;
+    let l = v.lang;
+    let (new, duration_ok) = chosen(&data, Role::Organisation);
+    let org = data.get("org").to_owned();
+    let checked = new.clone();
+    let given = call(&state, &v, move |app| {
+        app.give_access_to_organisation(&ctx, &org, &checked)
+    })
+    .await?;
+    let mut problems: Vec<(&str, String)> = match given {
+        Ok(_) if duration_ok => return Ok(see_other("/record/sharing?done=given-org")),
+        Ok(_) => Vec::new(),
+        Err(found) => found.into_iter().map(|p| problem_words(l, p)).collect(),
+    };
+    if !duration_ok {
+        problems.push(("duration", l.t("give-error-duration")));
+    }
+    let orgs = call(&state, &v, |app| app.organisations()).await?;
+    let mut page = give_org_page(&state, &v, &who, &orgs);
+    for f in page.fields.iter_mut() {
+        f.value = match f.id {
+            "org" => data.get("org").to_owned(),
+            "labels" => data.all("labels").join(","),
+            "kinds" => data.all("kinds").join(","),
+            "access" => data.get("access").to_owned(),
+            "duration" => data.get("duration").to_owned(),
+            _ => continue,
+        };
+    }
+    for (field, message) in problems {
+        page.error(field, message);
+    }
+    Ok(html(StatusCode::OK, page.render()))
 }
 
 /// `POST /record/sharing/new`.
@@ -326,29 +429,17 @@ pub(crate) async fn give(AxumState(state): AxumState<State>, v: Visitor, body: B
     let data = form(&state, &v, v.session_key.as_deref(), &body)?;
     recent(&state, &who, "sharing")?;
     let l = v.lang;
-    let now = hale_fhir::date::now_millis();
     let mut problems = Vec::new();
-    let role = Role::from_code(data.get("role"));
+    // Only the roles of people: organisations have their own form.
+    let role = Role::from_code(data.get("role")).filter(|r| Role::ALL.contains(r));
     if role.is_none() {
         problems.push(("role", l.t("give-error-role")));
     }
-    let duration = DURATIONS.iter().find(|(d, _)| *d == data.get("duration"));
-    if duration.is_none() {
+    let (new, duration_ok) = chosen(&data, role.unwrap_or(Role::Family));
+    if !duration_ok {
         problems.push(("duration", l.t("give-error-duration")));
     }
-    let labels = labels_chosen(&data);
     let chosen_kinds = data.all("kinds");
-    let types = types_of_kinds(&chosen_kinds);
-    let new = NewGrant {
-        name: data.get("name").to_owned(),
-        email: data.get("email").to_owned(),
-        role: role.unwrap_or(Role::Family),
-        labels,
-        types,
-        write: data.get("access") == "write",
-        start: now,
-        end: duration.and_then(|(_, days)| days.map(|d| now + d * 24 * 3600 * 1000)),
-    };
     if problems.is_empty() {
         let (link_base, checked) = (state.link_base(), new.clone());
         let given = call(&state, &v, move |app| {

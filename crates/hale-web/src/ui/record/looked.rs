@@ -87,6 +87,8 @@ fn row(
         )
     } else if e.actor.starts_with("account:") {
         l.t("looked-who-account")
+    } else if e.actor.starts_with("org:") {
+        l.t("looked-who-organisation")
     } else if e.actor == "system:operator-cli" {
         l.t("looked-who-operator")
     } else if e.actor == "system:apple-health-clinical-records" || e.actor == "web-import" {
@@ -114,6 +116,7 @@ fn row(
         )
     };
     let through = match &e.app {
+        Some(_) if e.actor.starts_with("org:") => l.t("looked-through-org-system"),
         Some(app) => grants
             .iter()
             .find(|g| matches!(&g.holder, hale_app::grants::Holder::App { client, .. } if client == app))
