@@ -22,6 +22,7 @@ mod import;
 pub mod journal;
 pub mod labels;
 pub mod oauth;
+pub mod oidc;
 
 mod placement;
 pub mod readings;
@@ -55,6 +56,7 @@ pub struct App {
     defs: &'static Definitions,
     tokens: TokenKey,
     identity: Option<accounts::Identity>,
+    oidc: Option<oidc::Oidc>,
     uploads: Option<uploads::Uploads>,
     audit_queue: std::sync::Arc<audit::AuditQueue>,
 }
@@ -100,6 +102,7 @@ impl App {
             defs: Definitions::r4(),
             tokens,
             identity: None,
+            oidc: None,
             uploads: None,
         }
     }
@@ -128,6 +131,12 @@ impl App {
             reauth_window_ms: accounts::REAUTH_WINDOW_MS,
         });
         self
+    }
+
+    /// Turns on sign-in through an OpenID Connect provider (NHS login, or another).
+    pub fn with_oidc(mut self, settings: oidc::OidcSettings) -> Result<Self, AppError> {
+        self.oidc = Some(oidc::Oidc::new(settings)?);
+        Ok(self)
     }
 
     /// Sets how long a second factor counts as recent for sensitive actions (changing the

@@ -16,6 +16,12 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Whether two byte strings are equal, in time that depends only on their lengths (for
+/// comparing a secret someone sent with the one expected).
+pub fn equal(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// SHA-256 of a token, hex: what is stored, so a copy of the database cannot be used to
 /// sign in or follow a link. A fast hash is right here: the token has 256 bits of entropy.
 pub fn digest(token: &str) -> String {

@@ -43,6 +43,44 @@ pub(crate) struct DataArgs {
     /// Seconds a second factor counts as recent before a sensitive action asks again.
     #[arg(long, env = "HALE_REAUTH_WINDOW", global = true, default_value_t = 900)]
     reauth_window: i64,
+    /// An OpenID Connect provider people can sign in with: its issuer URL (NHS login:
+    /// https://auth.login.nhs.uk, or its sandpit). Register Hale there with the key from
+    /// `hale admin oidc public-key`.
+    #[arg(
+        long,
+        env = "HALE_OIDC_ISSUER",
+        global = true,
+        requires = "oidc_client_id"
+    )]
+    oidc_issuer: Option<String>,
+    /// Hale's client id at the provider.
+    #[arg(long, env = "HALE_OIDC_CLIENT_ID", global = true)]
+    oidc_client_id: Option<String>,
+    /// Scopes to ask the provider for, besides openid.
+    #[arg(
+        long,
+        env = "HALE_OIDC_SCOPE",
+        global = true,
+        default_value = "profile email"
+    )]
+    oidc_scope: String,
+    /// Vectors of trust to ask for, comma-separated (NHS login's P9 with a second factor by
+    /// default); empty for a provider that does not use them.
+    #[arg(
+        long,
+        env = "HALE_OIDC_VTR",
+        global = true,
+        default_value = "P9.Cp.Cd,P9.Cp.Ck,P9.Cm"
+    )]
+    oidc_vtr: String,
+    /// The provider's name on the sign-in page.
+    #[arg(
+        long,
+        env = "HALE_OIDC_NAME",
+        global = true,
+        default_value = "NHS login"
+    )]
+    oidc_name: String,
 }
 
 impl DataArgs {
@@ -56,6 +94,19 @@ impl DataArgs {
             smtp_url: self.smtp_url.clone(),
             mail_from: self.mail_from.clone(),
             reauth_window_secs: self.reauth_window,
+            oidc: self.oidc_issuer.as_ref().map(|issuer| crate::OidcConfig {
+                issuer: issuer.clone(),
+                client_id: self.oidc_client_id.clone().unwrap_or_default(),
+                scope: self.oidc_scope.clone(),
+                vtr: self
+                    .oidc_vtr
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                name: self.oidc_name.clone(),
+            }),
         }
     }
 }
@@ -137,6 +188,21 @@ enum AdminCommand {
     Org {
         #[command(subcommand)]
         command: OrgCommand,
+    },
+    /// Signing in through an OpenID Connect provider (NHS login).
+    Oidc {
+        #[command(subcommand)]
+        command: OidcCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OidcCommand {
+    /// Print Hale's public key (a JWK Set) to register with the provider, which checks the
+    /// assertions Hale signs at its token endpoint (private_key_jwt).
+    PublicKey {
+        #[command(flatten)]
+        data: DataArgs,
     },
 }
 
@@ -362,6 +428,18 @@ pub fn run() -> anyhow::Result<()> {
                 _ => app.register_client(&name, &redirect_uris, public)?,
             };
             println!("{id}");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Oidc {
+                    command: OidcCommand::PublicKey { data },
+                },
+        } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::oidc_public_keys(&data.config())?)?
+            );
             Ok(())
         }
         Command::Admin {

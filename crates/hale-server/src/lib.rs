@@ -45,6 +45,23 @@ pub struct Config {
     pub mail_from: String,
     /// How long a second factor counts as recent for sensitive actions, seconds.
     pub reauth_window_secs: i64,
+    /// Sign-in through an OpenID Connect provider, if configured.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// An OpenID Connect provider people can sign in with (NHS login, or another).
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    /// Its issuer URL.
+    pub issuer: String,
+    /// Hale's client id there.
+    pub client_id: String,
+    /// Scopes to ask for besides `openid`.
+    pub scope: String,
+    /// Vectors of trust to ask for; empty for a provider without them.
+    pub vtr: Vec<String>,
+    /// Its name on the sign-in page.
+    pub name: String,
 }
 
 impl Config {
@@ -59,6 +76,7 @@ impl Config {
             smtp_url: None,
             mail_from: DEFAULT_MAIL_FROM.to_owned(),
             reauth_window_secs: hale_app::accounts::REAUTH_WINDOW_MS / 1000,
+            oidc: None,
         }
     }
 }
@@ -129,18 +147,38 @@ pub fn open_app(config: &Config) -> anyhow::Result<Arc<App>> {
         Some(url) => Box::new(mail::SmtpMailer::new(url, &config.mail_from)?),
         None => Box::new(mail::OutboxMailer::new(config.data_dir.join("outbox"))),
     };
-    Ok(Arc::new(
-        App::new(store, TokenKey::new(master.derive("bearer-token-signing")))
-            .with_identity(
-                hale_auth::secret::SealKey::new(master.derive("account-secrets")),
-                mailer,
-            )
-            .with_reauth_window(config.reauth_window_secs)
-            .with_uploads(
-                config.data_dir.join("imports"),
-                hale_auth::secret::SealKey::new(master.derive("import-uploads")),
-            ),
-    ))
+    let mut app = App::new(store, TokenKey::new(master.derive("bearer-token-signing")))
+        .with_identity(
+            hale_auth::secret::SealKey::new(master.derive("account-secrets")),
+            mailer,
+        )
+        .with_reauth_window(config.reauth_window_secs)
+        .with_uploads(
+            config.data_dir.join("imports"),
+            hale_auth::secret::SealKey::new(master.derive("import-uploads")),
+        );
+    if let Some(oidc) = &config.oidc {
+        app = app
+            .with_oidc(hale_app::oidc::OidcSettings {
+                issuer: oidc.issuer.clone(),
+                client_id: oidc.client_id.clone(),
+                scope: oidc.scope.clone(),
+                vtr: oidc.vtr.clone(),
+                name: oidc.name.clone(),
+                key_seed: master.derive(OIDC_KEY_LABEL),
+            })
+            .context("cannot set up sign-in through the identity provider")?;
+    }
+    Ok(Arc::new(app))
+}
+
+/// What Hale's key for signing in at an OpenID provider is derived under.
+const OIDC_KEY_LABEL: &str = "oidc-client-signing";
+
+/// Hale's public key for authenticating to an OpenID provider, as a JWK Set.
+pub fn oidc_public_keys(config: &Config) -> anyhow::Result<serde_json::Value> {
+    let master = load_or_create_master_key(config, false)?;
+    Ok(hale_app::oidc::public_keys(&master.derive(OIDC_KEY_LABEL))?)
 }
 
 /// The key that signs the web pages' CSRF tokens.

@@ -31,7 +31,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("../migrations/0003_accounts.sql")),
     (4, include_str!("../migrations/0004_audit.sql")),
     (5, include_str!("../migrations/0005_oauth.sql")),
-    (6, include_str!("../migrations/0006_organisations.sql")),
+    (
+        6,
+        include_str!("../migrations/0006_organisations_and_identities.sql"),
+    ),
 ];
 const POOL_MAX: usize = 16;
 /// Serialises migrations when several servers start at once.
@@ -357,6 +360,14 @@ impl Store for PostgresStore {
 
     fn oauth_client(&self, client_id: &str) -> Result<Option<hale_store::OAuthClient>, StoreError> {
         self.in_transaction(|db| hale_store::oauth::client(db, client_id))
+    }
+
+    fn account_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<hale_store::AccountIdentity>, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::identity(db, issuer, subject))
     }
 
     fn organisations(&self) -> Result<Vec<hale_store::Organisation>, StoreError> {

@@ -45,7 +45,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("../migrations/0003_accounts.sql")),
     (4, include_str!("../migrations/0004_audit.sql")),
     (5, include_str!("../migrations/0005_oauth.sql")),
-    (6, include_str!("../migrations/0006_organisations.sql")),
+    (
+        6,
+        include_str!("../migrations/0006_organisations_and_identities.sql"),
+    ),
 ];
 
 type Reply = mpsc::SyncSender<Result<WriteOutcome, StoreError>>;
@@ -386,6 +389,14 @@ impl Store for SqliteStore {
 
     fn oauth_client(&self, client_id: &str) -> Result<Option<hale_store::OAuthClient>, StoreError> {
         self.with_reader(|db, _| hale_store::oauth::client(db, client_id))
+    }
+
+    fn account_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<hale_store::AccountIdentity>, StoreError> {
+        self.with_reader(|db, _| hale_store::accounts::identity(db, issuer, subject))
     }
 
     fn organisations(&self) -> Result<Vec<hale_store::Organisation>, StoreError> {

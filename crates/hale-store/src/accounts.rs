@@ -369,3 +369,69 @@ pub fn recovery_codes_left(db: &mut dyn Db, account_id: &str) -> Result<i64, Sto
         .and_then(get_int)
         .unwrap_or(0))
 }
+
+/// A person's identity at an OpenID Connect provider (NHS login, or another the operator
+/// configured), linked to their account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountIdentity {
+    /// The provider (its issuer URL).
+    pub issuer: String,
+    /// The provider's identifier for the person (`sub`).
+    pub subject: String,
+    /// The account.
+    pub account_id: String,
+    /// The NHS number the provider verified, if it gave one.
+    pub nhs_number: Option<String>,
+    /// How sure the provider was who they are, at the last sign-in (`P0`…`P9`).
+    pub proofing_level: VerificationLevel,
+    /// When first linked, ms.
+    pub linked_at: i64,
+}
+
+/// Inserts an identity, or updates what the provider last said of it.
+pub(crate) fn put_identity(db: &mut dyn Db, i: &AccountIdentity) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO account_identities (issuer, subject, account_id, nhs_number, proofing_level, linked_at) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (issuer, subject) DO UPDATE SET \
+         nhs_number = excluded.nhs_number, proofing_level = excluded.proofing_level",
+        &[
+            t(&i.issuer),
+            t(&i.subject),
+            t(&i.account_id),
+            i.nhs_number.as_deref().map_or(SqlValue::Null, t),
+            t(i.proofing_level.as_str()),
+            SqlValue::Int(i.linked_at),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The identity a provider's subject is linked to, if any.
+pub fn identity(
+    db: &mut dyn Db,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<AccountIdentity>, StoreError> {
+    let rows = db.query(
+        "SELECT issuer, subject, account_id, nhs_number, proofing_level, linked_at \
+         FROM account_identities WHERE issuer = ? AND subject = ?",
+        &[t(issuer), t(subject)],
+    )?;
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    let [iss, sub, account, nhs, level, linked] =
+        <[SqlValue; 6]>::try_from(row).map_err(|_| bad_row("identity"))?;
+    Ok(Some(AccountIdentity {
+        issuer: get_text(&iss),
+        subject: get_text(&sub),
+        account_id: get_text(&account),
+        nhs_number: match nhs {
+            SqlValue::Text(n) => Some(n),
+            _ => None,
+        },
+        proofing_level: VerificationLevel::parse(&get_text(&level))
+            .ok_or_else(|| bad_row("identity level"))?,
+        linked_at: get_int(&linked).unwrap_or(0),
+    }))
+}

@@ -909,6 +909,35 @@ pub fn oauth_clients_are_kept_and_codes_are_spent_once(store: &dyn Store) {
     assertion("sys-1", "jti-old", 1_000).unwrap();
     assertion("sys-1", "jti-2", soon).unwrap();
     assertion("sys-1", "jti-old", soon).unwrap();
+
+    // An identity at an OpenID provider: linked once, updated with what it last said.
+    let identity = crate::AccountIdentity {
+        issuer: "https://auth.example".into(),
+        subject: "sub-1".into(),
+        account_id: "o-1".into(),
+        nhs_number: Some("9449306125".into()),
+        proofing_level: hale_core::VerificationLevel::P5,
+        linked_at: 4,
+    };
+    one(store, WriteOp::PutIdentity(identity.clone())).unwrap();
+    let raised = crate::AccountIdentity {
+        proofing_level: hale_core::VerificationLevel::P9,
+        linked_at: 5,
+        ..identity.clone()
+    };
+    one(store, WriteOp::PutIdentity(raised)).unwrap();
+    let kept = store
+        .account_identity("https://auth.example", "sub-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.proofing_level, hale_core::VerificationLevel::P9);
+    assert_eq!((kept.account_id.as_str(), kept.linked_at), ("o-1", 4));
+    assert_eq!(
+        store
+            .account_identity("https://other.example", "sub-1")
+            .unwrap(),
+        None
+    );
     let far = hale_fhir::date::now_millis() + 600_000;
     for (hash, expires) in [("code-live", far), ("code-old", 1_000)] {
         one(

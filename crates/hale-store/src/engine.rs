@@ -224,6 +224,10 @@ pub fn apply(
                 crate::oauth::put_client(db, client)?;
                 None
             }
+            WriteOp::PutIdentity(identity) => {
+                accounts::put_identity(db, identity)?;
+                None
+            }
             WriteOp::PutOrganisation(org) => {
                 crate::oauth::put_organisation(db, org)?;
                 None

@@ -27,7 +27,7 @@ pub mod oauth;
 pub mod sql;
 mod types;
 
-pub use accounts::{Account, OneTimeToken, Session};
+pub use accounts::{Account, AccountIdentity, OneTimeToken, Session};
 pub use audit::{AuditEntry, Checkpoint, StoredAuditEntry, Verification};
 pub use crypto::{Keyring, MasterKey};
 pub use error::StoreError;
@@ -146,6 +146,13 @@ pub trait Store: Send + Sync {
 
     /// A registered OAuth client.
     fn oauth_client(&self, client_id: &str) -> Result<Option<OAuthClient>, StoreError>;
+
+    /// The identity at an OpenID provider that `subject` of `issuer` is linked to.
+    fn account_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<AccountIdentity>, StoreError>;
 
     /// Every registered organisation, by name.
     fn organisations(&self) -> Result<Vec<Organisation>, StoreError>;

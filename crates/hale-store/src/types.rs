@@ -135,6 +135,8 @@ pub enum WriteOp {
     },
     /// Registers (or updates) an OAuth client.
     PutClient(crate::OAuthClient),
+    /// Links (or updates) a person's identity at an OpenID provider to their account.
+    PutIdentity(crate::AccountIdentity),
     /// Registers (or renames) an organisation.
     PutOrganisation(crate::Organisation),
     /// Accepts a client assertion once: fails with `Spent` if the client used this `jti`

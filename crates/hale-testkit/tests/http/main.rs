@@ -16,6 +16,7 @@ mod golden;
 mod import;
 mod labels;
 mod oauth;
+mod oidc;
 mod pages;
 mod record;
 mod samples;

@@ -296,7 +296,7 @@ pub(crate) async fn verify_email(
     Ok(html(status, page.render()))
 }
 
-fn sign_in_page(v: &Visitor, csrf: String, email: &str) -> FormPage {
+fn sign_in_page(state: &State, v: &Visitor, csrf: String, email: &str) -> FormPage {
     let l = v.lang;
     let mut page = open_form(v, "sign-in-title", "/sign-in", csrf);
     page.fields = vec![
@@ -308,14 +308,20 @@ fn sign_in_page(v: &Visitor, csrf: String, email: &str) -> FormPage {
             .autocomplete("current-password"),
     ];
     page.submit = l.t("sign-in-submit");
-    page.links = vec![
-        (None, "/sign-in/forgot-password", l.t("sign-in-forgot")),
-        (
-            Some(l.t("sign-in-no-account")),
-            "/sign-up",
-            l.t("start-create"),
-        ),
-    ];
+    page.links = vec![(None, "/sign-in/forgot-password", l.t("sign-in-forgot"))];
+    // Signing in through the operator's identity provider (NHS login), when there is one.
+    if let Some(name) = state.app.oidc_name() {
+        page.links.push((
+            Some(l.t("sign-in-oidc-lead")),
+            "/sign-in/oidc",
+            l.t1("sign-in-oidc", "name", name),
+        ));
+    }
+    page.links.extend([(
+        Some(l.t("sign-in-no-account")),
+        "/sign-up",
+        l.t("start-create"),
+    )]);
     page
 }
 
@@ -323,7 +329,7 @@ fn sign_in_page(v: &Visitor, csrf: String, email: &str) -> FormPage {
 pub(crate) async fn sign_in_form(AxumState(state): AxumState<State>, v: Visitor) -> Response {
     let (csrf, cookie) = anonymous_csrf(&state, &v);
     with_cookie(
-        html(StatusCode::OK, sign_in_page(&v, csrf, "").render()),
+        html(StatusCode::OK, sign_in_page(&state, &v, csrf, "").render()),
         cookie,
     )
 }
@@ -354,7 +360,7 @@ pub(crate) async fn sign_in(AxumState(state): AxumState<State>, v: Visitor, body
         }
         Err(problem) => {
             let csrf = csrf_token(&state, v.csrf_cookie.as_deref().unwrap_or(""));
-            let mut page = sign_in_page(&v, csrf, data.get("email"));
+            let mut page = sign_in_page(&state, &v, csrf, data.get("email"));
             page.error(problem.field(), problem_text(&v, problem));
             Ok(html(StatusCode::OK, page.render()))
         }

@@ -21,6 +21,7 @@ pub mod account;
 pub mod chart;
 pub mod i18n;
 pub(crate) mod oauth;
+pub(crate) mod oidc;
 pub mod pages;
 pub mod record;
 pub(crate) mod sharing;
@@ -140,6 +141,8 @@ pub(crate) fn routes() -> Router<State> {
             get(oauth::authorize_form).post(oauth::authorize),
         )
         .route("/oauth/token", post(oauth::token))
+        .route("/sign-in/oidc", get(oidc::start))
+        .route("/sign-in/oidc/callback", get(oidc::callback))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
         .route(
@@ -214,7 +217,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     cookie_up_to(headers, name, 128)
 }
 
-fn cookie_up_to<'a>(headers: &'a HeaderMap, name: &str, max: usize) -> Option<&'a str> {
+pub(crate) fn cookie_up_to<'a>(headers: &'a HeaderMap, name: &str, max: usize) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -323,7 +326,7 @@ impl FormData {
     }
 }
 
-fn secure(state: &State) -> &'static str {
+pub(crate) fn secure(state: &State) -> &'static str {
     if state
         .config
         .public_url

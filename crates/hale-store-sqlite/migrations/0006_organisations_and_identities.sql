@@ -11,11 +11,24 @@ CREATE TABLE organisations (
 ALTER TABLE oauth_clients ADD COLUMN org_id TEXT REFERENCES organisations (org_id);
 ALTER TABLE oauth_clients ADD COLUMN jwks TEXT;
 
--- Client assertions already accepted (by their jti), kept until they expire, so that none
--- is accepted twice (RFC 7523 §3).
+-- Signed assertions already accepted, kept until they expire, so that none is accepted
+-- twice: a client's assertions by their jti (RFC 7523 §3), and the nonces of sign-ins
+-- through an OpenID provider (client_id `oidc-nonce`).
 CREATE TABLE oauth_assertions (
-    client_id       TEXT NOT NULL REFERENCES oauth_clients (client_id),
+    client_id       TEXT NOT NULL,
     jti             TEXT NOT NULL,
     expires_at      INTEGER NOT NULL,
     PRIMARY KEY (client_id, jti)
+);
+
+-- People who sign in through an OpenID Connect provider (NHS login, or another the operator
+-- configured): the provider's identifier for them, and what it verified.
+CREATE TABLE account_identities (
+    issuer          TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    account_id      TEXT NOT NULL REFERENCES accounts (account_id),
+    nhs_number      TEXT,
+    proofing_level  TEXT NOT NULL,
+    linked_at       INTEGER NOT NULL,
+    PRIMARY KEY (issuer, subject)
 );

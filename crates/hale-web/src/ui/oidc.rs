@@ -1,0 +1,102 @@
+//! Signing in through an OpenID Connect provider (issue 3 §3): `/sign-in/oidc` sends the
+//! browser to the provider with a sealed cookie naming this sign-in; the provider sends it
+//! back to `/sign-in/oidc/callback`, where `hale_app::oidc` checks everything and starts a
+//! session. This module speaks HTTP and words.
+
+use askama::Template;
+use axum::extract::{RawQuery, State as AxumState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hale_app::oidc::OidcRefusal;
+
+use super::account::call;
+use super::pages::{Chrome, MessagePage};
+use super::{Visitor, html, see_other};
+use crate::State;
+
+/// Carries the sealed state, nonce and PKCE verifier of one sign-in, for ten minutes.
+const OIDC_COOKIE: &str = "hale_oidc";
+
+fn callback_url(state: &State) -> String {
+    let base = state.config.public_url.as_deref().unwrap_or("");
+    format!("{}/sign-in/oidc/callback", base.trim_end_matches('/'))
+}
+
+fn oidc_cookie(state: &State, value: Option<&str>) -> HeaderValue {
+    let secure = super::secure(state);
+    let text = match value {
+        Some(v) => format!(
+            "{OIDC_COOKIE}={v}; Path=/sign-in/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}"
+        ),
+        None => {
+            format!("{OIDC_COOKIE}=; Path=/sign-in/oidc; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+        }
+    };
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// `GET /sign-in/oidc`: off to the provider.
+pub(crate) async fn start(AxumState(state): AxumState<State>, v: Visitor) -> Response {
+    let redirect_uri = callback_url(&state);
+    let begun = call(&state, &v, move |app| app.oidc_begin(&redirect_uri)).await;
+    match begun {
+        Ok((url, cookie)) => {
+            let mut r = see_other(&url);
+            r.headers_mut()
+                .append(header::SET_COOKIE, oidc_cookie(&state, Some(&cookie)));
+            r
+        }
+        Err(page) => page,
+    }
+}
+
+/// `GET /sign-in/oidc/callback?code=…&state=…`: back from the provider.
+pub(crate) async fn callback(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let cookie = super::cookie_up_to(&headers, OIDC_COOKIE, 4096)
+        .unwrap_or("")
+        .to_owned();
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let (redirect_uri, agent) = (callback_url(&state), v.user_agent.clone());
+    let finished = call(&state, &v, move |app| {
+        app.oidc_finish(&cookie, &params, &redirect_uri, &agent)
+    })
+    .await;
+    let mut r = match finished {
+        Ok(Ok(key)) => {
+            // On to the record (or the app that sent them), which asks for Hale's own second
+            // factor if the provider's sign-in did not include one.
+            let mut r = super::oauth::after_sign_in(&state, &v);
+            r.headers_mut()
+                .append(header::SET_COOKIE, super::session_cookie(&state, &key));
+            r
+        }
+        Ok(Err(refusal)) => refused(&v, refusal),
+        Err(page) => page,
+    };
+    r.headers_mut()
+        .append(header::SET_COOKIE, oidc_cookie(&state, None));
+    r
+}
+
+fn refused(v: &Visitor, refusal: OidcRefusal) -> Response {
+    let l = v.lang;
+    let page = MessagePage {
+        chrome: Chrome::new(l, l.t("oidc-refused-title")),
+        heading: l.t("oidc-refused-title"),
+        paragraphs: vec![
+            l.t(&format!("oidc-refused-{}", refusal.code())),
+            l.t("oidc-refused-next"),
+        ],
+        reference: None,
+        links: vec![("/sign-in", l.t("oidc-refused-back"))],
+    };
+    html(StatusCode::FORBIDDEN, page.render()).into_response()
+}
