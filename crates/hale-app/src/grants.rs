@@ -687,9 +687,20 @@ impl App {
     pub fn grants_held(&self, who: &SignedIn) -> Result<Vec<Grant>, AppError> {
         let now = hale_fhir::date::now_millis();
         Ok(self
-            .grants_by_holder(ACCOUNT_SYSTEM, &who.account.id)?
+            .grants_held_or_coming(who)?
             .into_iter()
             .filter(|g| g.in_force(now))
+            .collect())
+    }
+
+    /// The grants the signed-in account holds that are in force now or will be (accepted,
+    /// starting on a later date), for the list of records shared with them.
+    pub fn grants_held_or_coming(&self, who: &SignedIn) -> Result<Vec<Grant>, AppError> {
+        let now = hale_fhir::date::now_millis();
+        Ok(self
+            .grants_by_holder(ACCOUNT_SYSTEM, &who.account.id)?
+            .into_iter()
+            .filter(|g| g.status == Status::Active && g.end.is_none_or(|e| now < e))
             .collect())
     }
 

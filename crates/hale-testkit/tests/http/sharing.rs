@@ -584,3 +584,80 @@ fn a_professional_adds_a_clinical_note_that_stays_theirs() {
             .contains("Dr Priya Patel (health or care professional)")
     );
 }
+
+#[test]
+fn access_can_start_on_a_later_date_and_dates_that_are_not_real_or_past_are_refused() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let fields = |day: &'static str, month: &'static str, year: &'static str| {
+        vec![
+            ("name", "Bob Carer"),
+            ("email", "bob@example.org"),
+            ("role", "carer"),
+            ("labels", "general"),
+            ("access", "read"),
+            ("duration", "week"),
+            ("start-day", day),
+            ("start-month", month),
+            ("start-year", year),
+        ]
+    };
+    let sent = smtp.all().len();
+    for (day, month, year, words) in [
+        ("31", "2", "2030", "Enter a real date"),
+        ("1", "13", "2030", "Enter a real date"),
+        ("x", "1", "2030", "Enter a real date"),
+        ("1", "1", "30", "Enter a real date"),
+        ("1", "1", "2020", "The date must be today or in the future"),
+    ] {
+        let page = give_access(&alice, &fields(day, month, year));
+        assert_eq!(page.path(), "/record/sharing/new", "{day}/{month}/{year}");
+        assert!(
+            page.html.contains(words),
+            "{day}/{month}/{year}: {}",
+            page.html
+        );
+        // What was typed is shown again.
+        assert!(page.html.contains(&format!("value=\"{year}\"")));
+    }
+    assert_eq!(
+        smtp.all().len(),
+        sent,
+        "nothing was sent for a refused form"
+    );
+    let given = give_access(&alice, &fields("15", "3", "2030"));
+    assert_eq!(given.path(), "/record/sharing?done=given", "{}", given.html);
+    assert!(
+        given
+            .html
+            .contains("From 15 March 2030 until 22 March 2030"),
+        "{}",
+        given.html
+    );
+    // Bob accepts now, and sees when he can look; until then the record cannot be opened.
+    let grant = grant_id_in(&given.html);
+    let link = link_in(
+        &smtp.next_email(),
+        &format!("{}/shared-with-me/accept?token=", app.base),
+    );
+    let bob = set_up_person(&app, &mut smtp, "bob@example.org");
+    let accept = bob.browser.get(&link);
+    let accepted = bob.browser.submit_on(
+        &accept,
+        "/shared-with-me/accept",
+        &[("token", &accept.hidden("token"))],
+    );
+    assert!(
+        accepted
+            .html
+            .contains("You can look at this record from 15 March 2030."),
+        "{}",
+        accepted.html
+    );
+    let opened = bob
+        .browser
+        .submit_on(&accepted, "/shared-with-me/open", &[("grant", &grant)]);
+    assert_ne!(opened.path(), "/record", "{}", opened.html);
+    let sharing = alice.browser.get("/record/sharing");
+    assert!(sharing.html.contains("Starts later"), "{}", sharing.html);
+}

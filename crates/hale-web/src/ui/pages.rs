@@ -107,6 +107,29 @@ impl Field {
     }
 
     /// The ids that describe the input: its hint and its error, if any.
+    /// A date field's boxes: id, name, value (from `value`, `day/month/year`), width, label.
+    pub fn date_parts(&self, lang: &Lang) -> Vec<(String, String, String, &'static str, String)> {
+        let mut values = self.value.split('/').map(str::to_owned);
+        [("day", "2"), ("month", "2"), ("year", "4")]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (part, width))| {
+                let id = if i == 0 {
+                    self.id.to_owned()
+                } else {
+                    format!("{}-{part}", self.id)
+                };
+                (
+                    id,
+                    format!("{}-{part}", self.id),
+                    values.next().unwrap_or_default(),
+                    width,
+                    lang.t(&format!("date-{part}")),
+                )
+            })
+            .collect()
+    }
+
     pub fn described_by(&self) -> String {
         let mut ids = Vec::new();
         if self.hint.is_some() {

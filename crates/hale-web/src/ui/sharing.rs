@@ -294,6 +294,7 @@ fn give_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
         .iter()
         .map(|(d, _)| ((*d).to_owned(), l.t(&format!("give-duration-{d}"))))
         .collect();
+    let start = Field::new("start", "date", l.t("give-start")).hint(l.t("give-start-hint"));
     page.fields = vec![
         Field::new("name", "text", l.t("give-name")).autocomplete("off"),
         Field::new("email", "email", l.t("give-email"))
@@ -304,6 +305,7 @@ fn give_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
         labels,
         kinds,
         access,
+        start,
         duration,
     ];
     page.submit = l.t("give-submit");
@@ -328,10 +330,48 @@ fn problem_words(l: Lang, p: GrantProblem) -> (&'static str, String) {
     }
 }
 
-/// How long access lasts, and what the person chose to share, from a give form.
-fn chosen(data: &super::FormData, role: Role) -> (NewGrant, bool) {
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// When access starts, from the optional date boxes: now when they are empty, else the
+/// start of that day (UTC), which must be today or later. `Err` names the problem.
+fn start_chosen(data: &super::FormData, now: i64) -> Result<i64, &'static str> {
+    let (d, m, y) = (
+        data.get("start-day").trim(),
+        data.get("start-month").trim(),
+        data.get("start-year").trim(),
+    );
+    if d.is_empty() && m.is_empty() && y.is_empty() {
+        return Ok(now);
+    }
+    let day = format!(
+        "{:04}-{:02}-{:02}",
+        y.parse::<u32>().map_err(|_| "give-start-error-real")?,
+        m.parse::<u32>().map_err(|_| "give-start-error-real")?,
+        d.parse::<u32>().map_err(|_| "give-start-error-real")?
+    );
+    let start = hale_fhir::date::parse_range(&day)
+        .filter(|_| y.len() == 4)
+        .ok_or("give-start-error-real")?
+        .lo;
+    if start + DAY_MS <= now {
+        return Err("give-start-error-past");
+    }
+    Ok(start.max(now))
+}
+
+/// What the person chose to share and for how long, from a give form, with the words of
+/// any problem with the dates (keyed by field).
+fn chosen(data: &super::FormData, role: Role, l: Lang) -> (NewGrant, Vec<(&'static str, String)>) {
     let now = hale_fhir::date::now_millis();
+    let mut problems = Vec::new();
+    let start = start_chosen(data, now).unwrap_or_else(|key| {
+        problems.push(("start", l.t(key)));
+        now
+    });
     let duration = DURATIONS.iter().find(|(d, _)| *d == data.get("duration"));
+    if duration.is_none() {
+        problems.push(("duration", l.t("give-error-duration")));
+    }
     let new = NewGrant {
         name: data.get("name").to_owned(),
         email: data.get("email").to_owned(),
@@ -339,10 +379,20 @@ fn chosen(data: &super::FormData, role: Role) -> (NewGrant, bool) {
         labels: labels_chosen(data),
         types: types_of_kinds(&data.all("kinds")),
         write: data.get("access") == "write",
-        start: now,
-        end: duration.and_then(|(_, days)| days.map(|d| now + d * 24 * 3600 * 1000)),
+        start,
+        end: duration.and_then(|(_, days)| days.map(|d| start + d * DAY_MS)),
     };
-    (new, duration.is_some())
+    (new, problems)
+}
+
+/// The start date as typed, to show again.
+fn start_typed(data: &super::FormData) -> String {
+    format!(
+        "{}/{}/{}",
+        data.get("start-day"),
+        data.get("start-month"),
+        data.get("start-year")
+    )
 }
 
 fn give_org_page(
@@ -390,26 +440,26 @@ pub(crate) async fn give_org(AxumState(state): AxumState<State>, v: Visitor, bod
     let data = form(&state, &v, v.session_key.as_deref(), &body)?;
     recent(&state, &who, "sharing-organisation")?;
     let l = v.lang;
-    let (new, duration_ok) = chosen(&data, Role::Organisation);
-    let org = data.get("org").to_owned();
-    let checked = new.clone();
-    let given = call(&state, &v, move |app| {
-        app.give_access_to_organisation(&ctx, &org, &checked)
-    })
-    .await?;
-    let mut problems: Vec<(&str, String)> = match given {
-        Ok(_) if duration_ok => return Ok(see_other("/record/sharing?done=given-org")),
-        Ok(_) => Vec::new(),
-        Err(found) => found.into_iter().map(|p| problem_words(l, p)).collect(),
-    };
-    if !duration_ok {
-        problems.push(("duration", l.t("give-error-duration")));
+    let (new, mut problems) = chosen(&data, Role::Organisation, l);
+    if problems.is_empty() {
+        let (org, checked) = (data.get("org").to_owned(), new.clone());
+        let given = call(&state, &v, move |app| {
+            app.give_access_to_organisation(&ctx, &org, &checked)
+        })
+        .await?;
+        match given {
+            Ok(_) => return Ok(see_other("/record/sharing?done=given-org")),
+            Err(found) => problems.extend(found.into_iter().map(|p| problem_words(l, p))),
+        }
+    } else if data.get("org").is_empty() {
+        problems.push(problem_words(l, GrantProblem::OrganisationUnknown));
     }
     let orgs = call(&state, &v, |app| app.organisations()).await?;
     let mut page = give_org_page(&state, &v, &who, &orgs);
     for f in page.fields.iter_mut() {
         f.value = match f.id {
             "org" => data.get("org").to_owned(),
+            "start" => start_typed(&data),
             "labels" => data.all("labels").join(","),
             "kinds" => data.all("kinds").join(","),
             "access" => data.get("access").to_owned(),
@@ -435,10 +485,8 @@ pub(crate) async fn give(AxumState(state): AxumState<State>, v: Visitor, body: B
     if role.is_none() {
         problems.push(("role", l.t("give-error-role")));
     }
-    let (new, duration_ok) = chosen(&data, role.unwrap_or(Role::Family));
-    if !duration_ok {
-        problems.push(("duration", l.t("give-error-duration")));
-    }
+    let (new, date_problems) = chosen(&data, role.unwrap_or(Role::Family), l);
+    problems.extend(date_problems);
     let chosen_kinds = data.all("kinds");
     if problems.is_empty() {
         let (link_base, checked) = (state.link_base(), new.clone());
@@ -466,6 +514,7 @@ pub(crate) async fn give(AxumState(state): AxumState<State>, v: Visitor, body: B
             "name" => new.name.clone(),
             "email" => new.email.clone(),
             "role" => data.get("role").to_owned(),
+            "start" => start_typed(&data),
             "labels" => data.all("labels").join(","),
             "kinds" => chosen_kinds.join(","),
             "access" => data.get("access").to_owned(),
@@ -504,6 +553,8 @@ pub(crate) async fn revoke(
 struct HeldRow {
     id: String,
     name: String,
+    /// When access starts, if later: it cannot be opened until then.
+    starts: Option<String>,
     rows: Vec<(String, String)>,
 }
 
@@ -524,8 +575,9 @@ pub(crate) async fn shared_with_me(
 ) -> Page {
     let who = two_factor(&state, &v).await?;
     let checked = who.clone();
-    let held = call(&state, &v, move |app| app.grants_held(&checked)).await?;
+    let held = call(&state, &v, move |app| app.grants_held_or_coming(&checked)).await?;
     let l = v.lang;
+    let now = hale_fhir::date::now_millis();
     let page = SharedPage {
         chrome: signed_in_chrome(&state, &v, &who, l.t("shared-title")),
         csrf: super::session_csrf(&state, &v),
@@ -535,6 +587,8 @@ pub(crate) async fn shared_with_me(
             .map(|g| HeldRow {
                 id: g.id.clone(),
                 name: g.person.clone(),
+                starts: (g.start > now)
+                    .then(|| l.t1("shared-starts", "date", super::record::day(l, g.start))),
                 rows: vec![
                     (
                         l.t("shared-you-are"),
