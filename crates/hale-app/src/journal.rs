@@ -43,6 +43,9 @@ pub enum EntryProblem {
     FileType,
 }
 
+/// A form's values by field name, as an entry holds them.
+pub type EntryForm = Vec<(&'static str, String)>;
+
 /// The category of the person's own notes on entries.
 pub const NOTE_KIND: (&str, &str) = ("urn:hale:note-kind", "person-note");
 
@@ -325,123 +328,321 @@ impl App {
             .actor
             .record()
             .ok_or_else(|| AppError::Forbidden("an entry belongs to one person's record".into()))?;
-        let mut problems = Vec::new();
-        for (name, required) in kind.fields() {
-            let v = values(name);
-            if *required && text(&v).is_none() {
-                problems.push(EntryProblem::Missing(name));
-            } else if v.chars().count() > MAX_TEXT {
-                problems.push(EntryProblem::TooLong(name));
-            }
-        }
-        let severity = SEVERITIES.iter().find(|s| s.0 == values("severity"));
-        if kind == JournalKind::Symptom
-            && severity.is_none()
-            && !problems.contains(&EntryProblem::Missing("severity"))
-        {
-            problems.push(EntryProblem::NotAChoice("severity"));
-        }
-        let mood = MOODS.iter().position(|m| *m == values("mood"));
-        if kind == JournalKind::Diary
-            && mood.is_none()
-            && !problems.contains(&EntryProblem::Missing("mood"))
-        {
-            problems.push(EntryProblem::NotAChoice("mood"));
-        }
-        let phone = values("phone");
-        let phone_ok = phone.trim().is_empty()
-            || (phone
-                .chars()
-                .all(|c| c.is_ascii_digit() || " +()-".contains(c))
-                && phone.chars().filter(char::is_ascii_digit).count() >= 6);
-        if kind == JournalKind::Contact && !phone_ok {
-            problems.push(EntryProblem::NotAChoice("phone"));
-        }
-        if !problems.is_empty() {
-            return Ok(Err(problems));
-        }
-        let patient = json!({"reference": format!("Patient/{}", record.patient_id().as_str())});
-        let when = hale_fhir::date::format_instant(at);
-        let meta = json!({"source": PERSON_SOURCE});
-        let notes = text(&values("notes")).map(|n| json!([{"text": n}]));
-        let what = text(&values("what")).unwrap_or_default();
-        let (rtype, mut body): (&str, Value) = match kind {
-            JournalKind::Symptom => (
-                "Observation",
-                json!({
-                    "resourceType": "Observation", "meta": meta, "status": "final",
-                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey", "display": "Survey"}]}],
-                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "418799008", "display": "Finding reported by subject or history provider"}], "text": what},
-                    "subject": patient, "performer": [patient], "effectiveDateTime": when,
-                    "valueCodeableConcept": severity.map(|(_, code, display)| json!({"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}], "text": display})),
-                }),
-            ),
-            JournalKind::Diary => (
-                "Observation",
-                json!({
-                    "resourceType": "Observation", "meta": meta, "status": "final",
-                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey", "display": "Survey"}]}],
-                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "285854004", "display": "Emotion"}], "text": "Mood"},
-                    "subject": patient, "performer": [patient], "effectiveDateTime": when,
-                    // 1 (very low) to 5 (very good): a plain integer scale a chart can draw.
-                    "valueInteger": mood.map_or(3, |m| m + 1),
-                }),
-            ),
-            JournalKind::Medicine => (
-                "MedicationStatement",
-                json!({
-                    "resourceType": "MedicationStatement", "meta": meta, "status": "active",
-                    "subject": patient, "effectiveDateTime": when, "dateAsserted": when,
-                    "informationSource": patient,
-                    "medicationCodeableConcept": {"text": what},
-                    "dosage": text(&values("dose")).map(|d| json!([{"text": d}])),
-                    "reasonCode": text(&values("reason")).map(|r| json!([{"text": r}])),
-                }),
-            ),
-            JournalKind::Allergy => (
-                "AllergyIntolerance",
-                json!({
-                    "resourceType": "AllergyIntolerance", "meta": meta,
-                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
-                    "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "unconfirmed"}]},
-                    "patient": patient, "recordedDate": when, "asserter": patient,
-                    "code": {"text": what},
-                    "reaction": text(&values("reaction")).map(|r| json!([{"manifestation": [{"text": r}]}])),
-                }),
-            ),
-            JournalKind::Matters => (
-                "Goal",
-                json!({
-                    "resourceType": "Goal", "meta": meta, "lifecycleStatus": "active",
-                    "subject": patient, "expressedBy": patient, "startDate": &when[..10],
-                    "category": [{"text": "What matters to me"}],
-                    "description": {"text": what},
-                }),
-            ),
-            JournalKind::Contact => (
-                "RelatedPerson",
-                json!({
-                    "resourceType": "RelatedPerson", "meta": meta, "active": true,
-                    "patient": patient, "name": [{"text": what}],
-                    "relationship": text(&values("relationship")).map(|r| json!([{"text": r}])),
-                    "telecom": text(&phone).map(|p| json!([{"system": "phone", "value": p}])),
-                }),
-            ),
-        };
-        if let Some(n) = notes {
-            body["note"] = n;
-        }
-        // Absent optional parts are left out, not written as null (FHIR has no nulls).
-        if let Some(obj) = body.as_object_mut() {
-            obj.retain(|_, v| !v.is_null());
-        }
-        Ok(Ok(self.create(ctx, rtype, body, None)?.resource))
+        Ok(match journal_resource(kind, values, record, at) {
+            Ok((rtype, body)) => Ok(self.create(ctx, rtype, body, None)?.resource),
+            Err(problems) => Err(problems),
+        })
     }
+
+    /// The kind and the form's values of an entry the person wrote and may change (a
+    /// symptom, diary entry, medicine, allergy, what matters, contact); `None` for any other.
+    pub fn journal_entry_for_change(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+    ) -> Result<Option<(JournalKind, EntryForm)>, AppError> {
+        let current = self.read(ctx, rtype, id)?;
+        let Some(v) = current.value().filter(crate::entered_by_person) else {
+            return Ok(None);
+        };
+        Ok(journal_kind_of(rtype, &v).map(|k| (k, journal_values(k, &v))))
+    }
+
+    /// Changes an entry the person wrote: a new version (the history keeps the old one),
+    /// made from the form as a new entry would be, at the time it was first given for, with
+    /// its privacy label kept. Field problems come back as `Ok(Err(…))`, nothing changed.
+    pub fn change_journal_entry(
+        &self,
+        ctx: &RequestContext,
+        rtype: &str,
+        id: &str,
+        values: &dyn Fn(&str) -> String,
+    ) -> Result<Result<StoredResource, Vec<EntryProblem>>, AppError> {
+        let current = self.read(ctx, rtype, id)?;
+        let not_theirs = || {
+            AppError::Forbidden(
+                "this entry was written by a health or care service, and only they can change it"
+                    .into(),
+            )
+        };
+        let v = current
+            .value()
+            .filter(crate::entered_by_person)
+            .ok_or_else(not_theirs)?;
+        let kind = journal_kind_of(rtype, &v).ok_or_else(not_theirs)?;
+        let at = journal_time(&v).unwrap_or(current.last_updated);
+        Ok(match journal_resource(kind, values, &current.record, at) {
+            Ok((_, mut body)) => {
+                body["id"] = Value::String(id.to_owned());
+                if let Some(security) = v["meta"].get("security") {
+                    body["meta"]["security"] = security.clone();
+                }
+                Ok(self
+                    .update(ctx, rtype, id, body, Some(current.version))?
+                    .resource)
+            }
+            Err(problems) => Err(problems),
+        })
+    }
+}
+
+const SYMPTOM_CODE: &str = "418799008";
+const MOOD_CODE: &str = "285854004";
+const MATTERS: &str = "What matters to me";
+
+/// The kind of entry a person's own resource is, from its content.
+pub fn journal_kind_of(rtype: &str, v: &Value) -> Option<JournalKind> {
+    let code = v["code"]["coding"][0]["code"].as_str();
+    match rtype {
+        "Observation" if code == Some(SYMPTOM_CODE) => Some(JournalKind::Symptom),
+        "Observation" if code == Some(MOOD_CODE) => Some(JournalKind::Diary),
+        "MedicationStatement" => Some(JournalKind::Medicine),
+        "AllergyIntolerance" => Some(JournalKind::Allergy),
+        "Goal" if v["category"][0]["text"] == MATTERS => Some(JournalKind::Matters),
+        "RelatedPerson" => Some(JournalKind::Contact),
+        _ => None,
+    }
+}
+
+/// The form's values of an entry, read back from the resource [`journal_resource`] made.
+fn journal_values(kind: JournalKind, v: &Value) -> EntryForm {
+    let s = |x: &Value| x.as_str().unwrap_or_default().to_owned();
+    let severity = || {
+        SEVERITIES
+            .iter()
+            .find(|(_, code, _)| v["valueCodeableConcept"]["coding"][0]["code"] == *code)
+            .map_or_else(String::new, |(slug, _, _)| (*slug).to_owned())
+    };
+    let mood = || {
+        v["valueInteger"]
+            .as_u64()
+            .and_then(|m| MOODS.get(usize::try_from(m).ok()?.checked_sub(1)?))
+            .map_or_else(String::new, |m| (*m).to_owned())
+    };
+    match kind {
+        JournalKind::Symptom => vec![
+            ("what", s(&v["code"]["text"])),
+            ("severity", severity()),
+            ("notes", s(&v["note"][0]["text"])),
+        ],
+        JournalKind::Diary => vec![("mood", mood()), ("notes", s(&v["note"][0]["text"]))],
+        JournalKind::Medicine => vec![
+            ("what", s(&v["medicationCodeableConcept"]["text"])),
+            ("dose", s(&v["dosage"][0]["text"])),
+            ("reason", s(&v["reasonCode"][0]["text"])),
+        ],
+        JournalKind::Allergy => vec![
+            ("what", s(&v["code"]["text"])),
+            ("reaction", s(&v["reaction"][0]["manifestation"][0]["text"])),
+        ],
+        JournalKind::Matters => vec![("what", s(&v["description"]["text"]))],
+        JournalKind::Contact => vec![
+            ("what", s(&v["name"][0]["text"])),
+            ("relationship", s(&v["relationship"][0]["text"])),
+            ("phone", s(&v["telecom"][0]["value"])),
+        ],
+    }
+}
+
+/// When an entry was given for, as stored.
+fn journal_time(v: &Value) -> Option<i64> {
+    ["effectiveDateTime", "recordedDate", "startDate"]
+        .iter()
+        .find_map(|f| v[*f].as_str())
+        .and_then(hale_fhir::date::parse_range)
+        .map(|r| r.lo)
+}
+
+/// The FHIR resource for an entry: its type and body, or what is wrong with the form.
+fn journal_resource(
+    kind: JournalKind,
+    values: &dyn Fn(&str) -> String,
+    record: &hale_core::RecordId,
+    at: i64,
+) -> Result<(&'static str, Value), Vec<EntryProblem>> {
+    let mut problems = Vec::new();
+    for (name, required) in kind.fields() {
+        let v = values(name);
+        if *required && text(&v).is_none() {
+            problems.push(EntryProblem::Missing(name));
+        } else if v.chars().count() > MAX_TEXT {
+            problems.push(EntryProblem::TooLong(name));
+        }
+    }
+    let severity = SEVERITIES.iter().find(|s| s.0 == values("severity"));
+    if kind == JournalKind::Symptom
+        && severity.is_none()
+        && !problems.contains(&EntryProblem::Missing("severity"))
+    {
+        problems.push(EntryProblem::NotAChoice("severity"));
+    }
+    let mood = MOODS.iter().position(|m| *m == values("mood"));
+    if kind == JournalKind::Diary
+        && mood.is_none()
+        && !problems.contains(&EntryProblem::Missing("mood"))
+    {
+        problems.push(EntryProblem::NotAChoice("mood"));
+    }
+    let phone = values("phone");
+    let phone_ok = phone.trim().is_empty()
+        || (phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +()-".contains(c))
+            && phone.chars().filter(char::is_ascii_digit).count() >= 6);
+    if kind == JournalKind::Contact && !phone_ok {
+        problems.push(EntryProblem::NotAChoice("phone"));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let patient = json!({"reference": format!("Patient/{}", record.patient_id().as_str())});
+    let when = hale_fhir::date::format_instant(at);
+    let meta = json!({"source": PERSON_SOURCE});
+    let notes = text(&values("notes")).map(|n| json!([{"text": n}]));
+    let what = text(&values("what")).unwrap_or_default();
+    let (rtype, mut body): (&str, Value) = match kind {
+        JournalKind::Symptom => (
+            "Observation",
+            json!({
+                "resourceType": "Observation", "meta": meta, "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey", "display": "Survey"}]}],
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": SYMPTOM_CODE, "display": "Finding reported by subject or history provider"}], "text": what},
+                "subject": patient, "performer": [patient], "effectiveDateTime": when,
+                "valueCodeableConcept": severity.map(|(_, code, display)| json!({"coding": [{"system": "http://snomed.info/sct", "code": code, "display": display}], "text": display})),
+            }),
+        ),
+        JournalKind::Diary => (
+            "Observation",
+            json!({
+                "resourceType": "Observation", "meta": meta, "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey", "display": "Survey"}]}],
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": MOOD_CODE, "display": "Emotion"}], "text": "Mood"},
+                "subject": patient, "performer": [patient], "effectiveDateTime": when,
+                // 1 (very low) to 5 (very good): a plain integer scale a chart can draw.
+                "valueInteger": mood.map_or(3, |m| m + 1),
+            }),
+        ),
+        JournalKind::Medicine => (
+            "MedicationStatement",
+            json!({
+                "resourceType": "MedicationStatement", "meta": meta, "status": "active",
+                "subject": patient, "effectiveDateTime": when, "dateAsserted": when,
+                "informationSource": patient,
+                "medicationCodeableConcept": {"text": what},
+                "dosage": text(&values("dose")).map(|d| json!([{"text": d}])),
+                "reasonCode": text(&values("reason")).map(|r| json!([{"text": r}])),
+            }),
+        ),
+        JournalKind::Allergy => (
+            "AllergyIntolerance",
+            json!({
+                "resourceType": "AllergyIntolerance", "meta": meta,
+                "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "active"}]},
+                "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification", "code": "unconfirmed"}]},
+                "patient": patient, "recordedDate": when, "asserter": patient,
+                "code": {"text": what},
+                "reaction": text(&values("reaction")).map(|r| json!([{"manifestation": [{"text": r}]}])),
+            }),
+        ),
+        JournalKind::Matters => (
+            "Goal",
+            json!({
+                "resourceType": "Goal", "meta": meta, "lifecycleStatus": "active",
+                "subject": patient, "expressedBy": patient, "startDate": &when[..10],
+                "category": [{"text": MATTERS}],
+                "description": {"text": what},
+            }),
+        ),
+        JournalKind::Contact => (
+            "RelatedPerson",
+            json!({
+                "resourceType": "RelatedPerson", "meta": meta, "active": true,
+                "patient": patient, "name": [{"text": what}],
+                "relationship": text(&values("relationship")).map(|r| json!([{"text": r}])),
+                "telecom": text(&phone).map(|p| json!([{"system": "phone", "value": p}])),
+            }),
+        ),
+    };
+    if let Some(n) = notes {
+        body["note"] = n;
+    }
+    // Absent optional parts are left out, not written as null (FHIR has no nulls).
+    if let Some(obj) = body.as_object_mut() {
+        obj.retain(|_, v| !v.is_null());
+    }
+    Ok((rtype, body))
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn every_kind_reads_back_as_the_form_it_was_made_from() {
+        let record = hale_core::RecordId::parse("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").unwrap();
+        let forms: [(JournalKind, &[(&str, &str)]); 6] = [
+            (
+                JournalKind::Symptom,
+                &[
+                    ("what", "Headache"),
+                    ("severity", "moderate"),
+                    ("notes", "After lunch"),
+                ],
+            ),
+            (
+                JournalKind::Diary,
+                &[("mood", "good"), ("notes", "A walk by the river")],
+            ),
+            (
+                JournalKind::Medicine,
+                &[
+                    ("what", "Ibuprofen"),
+                    ("dose", "200 mg"),
+                    ("reason", "Back pain"),
+                ],
+            ),
+            (
+                JournalKind::Allergy,
+                &[("what", "Peanuts"), ("reaction", "Hives")],
+            ),
+            (JournalKind::Matters, &[("what", "Staying at home")]),
+            (
+                JournalKind::Contact,
+                &[
+                    ("what", "Sam"),
+                    ("relationship", "Son"),
+                    ("phone", "07700 900123"),
+                ],
+            ),
+        ];
+        for (kind, form) in forms {
+            let get = |name: &str| {
+                form.iter()
+                    .find(|(n, _)| *n == name)
+                    .map_or_else(String::new, |(_, v)| (*v).to_owned())
+            };
+            let (rtype, body) = journal_resource(kind, &get, &record, 1_700_000_000_000).unwrap();
+            assert_eq!(journal_kind_of(rtype, &body), Some(kind));
+            let back: Vec<(&str, String)> = journal_values(kind, &body);
+            let want: Vec<(&str, String)> = kind
+                .fields()
+                .iter()
+                .map(|(name, _)| (*name, get(name)))
+                .collect();
+            assert_eq!(back, want, "{kind:?}");
+            // Kept when the entry is changed: the moment, the day for what matters, nothing
+            // for a contact (which is not about a time).
+            let at = 1_700_000_000_000;
+            let when = match kind {
+                JournalKind::Contact => None,
+                JournalKind::Matters => Some(at / 86_400_000 * 86_400_000),
+                _ => Some(at),
+            };
+            assert_eq!(journal_time(&body), when, "{kind:?}");
+        }
+    }
 
     #[test]
     fn documents_are_known_by_their_content_not_their_name() {

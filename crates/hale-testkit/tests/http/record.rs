@@ -922,3 +922,129 @@ fn a_person_adds_their_own_note_to_a_services_entry_which_stays_unchanged() {
         "{note}"
     );
 }
+
+#[test]
+fn a_person_changes_their_own_symptom_medicine_and_contact_with_history_kept_but_never_a_services_entry()
+ {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "change@example.org");
+    let record = app.record_of(&person.email);
+    verify(&app, &record);
+    let b = &person.browser;
+    let symptom = b.submit(
+        "/record/add/symptom",
+        &[("what", "Headache"), ("severity", "mild"), ("notes", "")],
+    );
+    let entry = symptom.path().split('?').next().unwrap().to_owned();
+    assert!(
+        symptom.html.contains(&format!("href=\"{entry}/change\"")),
+        "{}",
+        symptom.html
+    );
+    // Its label, changed by the person, is kept through the change.
+    let labelled = b.submit(&format!("{entry}/label"), &[("label", "mental-health")]);
+    assert!(labelled.html.contains("Mental health"), "{}", labelled.html);
+    let form = b.get(&format!("{entry}/change"));
+    assert!(
+        form.html.contains("<h1>Change this symptom</h1>"),
+        "{}",
+        form.html
+    );
+    assert!(form.html.contains("value=\"Headache\""));
+    assert!(
+        form.html.contains("value=\"mild\" checked"),
+        "the form holds the entry as written: {}",
+        form.html
+    );
+    let refused = b.submit_on(
+        &form,
+        &format!("{entry}/change"),
+        &[("what", ""), ("severity", "mild")],
+    );
+    assert!(
+        refused.html.contains("Enter what it is"),
+        "{}",
+        refused.html
+    );
+    let changed = b.submit_on(
+        &form,
+        &format!("{entry}/change"),
+        &[
+            ("what", "Migraine"),
+            ("severity", "severe"),
+            ("notes", "With flashing lights"),
+        ],
+    );
+    assert!(
+        changed.html.contains("<h1>Migraine</h1>"),
+        "{}",
+        changed.html
+    );
+    assert!(changed.html.contains("Your changes have been saved"));
+    assert!(changed.html.contains("Severe") && changed.html.contains("Mental health"));
+    let id = entry.rsplit('/').next().unwrap();
+    let token = app.token(&record, "patient/*.rs");
+    let history = app.get(&format!("/fhir/Observation/{id}/_history"), &token);
+    // Added, labelled, changed: every version kept, newest first.
+    assert_eq!(history.json["total"], 3, "{}", history.json);
+    assert_eq!(
+        history.json["entry"][1]["resource"]["code"]["text"],
+        "Headache"
+    );
+
+    // A medicine and a contact change the same way.
+    for (kind, first, fields, shows) in [
+        (
+            "medicine",
+            vec![("what", "Ibuprofen"), ("dose", "200 mg"), ("reason", "")],
+            vec![
+                ("what", "Ibuprofen"),
+                ("dose", "400 mg"),
+                ("reason", "Back pain"),
+            ],
+            "400 mg",
+        ),
+        (
+            "contact",
+            vec![("what", "Sam"), ("relationship", "Son"), ("phone", "")],
+            vec![
+                ("what", "Sam"),
+                ("relationship", "Son"),
+                ("phone", "07700 900123"),
+            ],
+            "07700 900123",
+        ),
+    ] {
+        let added = b.submit(&format!("/record/add/{kind}"), &first);
+        let entry = added.path().split('?').next().unwrap().to_owned();
+        let form = b.get(&format!("{entry}/change"));
+        assert_eq!(form.status, 200, "{kind}: {}", form.html);
+        let changed = b.submit_on(&form, &format!("{entry}/change"), &fields);
+        assert!(changed.html.contains(shows), "{kind}: {}", changed.html);
+    }
+
+    // What a service wrote has no change link, and its change form is not there.
+    let theirs = app.post(
+        "/fhir/AllergyIntolerance",
+        &app.system_token,
+        &json!({"resourceType": "AllergyIntolerance",
+            "code": {"text": "Penicillin"},
+            "patient": {"reference": format!("Patient/{record}")}}),
+    );
+    assert_eq!(theirs.status, 201, "{}", theirs.json);
+    let path = format!(
+        "/record/entry/AllergyIntolerance/{}",
+        theirs.json["id"].as_str().unwrap()
+    );
+    let page = b.get(&path);
+    assert!(page.html.contains("Penicillin") && !page.html.contains("/change\""));
+    assert_eq!(b.get(&format!("{path}/change")).status, 404);
+    let tried = b.submit_on(&page, &format!("{path}/change"), &[("what", "Nothing")]);
+    assert_eq!(tried.status, 404);
+    let still = app.get(
+        &format!("/fhir{}", path.trim_start_matches("/record/entry")),
+        &token,
+    );
+    assert_eq!(still.json["code"]["text"], "Penicillin");
+    assert_eq!(still.json["meta"]["versionId"], "1");
+}

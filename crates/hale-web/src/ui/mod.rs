@@ -184,6 +184,10 @@ pub(crate) fn routes() -> Router<State> {
             get(record::label_form).post(record::label_change),
         )
         .route(
+            "/record/entry/{rtype}/{id}/change",
+            get(record::change_entry_form).post(record::change_entry),
+        )
+        .route(
             "/record/entry/{rtype}/{id}/delete",
             get(record::confirm_delete).post(record::delete_entry),
         )

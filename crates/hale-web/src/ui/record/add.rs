@@ -439,23 +439,128 @@ pub(crate) async fn journal_add(
             saved.resource_type, saved.id
         ))),
         Err(problems) => {
-            let l = v.lang;
             let mut page = journal_page(&state, &v, &who, kind, Some(&data));
-            for problem in problems {
-                let (field, message) = match problem {
-                    EntryProblem::Missing(f) | EntryProblem::NotAChoice(f) => (
-                        f,
-                        l.try_t(&format!("error-missing-{}-{f}", kind.slug()))
-                            .unwrap_or_else(|| l.t(&format!("error-missing-{f}"))),
-                    ),
-                    EntryProblem::TooLong(f) => (f, l.t("error-too-long")),
-                    // Only documents have files (`document_add`).
-                    EntryProblem::NoFile | EntryProblem::FileTooBig | EntryProblem::FileType => {
-                        ("file", l.t("error-no-file"))
-                    }
-                };
-                page.error(field, message);
+            journal_errors(v.lang, kind, &mut page, problems);
+            Ok(html(StatusCode::OK, page.render()))
+        }
+    }
+}
+
+/// Puts an entry's problems on its form: by each field, and in the summary.
+fn journal_errors(
+    l: Lang,
+    kind: JournalKind,
+    page: &mut crate::ui::pages::FormPage,
+    problems: Vec<EntryProblem>,
+) {
+    for problem in problems {
+        let (field, message) = match problem {
+            EntryProblem::Missing(f) | EntryProblem::NotAChoice(f) => (
+                f,
+                l.try_t(&format!("error-missing-{}-{f}", kind.slug()))
+                    .unwrap_or_else(|| l.t(&format!("error-missing-{f}"))),
+            ),
+            EntryProblem::TooLong(f) => (f, l.t("error-too-long")),
+            // Only documents have files (`document_add`).
+            EntryProblem::NoFile | EntryProblem::FileTooBig | EntryProblem::FileType => {
+                ("file", l.t("error-no-file"))
             }
+        };
+        page.error(field, message);
+    }
+}
+
+/// The form of an entry being changed: as for adding, with its own title and address.
+fn change_page(
+    state: &State,
+    v: &Visitor,
+    who: &hale_app::accounts::SignedIn,
+    kind: JournalKind,
+    (rtype, id): (&str, &str),
+    data: Option<&FormData>,
+) -> crate::ui::pages::FormPage {
+    let l = v.lang;
+    let mut page = journal_page(state, v, who, kind, data);
+    let title = l.t(&format!("change-title-{}", kind.slug()));
+    page.chrome.title = title.clone();
+    page.heading = title;
+    page.action = format!("/record/entry/{rtype}/{id}/change");
+    page.back = Some((format!("/record/entry/{rtype}/{id}"), l.t("change-back")));
+    page.submit = l.t("change-submit");
+    page
+}
+
+/// The kind and values of the person's own entry, or the not-found page.
+async fn own_entry(
+    state: &State,
+    v: &Visitor,
+    ctx: RequestContext,
+    rtype: &str,
+    id: &str,
+) -> Result<(JournalKind, hale_app::journal::EntryForm), Response> {
+    let (r, i) = (rtype.to_owned(), id.to_owned());
+    let found = call(state, v, move |app| {
+        match app.journal_entry_for_change(&ctx, &r, &i) {
+            Err(AppError::NotFound { .. } | AppError::Gone { .. }) => Ok(None),
+            other => other,
+        }
+    })
+    .await?;
+    found.ok_or_else(|| error_page(v, StatusCode::NOT_FOUND))
+}
+
+/// `GET /record/entry/{rtype}/{id}/change`: the person's own entry (not a reading) in its
+/// form.
+pub(crate) async fn change_entry_form(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let (kind, values) = own_entry(&state, &v, ctx, &rtype, &id).await?;
+    let mut page = change_page(&state, &v, &who, kind, (&rtype, &id), None);
+    for f in page.fields.iter_mut() {
+        if let Some((_, value)) = values.iter().find(|(name, _)| *name == f.id) {
+            f.value = value.clone();
+        }
+    }
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+/// `POST /record/entry/{rtype}/{id}/change`: a new version of the entry (history kept).
+pub(crate) async fn change_entry(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Path((rtype, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    let data = crate::ui::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    let (kind, _) = own_entry(&state, &v, ctx.clone(), &rtype, &id).await?;
+    let values: Vec<(String, String)> = kind
+        .fields()
+        .iter()
+        .map(|(name, _)| ((*name).to_owned(), data.get(name).to_owned()))
+        .collect();
+    let (r, i) = (rtype.clone(), id.clone());
+    let outcome = call(&state, &v, move |app| {
+        let get = |name: &str| {
+            values
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or_else(String::new, |(_, v)| v.clone())
+        };
+        app.change_journal_entry(&ctx, &r, &i, &get)
+    })
+    .await?;
+    match outcome {
+        Ok(saved) => Ok(see_other(&format!(
+            "/record/entry/{}/{}?changed=1",
+            saved.resource_type, saved.id
+        ))),
+        Err(problems) => {
+            let mut page = change_page(&state, &v, &who, kind, (&rtype, &id), Some(&data));
+            journal_errors(v.lang, kind, &mut page, problems);
             Ok(html(StatusCode::OK, page.render()))
         }
     }

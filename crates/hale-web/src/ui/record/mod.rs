@@ -643,8 +643,8 @@ struct EntryPage {
     banner: Option<String>,
     /// Entered by the person (or their app): they may delete it.
     own: bool,
-    /// A reading they may change.
-    changeable: bool,
+    /// Where the person changes it, if it is theirs to change.
+    change: Option<(String, String)>,
     back: (String, String),
     entry: EntryView,
     rows: Vec<(String, String)>,
@@ -804,7 +804,13 @@ async fn entry_page(
         chrome: signed_in_chrome(&state, &v, &who, view.title.clone()),
         banner: q
             .changed
-            .map(|_| l.t("reading-changed"))
+            .map(|_| {
+                if found.resource_type == "Observation" && home == "measurements" {
+                    l.t("reading-changed")
+                } else {
+                    l.t("entry-changed")
+                }
+            })
             .or(q.labelled.map(|_| l.t("label-changed")))
             .or(q.noted.map(|_| l.t("note-added")))
             .or(q.added.map(|_| {
@@ -819,7 +825,7 @@ async fn entry_page(
             && found
                 .value()
                 .is_some_and(|v| hale_app::entered_by_person(&v)),
-        changeable: !acting && found.resource_type == "Observation" && home == "measurements",
+        change: change_link(l, &found, home, acting),
         back: (format!("/record/{home}"), l.t(&format!("category-{home}"))),
         entry: view,
         rows,
@@ -961,4 +967,27 @@ pub(crate) async fn summary(AxumState(state): AxumState<State>, v: Visitor) -> P
             .collect(),
     };
     Ok(html(StatusCode::OK, page.render()))
+}
+
+/// Where the person changes an entry, and the words of the link: their own readings and
+/// journal entries; never a service's, never for someone acting for them.
+fn change_link(
+    l: Lang,
+    found: &hale_app::StoredResource,
+    home: &str,
+    acting: bool,
+) -> Option<(String, String)> {
+    let v = found.value().filter(hale_app::entered_by_person)?;
+    if acting {
+        return None;
+    }
+    let href = format!("/record/entry/{}/{}", found.resource_type, found.id);
+    if found.resource_type == "Observation" && home == "measurements" {
+        return Some((format!("{href}/edit"), l.t("entry-change")));
+    }
+    let kind = hale_app::journal::journal_kind_of(&found.resource_type, &v)?;
+    Some((
+        format!("{href}/change"),
+        l.t(&format!("change-title-{}", kind.slug())),
+    ))
 }
