@@ -244,6 +244,7 @@ impl App {
             scope: scopes.as_str().to_owned(),
             patient: None,
             refresh_token: None,
+            id_token: None,
         }))
     }
 }

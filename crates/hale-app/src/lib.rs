@@ -57,6 +57,7 @@ pub struct App {
     tokens: TokenKey,
     identity: Option<accounts::Identity>,
     oidc: Option<oidc::Oidc>,
+    id_token_key: Option<oidc::SigningKey>,
     uploads: Option<uploads::Uploads>,
     audit_queue: std::sync::Arc<audit::AuditQueue>,
 }
@@ -103,6 +104,7 @@ impl App {
             tokens,
             identity: None,
             oidc: None,
+            id_token_key: None,
             uploads: None,
         }
     }
@@ -131,6 +133,18 @@ impl App {
             reauth_window_ms: accounts::REAUTH_WINDOW_MS,
         });
         self
+    }
+
+    /// Turns on ID tokens for apps that ask for `openid`, signed with a key made from
+    /// `seed`.
+    pub fn with_id_tokens(mut self, seed: &[u8; 32]) -> Result<Self, AppError> {
+        self.id_token_key = Some(oidc::SigningKey::new(seed, "hale-id-1")?);
+        Ok(self)
+    }
+
+    /// The public keys apps check Hale's ID tokens with (`/.well-known/jwks.json`).
+    pub fn id_token_keys(&self) -> serde_json::Value {
+        serde_json::json!({"keys": self.id_token_key.iter().map(|k| k.public_jwk().clone()).collect::<Vec<_>>()})
     }
 
     /// Turns on sign-in through an OpenID Connect provider (NHS login, or another).

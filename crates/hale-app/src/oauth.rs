@@ -53,6 +53,8 @@ pub struct AuthorizeRequest {
     pub state: String,
     /// The PKCE challenge (S256).
     pub challenge: String,
+    /// The app's OpenID Connect nonce (empty if none), returned in its ID token.
+    pub nonce: String,
 }
 
 /// Why an authorisation request was refused.
@@ -165,6 +167,10 @@ pub struct TokenResponse {
     /// signs a new assertion instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// An OpenID Connect ID token, when the app asked for `openid`: who the person is
+    /// (`fhirUser`: their Patient), signed with Hale's key (`/.well-known/jwks.json`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
@@ -319,6 +325,10 @@ impl App {
                 "an app a person connects may ask for patient/ scopes (and launch/patient, openid, fhirUser, offline_access)",
             ));
         }
+        let nonce = get(params, "nonce");
+        if nonce.len() > 255 {
+            return Err(refuse("invalid_request", "nonce is too long"));
+        }
         Ok(AuthorizeRequest {
             client,
             redirect_uri: redirect_uri.to_owned(),
@@ -326,6 +336,7 @@ impl App {
             scopes,
             state,
             challenge: challenge.to_owned(),
+            nonce: nonce.to_owned(),
         })
     }
 
@@ -409,6 +420,7 @@ impl App {
                 challenge: Some(request.challenge.clone()),
                 expires_at: now + CODE_LIFETIME_MS,
                 used_at: None,
+                nonce: (!request.nonce.is_empty()).then(|| request.nonce.clone()),
             })],
         })?;
         Ok(with_query(
@@ -461,6 +473,29 @@ impl App {
         })
     }
 
+    /// An ID token for a code or refresh token whose scopes include `openid` (OpenID
+    /// Connect Core 2; SMART's `fhirUser` is the person's Patient): for the app, about the
+    /// person's account, with the nonce the app sent when it asked for the code.
+    fn id_token(&self, tok: &OAuthToken, issuer: &str) -> Result<Option<String>, AppError> {
+        if !tok.scope.split_whitespace().any(|s| s == "openid") {
+            return Ok(None);
+        }
+        let Some(key) = &self.id_token_key else {
+            return Ok(None);
+        };
+        let record = RecordId::parse(&tok.record_id)?;
+        let now = now_ms() / 1000;
+        let mut claims = json!({
+            "iss": issuer, "aud": tok.client_id, "sub": tok.account_id,
+            "iat": now, "exp": now + ACCESS_TOKEN_SECS,
+            "fhirUser": format!("{issuer}/fhir/Patient/{}", record.patient_id().as_str()),
+        });
+        if let Some(nonce) = &tok.nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        key.sign(&claims).map(Some)
+    }
+
     /// `POST /oauth/token` (at `token_url`), from network address `from`. Failures count
     /// towards the same limits as sign-in, per client and per address: guessing codes,
     /// refresh tokens or assertions is slowed down and answered 429.
@@ -483,7 +518,8 @@ impl App {
         let answer = if get(params, "grant_type") == "client_credentials" {
             self.client_credentials(|name| get(params, name).to_owned(), token_url)?
         } else {
-            self.oauth_token_unthrottled(params)?
+            let issuer = token_url.strip_suffix("/oauth/token").unwrap_or(token_url);
+            self.oauth_token_unthrottled(params, issuer)?
         };
         if let Some(identity) = &self.identity {
             match &answer {
@@ -497,6 +533,7 @@ impl App {
     fn oauth_token_unthrottled(
         &self,
         params: &[(String, String)],
+        issuer: &str,
     ) -> Result<Result<TokenResponse, TokenError>, AppError> {
         let client_id = get(params, "client_id");
         if self.store.oauth_client(client_id)?.is_none() {
@@ -566,6 +603,7 @@ impl App {
                     challenge: None,
                     expires_at: now_ms() + REFRESH_LIFETIME_MS,
                     used_at: None,
+                    nonce: None,
                     ..tok.clone()
                 }),
             ],
@@ -588,6 +626,7 @@ impl App {
             scope: tok.scope.clone(),
             patient: Some(record.patient_id().as_str().to_owned()),
             refresh_token: Some(refresh),
+            id_token: self.id_token(&tok, issuer)?,
         }))
     }
 

@@ -190,9 +190,8 @@ fn read_vot(vot: &str) -> Option<(VerificationLevel, bool)> {
     Some((level, second))
 }
 
-/// Hale's client-authentication key pair from its seed: the signing key, and the public
-/// key as a JWK.
-fn key_pair(seed: &[u8; 32]) -> Result<(EncodingKey, Value), AppError> {
+/// A P-256 key pair from a seed: the signing key, and the public key as a JWK with `kid`.
+fn key_pair(seed: &[u8; 32], kid: &str) -> Result<(EncodingKey, Value), AppError> {
     let secret = p256::SecretKey::from_slice(seed).map_err(internal)?;
     let der = secret.to_pkcs8_der().map_err(internal)?;
     let point = secret.public_key().to_encoded_point(false);
@@ -200,19 +199,51 @@ fn key_pair(seed: &[u8; 32]) -> Result<(EncodingKey, Value), AppError> {
         return Err(internal("no public key"));
     };
     let jwk = json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256",
-        "kid": KEY_ID, "x": B64.encode(x), "y": B64.encode(y)});
+        "kid": kid, "x": B64.encode(x), "y": B64.encode(y)});
     Ok((EncodingKey::from_ec_der(der.as_bytes()), jwk))
 }
 
 /// Hale's public client-authentication key as a JWK Set, to register with a provider.
 pub fn public_keys(seed: &[u8; 32]) -> Result<Value, AppError> {
-    Ok(json!({"keys": [key_pair(seed)?.1]}))
+    Ok(json!({"keys": [key_pair(seed, KEY_ID)?.1]}))
+}
+
+/// A key Hale signs JWTs it issues with (ID tokens for apps), ES256.
+pub struct SigningKey {
+    key: EncodingKey,
+    public: Value,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
+}
+
+impl SigningKey {
+    /// The key made from 32 secret bytes, published under `kid`.
+    pub fn new(seed: &[u8; 32], kid: &str) -> Result<Self, AppError> {
+        let (key, public) = key_pair(seed, kid)?;
+        Ok(Self { key, public })
+    }
+
+    /// Signs claims as a JWT.
+    pub fn sign(&self, claims: &Value) -> Result<String, AppError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = self.public["kid"].as_str().map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(internal)
+    }
+
+    /// The public key, as a JWK.
+    pub fn public_jwk(&self) -> &Value {
+        &self.public
+    }
 }
 
 impl Oidc {
     /// The client for these settings.
     pub fn new(settings: OidcSettings) -> Result<Self, AppError> {
-        let (signing, public_jwk) = key_pair(&settings.key_seed)?;
+        let (signing, public_jwk) = key_pair(&settings.key_seed, KEY_ID)?;
         let http = reqwest::blocking::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

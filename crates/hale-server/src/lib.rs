@@ -156,7 +156,9 @@ pub fn open_app(config: &Config) -> anyhow::Result<Arc<App>> {
         .with_uploads(
             config.data_dir.join("imports"),
             hale_auth::secret::SealKey::new(master.derive("import-uploads")),
-        );
+        )
+        .with_id_tokens(&master.derive("id-token-signing"))
+        .context("cannot make the ID token signing key")?;
     if let Some(oidc) = &config.oidc {
         app = app
             .with_oidc(hale_app::oidc::OidcSettings {

@@ -32,3 +32,7 @@ CREATE TABLE account_identities (
     linked_at       INTEGER NOT NULL,
     PRIMARY KEY (issuer, subject)
 );
+
+-- The nonce an app sent with its authorisation request, returned in the ID token
+-- (OpenID Connect Core 3.1.2.1).
+ALTER TABLE oauth_tokens ADD COLUMN nonce TEXT;

@@ -954,6 +954,7 @@ pub fn oauth_clients_are_kept_and_codes_are_spent_once(store: &dyn Store) {
                 challenge: Some("abc".into()),
                 expires_at: expires,
                 used_at: None,
+                nonce: Some("n-0S6_WzA2Mj".into()),
             }),
         )
         .unwrap();
@@ -970,6 +971,7 @@ pub fn oauth_clients_are_kept_and_codes_are_spent_once(store: &dyn Store) {
     let kept = store.oauth_token("code-live").unwrap().unwrap();
     assert!(kept.used_at.is_some());
     assert_eq!(kept.challenge.as_deref(), Some("abc"));
+    assert_eq!(kept.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
     for spent in ["code-live", "code-old", "never-issued"] {
         assert!(
             matches!(spend(spent), Err(StoreError::Spent(_))),

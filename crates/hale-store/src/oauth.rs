@@ -52,6 +52,8 @@ pub struct OAuthToken {
     pub expires_at: i64,
     /// When it was spent.
     pub used_at: Option<i64>,
+    /// For a code: the app's OpenID Connect nonce, for its ID token.
+    pub nonce: Option<String>,
 }
 
 fn t(s: &str) -> SqlValue {
@@ -201,13 +203,13 @@ pub(crate) fn use_assertion(
 }
 
 const TOKEN_COLUMNS: &str = "token_hash, kind, client_id, grant_id, record_id, account_id, \
-     scope, redirect_uri, challenge, expires_at, used_at";
+     scope, redirect_uri, challenge, expires_at, used_at, nonce";
 
 /// Stores a new code or refresh token.
 pub(crate) fn put_token(db: &mut dyn Db, tok: &OAuthToken) -> Result<(), StoreError> {
     db.execute(
         &format!(
-            "INSERT INTO oauth_tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO oauth_tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         &[
             t(&tok.token_hash),
@@ -221,6 +223,7 @@ pub(crate) fn put_token(db: &mut dyn Db, tok: &OAuthToken) -> Result<(), StoreEr
             opt_text(tok.challenge.as_deref()),
             SqlValue::Int(tok.expires_at),
             tok.used_at.map_or(SqlValue::Null, SqlValue::Int),
+            opt_text(tok.nonce.as_deref()),
         ],
     )?;
     Ok(())
@@ -261,7 +264,8 @@ pub fn token(db: &mut dyn Db, token_hash: &str) -> Result<Option<OAuthToken>, St
         challenge,
         expires,
         used,
-    ] = <[SqlValue; 11]>::try_from(row).map_err(|_| bad_row("oauth token"))?;
+        nonce,
+    ] = <[SqlValue; 12]>::try_from(row).map_err(|_| bad_row("oauth token"))?;
     Ok(Some(OAuthToken {
         token_hash: text(&hash),
         kind: text(&kind),
@@ -274,5 +278,6 @@ pub fn token(db: &mut dyn Db, token_hash: &str) -> Result<Option<OAuthToken>, St
         challenge: opt(&challenge),
         expires_at: int(&expires).unwrap_or(0),
         used_at: int(&used),
+        nonce: opt(&nonce),
     }))
 }

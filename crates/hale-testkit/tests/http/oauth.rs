@@ -430,3 +430,93 @@ fn guessing_codes_at_the_token_endpoint_is_slowed_down_with_429() {
     assert_eq!(&statuses[..5], &[400; 5], "{statuses:?}");
     assert!(statuses[6..].iter().all(|s| *s == 429), "{statuses:?}");
 }
+
+#[test]
+fn an_app_asking_for_openid_gets_an_id_token_signed_with_the_published_key() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    let redirect = format!("{}/app-callback", app.base);
+    let client = register(&app, &redirect);
+    let discovery = app.get("/.well-known/openid-configuration", "").json;
+    assert_eq!(discovery["issuer"], app.base.as_str());
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"][0],
+        "ES256"
+    );
+    let jwks_uri = discovery["jwks_uri"].as_str().unwrap().to_owned();
+    let keys: jsonwebtoken::jwk::JwkSet =
+        reqwest::blocking::get(&jwks_uri).unwrap().json().unwrap();
+
+    // The nonce goes with the authorisation request and comes back in the ID token.
+    let mut url = authorize_url(
+        &app,
+        &client,
+        &redirect,
+        "S256",
+        "launch/patient openid fhirUser patient/Patient.rs patient/Observation.rs offline_access",
+    );
+    url.push_str("&nonce=n-0S6_WzA2Mj");
+    let consent = alice.browser.get(&url);
+    let request = consent.hidden("request");
+    let back = alice.browser.submit_on(
+        &consent,
+        "/oauth/authorize",
+        &[
+            ("request", &request),
+            ("decision", "allow"),
+            ("labels", "general"),
+        ],
+    );
+    let code = param(&back.url, "code").expect("a code");
+    let (status, tokens) = exchange(&app, &client, &redirect, &code, VERIFIER);
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    let key = keys
+        .find(header.kid.as_deref().unwrap())
+        .expect("its key is published");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[&client]);
+    validation.set_issuer(&[&app.base]);
+    let claims = jsonwebtoken::decode::<Value>(
+        id_token,
+        &jsonwebtoken::DecodingKey::from_jwk(key).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(
+        claims["fhirUser"],
+        format!("{}/fhir/Patient/{record}", app.base)
+    );
+    // The Patient it names is the one the token reads.
+    let patient = app.get(
+        &format!("/fhir/Patient/{record}"),
+        tokens["access_token"].as_str().unwrap(),
+    );
+    assert_eq!(patient.status, 200);
+
+    // A refreshed token comes with a new ID token, without the nonce; an app that did not
+    // ask for openid gets none.
+    let (_, refreshed) = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap());
+    let again = refreshed["id_token"].as_str().expect("an ID token");
+    let claims = jsonwebtoken::decode::<Value>(
+        again,
+        &jsonwebtoken::DecodingKey::from_jwk(key).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert!(claims.get("nonce").is_none());
+    let plain = connect_seeing(
+        &app,
+        &alice.browser,
+        &client,
+        &redirect,
+        "launch/patient patient/Observation.rs",
+        &["general"],
+    );
+    assert!(plain.get("id_token").is_none(), "{plain}");
+}

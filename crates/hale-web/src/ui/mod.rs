@@ -149,6 +149,11 @@ pub(crate) fn routes() -> Router<State> {
             "/.well-known/smart-configuration",
             get(oauth::smart_configuration),
         )
+        .route(
+            "/.well-known/openid-configuration",
+            get(oauth::openid_configuration),
+        )
+        .route("/.well-known/jwks.json", get(oauth::jwks))
         .route("/record/sharing", get(sharing::sharing))
         .route(
             "/record/sharing/new",

@@ -380,6 +380,35 @@ pub(crate) async fn introspect(AxumState(state): AxumState<State>, body: Bytes) 
     }
 }
 
+/// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0): for apps that
+/// ask for `openid` and check the ID token Hale returns with their tokens.
+pub(crate) async fn openid_configuration(
+    AxumState(state): AxumState<State>,
+    headers: HeaderMap,
+) -> Response {
+    let base = public_base(&state, &headers);
+    Json(json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/oauth/authorize"),
+        "token_endpoint": format!("{base}/oauth/token"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "scopes_supported": ["openid", "fhirUser", "launch/patient", "offline_access"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "fhirUser"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
+        "code_challenge_methods_supported": ["S256"],
+    }))
+    .into_response()
+}
+
+/// `GET /.well-known/jwks.json`: the public keys Hale's ID tokens are signed with.
+pub(crate) async fn jwks(AxumState(state): AxumState<State>) -> Response {
+    Json(state.app.id_token_keys()).into_response()
+}
+
 /// `GET /.well-known/smart-configuration` (SMART App Launch 2.x §2.1).
 pub(crate) async fn smart_configuration(
     AxumState(state): AxumState<State>,
@@ -392,6 +421,7 @@ pub(crate) async fn smart_configuration(
         "token_endpoint": format!("{base}/oauth/token"),
         "revocation_endpoint": format!("{base}/oauth/revoke"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "response_types_supported": ["code"],
         "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
@@ -399,7 +429,7 @@ pub(crate) async fn smart_configuration(
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["launch/patient", "offline_access", "patient/*.cruds", "patient/*.rs", "patient/*.read", "system/*.cruds", "system/*.rs", "system/*.read"],
         "capabilities": [
-            "launch-standalone", "client-public", "client-confidential-asymmetric", "context-standalone-patient",
+            "launch-standalone", "client-public", "client-confidential-asymmetric", "context-standalone-patient", "sso-openid-connect",
             "permission-patient", "permission-v1", "permission-v2", "permission-offline"
         ],
     }))
