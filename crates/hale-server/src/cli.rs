@@ -107,6 +107,7 @@ impl DataArgs {
                     .collect(),
                 name: self.oidc_name.clone(),
             }),
+            tls: None,
         }
     }
 }
@@ -126,6 +127,12 @@ enum Command {
         /// Add a synthetic demo person with a year of record, and print how to sign in.
         #[arg(long)]
         demo: bool,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, env = "HALE_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, env = "HALE_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Operator tasks.
     Admin {
@@ -316,7 +323,14 @@ pub fn run() -> anyhow::Result<()> {
             listen,
             public_url,
             demo,
-        } => serve(data, &listen, public_url, demo),
+            tls_cert,
+            tls_key,
+        } => {
+            let mut config = data.config();
+            config.public_url = public_url;
+            config.tls = tls_cert.zip(tls_key);
+            serve(config, &listen, demo)
+        }
         Command::Admin {
             command:
                 AdminCommand::Person {
@@ -498,14 +512,7 @@ pub fn run() -> anyhow::Result<()> {
     }
 }
 
-fn serve(
-    data: DataArgs,
-    listen: &str,
-    public_url: Option<String>,
-    demo: bool,
-) -> anyhow::Result<()> {
-    let mut config = data.config();
-    config.public_url = public_url;
+fn serve(config: Config, listen: &str, demo: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -519,7 +526,12 @@ fn serve(
             let app = app.clone();
             tokio::task::spawn_blocking(move || print_demo(&app)).await??;
         }
-        println!("Hale is running at http://{addr}/ (FHIR API at http://{addr}/fhir)");
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        println!("Hale is running at {scheme}://{addr}/ (FHIR API at {scheme}://{addr}/fhir)");
         crate::serve(app, &config, listener, shutdown_signal()).await
     })
 }

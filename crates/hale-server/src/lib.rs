@@ -14,6 +14,7 @@ pub mod cli;
 mod import;
 mod key;
 pub mod mail;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct Config {
     pub reauth_window_secs: i64,
     /// Sign-in through an OpenID Connect provider, if configured.
     pub oidc: Option<OidcConfig>,
+    /// Serve HTTPS with this certificate chain and private key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// An OpenID Connect provider people can sign in with (NHS login, or another).
@@ -77,6 +80,7 @@ impl Config {
             mail_from: DEFAULT_MAIL_FROM.to_owned(),
             reauth_window_secs: hale_app::accounts::REAUTH_WINDOW_MS / 1000,
             oidc: None,
+            tls: None,
         }
     }
 }
@@ -197,6 +201,12 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr().context("no local address")?;
+    // The certificate is read before anything listens, so a bad one stops start-up loudly.
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // Imports uploaded before a stop (or a crash) carry on; they skip what is already stored.
     for job in app.unfinished_imports() {
         app.spawn_import(job);
@@ -208,11 +218,14 @@ pub async fn serve(
                 config
                     .public_url
                     .clone()
-                    .unwrap_or_else(|| format!("http://{local}")),
+                    .unwrap_or_else(|| format!("{scheme}://{local}")),
             ),
             page_secret: page_secret(config)?,
         },
     );
+    if let Some(tls) = tls {
+        return tls::serve(router, listener, tls, shutdown).await;
+    }
     // The peer address feeds the sign-in limits (per address as well as per account).
     axum::serve(
         listener,

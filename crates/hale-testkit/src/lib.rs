@@ -109,7 +109,12 @@ impl TestApp {
         let app = hale_server::open_app(&config).expect("cannot open the app");
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", std_listener.local_addr().unwrap());
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = format!("{scheme}://{}", std_listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve_app = app.clone();
         let serve_config = config.clone();

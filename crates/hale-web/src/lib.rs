@@ -66,16 +66,25 @@ impl State {
 
 /// The whole HTTP application.
 pub fn router(app: Arc<App>, config: WebConfig) -> Router {
+    let https = config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
     let state = State {
         app,
         config: Arc::new(config),
     };
-    Router::new()
+    let mut router = Router::new()
         .merge(ui::routes())
         .route("/healthz", get(|| async { "ok" }))
         .nest("/fhir", fhir::routes())
         .fallback(ui::not_found)
-        .layer(axum::middleware::map_response(ui::security_headers))
+        .layer(axum::middleware::map_response(ui::security_headers));
+    if https {
+        // Served over TLS (Hale's own, or a proxy's): browsers are to use nothing else.
+        router = router.layer(axum::middleware::map_response(ui::strict_transport));
+    }
+    router
         // Bodies are limited where they are read (fhir::read_body), with a proper 413.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)

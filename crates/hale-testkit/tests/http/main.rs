@@ -22,6 +22,7 @@ mod record;
 mod samples;
 mod sharing;
 mod synthea;
+mod tls;
 mod uploads;
 
 /// The real `hale` command line (built as `hale-under-test`), without any `HALE_KEY` from

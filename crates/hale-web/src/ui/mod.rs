@@ -448,6 +448,15 @@ pub(crate) async fn not_found(uri: axum::http::Uri, v: Visitor) -> Response {
     error_page(&v, StatusCode::NOT_FOUND)
 }
 
+/// HSTS, on every response of a Hale served over https: a year, subdomains included.
+pub(crate) async fn strict_transport(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        "strict-transport-security",
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    response
+}
+
 /// Adds the headers every response carries (see the module documentation for why).
 pub(crate) async fn security_headers(response: Response) -> Response {
     let mut response = response;
