@@ -112,6 +112,19 @@ struct Pending {
     nonce: String,
     verifier: String,
     exp: i64,
+    /// The account connecting its identity at the provider (started from the account page),
+    /// rather than someone signing in.
+    #[serde(default)]
+    link: Option<String>,
+}
+
+/// How a sign-in through the provider ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OidcOutcome {
+    /// Signed in: the new session's key.
+    SignedIn(String),
+    /// The identity is now connected to the signed-in account.
+    Linked,
 }
 
 /// Why a sign-in through the provider was refused. Each is logged for the operator, by name
@@ -140,6 +153,8 @@ pub enum OidcRefusal {
     NoVerifiedEmail,
     /// A Hale account already uses the provider's email address: sign in with it instead.
     EmailInUse,
+    /// The identity at the provider is connected to another Hale account.
+    IdentityInUse,
     /// The token was malformed in some other way.
     Invalid,
 }
@@ -159,6 +174,7 @@ impl OidcRefusal {
             OidcRefusal::LevelTooLow => "level-too-low",
             OidcRefusal::NoVerifiedEmail => "no-verified-email",
             OidcRefusal::EmailInUse => "email-in-use",
+            OidcRefusal::IdentityInUse => "identity-in-use",
             OidcRefusal::Invalid => "invalid",
         }
     }
@@ -404,14 +420,28 @@ impl App {
 
     /// Starts a sign-in: the address to send the browser to, and the sealed value of the
     /// cookie that must come back with it. `redirect_uri` is Hale's callback address.
-    pub fn oidc_begin(&self, redirect_uri: &str) -> Result<(String, String), AppError> {
+    /// With `link`, the signed-in account (both factors, recently) connects its identity at
+    /// the provider instead.
+    pub fn oidc_begin(
+        &self,
+        redirect_uri: &str,
+        link: Option<&crate::accounts::SignedIn>,
+    ) -> Result<(String, String), AppError> {
         let oidc = self.oidc()?;
+        if let Some(who) = link
+            && !self.recently_authenticated(who)
+        {
+            return Err(AppError::Unauthenticated(
+                "confirm your password and security code first".into(),
+            ));
+        }
         let discovery = oidc.discovery(false)?;
         let pending = Pending {
             state: hale_auth::secret::random_token(),
             nonce: hale_auth::secret::random_token(),
             verifier: hale_auth::secret::random_token(),
             exp: now_secs() + LOGIN_LIFETIME_SECS,
+            link: link.map(|w| w.account.id.clone()),
         };
         let mut params = vec![
             ("response_type", "code".to_owned()),
@@ -452,15 +482,17 @@ impl App {
     }
 
     /// Finishes a sign-in: checks the answer against the cookie, exchanges the code, checks
-    /// the ID token, and finds or creates the account. Returns the new session's key.
+    /// the ID token, and finds or creates the account (or, when the account page started it,
+    /// connects the identity to `current`, the browser's signed-in account).
     pub fn oidc_finish(
         &self,
         cookie: &str,
         params: &[(String, String)],
         redirect_uri: &str,
         user_agent: &str,
-    ) -> Result<Result<String, OidcRefusal>, AppError> {
-        let answer = self.oidc_finish_checked(cookie, params, redirect_uri, user_agent)?;
+        current: Option<&crate::accounts::SignedIn>,
+    ) -> Result<Result<OidcOutcome, OidcRefusal>, AppError> {
+        let answer = self.oidc_finish_checked(cookie, params, redirect_uri, user_agent, current)?;
         if let Err(refusal) = &answer {
             tracing::warn!(
                 refusal = refusal.code(),
@@ -476,7 +508,8 @@ impl App {
         params: &[(String, String)],
         redirect_uri: &str,
         user_agent: &str,
-    ) -> Result<Result<String, OidcRefusal>, AppError> {
+        current: Option<&crate::accounts::SignedIn>,
+    ) -> Result<Result<OidcOutcome, OidcRefusal>, AppError> {
         use OidcRefusal::*;
         let oidc = self.oidc()?;
         let get = |name: &str| {
@@ -495,6 +528,12 @@ impl App {
             return Ok(Err(NotStarted));
         };
         if !hale_auth::secret::equal(get("state").as_bytes(), pending.state.as_bytes()) {
+            return Ok(Err(NotStarted));
+        }
+        // A connection comes back to the browser, and the account, that started it.
+        if let Some(linking) = &pending.link
+            && current.is_none_or(|w| &w.account.id != linking)
+        {
             return Ok(Err(NotStarted));
         }
         if !get("error").is_empty() || get("code").is_empty() {
@@ -587,6 +626,9 @@ impl App {
         if !info.is_null() && info["sub"].as_str() != Some(claims.sub.as_str()) {
             return Ok(Err(Invalid));
         }
+        if let Some(who) = current.filter(|_| pending.link.is_some()) {
+            return self.oidc_link(oidc, &claims, &info, level, &who.account);
+        }
         let account = match self.oidc_account(oidc, &claims, &info, level)? {
             Ok(a) => a,
             Err(refusal) => return Ok(Err(refusal)),
@@ -604,7 +646,58 @@ impl App {
                 user_agent: crate::accounts::describe_browser(user_agent),
             })],
         })?;
-        Ok(Ok(key))
+        Ok(Ok(OidcOutcome::SignedIn(key)))
+    }
+
+    /// Connects the provider's identity to a signed-in account (raising its verification
+    /// level to what the provider checked), unless another account already has it.
+    fn oidc_link(
+        &self,
+        oidc: &Oidc,
+        claims: &IdClaims,
+        info: &Value,
+        level: VerificationLevel,
+        account: &Account,
+    ) -> Result<Result<OidcOutcome, OidcRefusal>, AppError> {
+        let issuer = oidc.settings.issuer.clone();
+        let linked = self.store.account_identity(&issuer, &claims.sub)?;
+        if linked.as_ref().is_some_and(|l| l.account_id != account.id) {
+            return Ok(Err(OidcRefusal::IdentityInUse));
+        }
+        let nhs_number = info["nhs_number"]
+            .as_str()
+            .filter(|n| hale_fhir::nhs_number::is_valid(n))
+            .map(str::to_owned);
+        let mut ops = vec![WriteOp::PutIdentity(AccountIdentity {
+            issuer,
+            subject: claims.sub.clone(),
+            account_id: account.id.clone(),
+            nhs_number,
+            proofing_level: level,
+            linked_at: linked.map_or_else(hale_fhir::date::now_millis, |l| l.linked_at),
+        })];
+        if level > account.verification_level {
+            let mut raised = account.clone();
+            raised.verification_level = level;
+            ops.push(WriteOp::PutAccount(raised));
+            if let Some(record) = &account.record {
+                ops.push(WriteOp::Audit(self.identity_raised(record, account, level)));
+            }
+        }
+        self.store.write(WriteBatch { ops })?;
+        Ok(Ok(OidcOutcome::Linked))
+    }
+
+    /// Whether the account's identity at the configured provider is connected.
+    pub fn oidc_linked(&self, account_id: &str) -> Result<bool, AppError> {
+        let Some(oidc) = self.oidc.as_ref() else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .identities_of_account(account_id)?
+            .iter()
+            .any(|i| i.issuer == oidc.settings.issuer))
     }
 
     /// The account of a provider's subject: found by the link made at the first sign-in

@@ -370,6 +370,13 @@ impl Store for PostgresStore {
         self.in_transaction(|db| hale_store::accounts::identity(db, issuer, subject))
     }
 
+    fn identities_of_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<hale_store::AccountIdentity>, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::identities_of(db, account_id))
+    }
+
     fn organisations(&self) -> Result<Vec<hale_store::Organisation>, StoreError> {
         self.in_transaction(|db| hale_store::oauth::organisations(db))
     }

@@ -399,6 +399,13 @@ impl Store for SqliteStore {
         self.with_reader(|db, _| hale_store::accounts::identity(db, issuer, subject))
     }
 
+    fn identities_of_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<hale_store::AccountIdentity>, StoreError> {
+        self.with_reader(|db, _| hale_store::accounts::identities_of(db, account_id))
+    }
+
     fn organisations(&self) -> Result<Vec<hale_store::Organisation>, StoreError> {
         self.with_reader(|db, _| hale_store::oauth::organisations(db))
     }

@@ -417,12 +417,28 @@ pub fn identity(
          FROM account_identities WHERE issuer = ? AND subject = ?",
         &[t(issuer), t(subject)],
     )?;
-    let Some(row) = rows.into_iter().next() else {
-        return Ok(None);
-    };
+    rows.into_iter().next().map(identity_from).transpose()
+}
+
+/// The identities at providers linked to an account.
+pub fn identities_of(
+    db: &mut dyn Db,
+    account_id: &str,
+) -> Result<Vec<AccountIdentity>, StoreError> {
+    db.query(
+        "SELECT issuer, subject, account_id, nhs_number, proofing_level, linked_at \
+         FROM account_identities WHERE account_id = ? ORDER BY linked_at",
+        &[t(account_id)],
+    )?
+    .into_iter()
+    .map(identity_from)
+    .collect()
+}
+
+fn identity_from(row: Row) -> Result<AccountIdentity, StoreError> {
     let [iss, sub, account, nhs, level, linked] =
         <[SqlValue; 6]>::try_from(row).map_err(|_| bad_row("identity"))?;
-    Ok(Some(AccountIdentity {
+    Ok(AccountIdentity {
         issuer: get_text(&iss),
         subject: get_text(&sub),
         account_id: get_text(&account),
@@ -433,5 +449,5 @@ pub fn identity(
         proofing_level: VerificationLevel::parse(&get_text(&level))
             .ok_or_else(|| bad_row("identity level"))?,
         linked_at: get_int(&linked).unwrap_or(0),
-    }))
+    })
 }

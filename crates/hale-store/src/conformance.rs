@@ -932,6 +932,8 @@ pub fn oauth_clients_are_kept_and_codes_are_spent_once(store: &dyn Store) {
         .unwrap();
     assert_eq!(kept.proofing_level, hale_core::VerificationLevel::P9);
     assert_eq!((kept.account_id.as_str(), kept.linked_at), ("o-1", 4));
+    assert_eq!(store.identities_of_account("o-1").unwrap(), vec![kept]);
+    assert!(store.identities_of_account("o-2").unwrap().is_empty());
     assert_eq!(
         store
             .account_identity("https://other.example", "sub-1")

@@ -154,6 +154,9 @@ pub trait Store: Send + Sync {
         subject: &str,
     ) -> Result<Option<AccountIdentity>, StoreError>;
 
+    /// The identities at OpenID providers linked to an account.
+    fn identities_of_account(&self, account_id: &str) -> Result<Vec<AccountIdentity>, StoreError>;
+
     /// Every registered organisation, by name.
     fn organisations(&self) -> Result<Vec<Organisation>, StoreError>;
 

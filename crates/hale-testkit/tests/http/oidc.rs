@@ -82,9 +82,14 @@ impl Provider {
 
 /// Hale, set up to sign people in through the provider (which knows Hale's public key).
 fn hale_with_provider() -> (TestApp, Provider) {
+    let (app, provider, _) = hale_with_provider_and_mail();
+    (app, provider)
+}
+
+fn hale_with_provider_and_mail() -> (TestApp, Provider, hale_testkit::web::SmtpSink) {
     let provider = Provider::start();
     let issuer = provider.issuer.clone();
-    let (app, _smtp) = TestApp::spawn_with_mail_and(move |c| {
+    let (app, smtp) = TestApp::spawn_with_mail_and(move |c| {
         c.oidc = Some(hale_server::OidcConfig {
             issuer,
             client_id: "hale".into(),
@@ -100,7 +105,7 @@ fn hale_with_provider() -> (TestApp, Provider) {
             "jwks": app.app().oidc_public_keys().unwrap()}),
     );
     provider.person("person-1", "P9", "P9.Cp.Cd");
-    (app, provider)
+    (app, provider, smtp)
 }
 
 /// A fresh browser goes through the provider and back: the page it ends on.
@@ -243,5 +248,66 @@ fn a_callback_that_this_browser_did_not_start_is_refused() {
         page.html.contains("started in another browser"),
         "{}",
         page.html
+    );
+}
+
+#[test]
+fn a_person_with_a_password_account_connects_nhs_login_and_then_signs_in_with_it() {
+    let (app, _provider, mut smtp) = hale_with_provider_and_mail();
+    let person = crate::accounts::set_up_person(&app, &mut smtp, EMAIL);
+    let record = app.record_of(EMAIL);
+    // Signing in with NHS login first is refused: the address has an account already.
+    let (_, refused) = sign_in_through_provider(&app);
+    assert_eq!(refused.status, 403);
+    assert!(refused.html.contains("connect it from"), "{}", refused.html);
+    // From their account page they connect it, and their identity is then checked (P9).
+    let account = person.browser.get("/account");
+    assert!(account.html.contains("NHS login"), "{}", account.html);
+    assert!(account.html.contains("Not connected"));
+    let connected = person
+        .browser
+        .submit_on(&account, "/account/identity-provider", &[]);
+    assert_eq!(
+        connected.path(),
+        "/account?done=linked",
+        "{}",
+        connected.html
+    );
+    assert!(
+        connected
+            .html
+            .contains("Connected: you can sign in with it"),
+        "{}",
+        connected.html
+    );
+    assert!(
+        person
+            .browser
+            .get("/record")
+            .html
+            .contains("Your identity has been checked.")
+    );
+    // Now NHS login signs them in to the same record, in a browser of its own.
+    let (_, record_page) = sign_in_through_provider(&app);
+    assert_eq!(record_page.path(), "/record", "{}", record_page.html);
+    assert_eq!(app.record_of(EMAIL), record);
+    // A callback for a connection, in a browser that did not start it, connects nothing.
+    let other = crate::accounts::set_up_person(&app, &mut smtp, "someone@example.org");
+    let page = other
+        .browser
+        .get("/sign-in/oidc/callback?code=abc&state=forged");
+    assert_eq!(page.status, 403);
+    // Nor can another account connect the identity that is already this one's.
+    let account = other.browser.get("/account");
+    let taken = other
+        .browser
+        .submit_on(&account, "/account/identity-provider", &[]);
+    assert_eq!(taken.status, 403, "{}", taken.html);
+    assert!(
+        taken
+            .html
+            .contains("already connected to another Hale account"),
+        "{}",
+        taken.html
     );
 }

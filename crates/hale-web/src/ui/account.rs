@@ -839,15 +839,27 @@ pub(crate) async fn account(
 ) -> Page {
     let who = two_factor(&state, &v).await?;
     let checked = who.clone();
-    let left = call(&state, &v, move |app| app.recovery_codes_left(&checked)).await?;
+    let (left, linked) = call(&state, &v, move |app| {
+        Ok((
+            app.recovery_codes_left(&checked)?,
+            app.oidc_linked(&checked.account.id)?,
+        ))
+    })
+    .await?;
     let l = v.lang;
     let level = format!(
         "account-identity-{}",
         who.account.verification_level.as_str().to_lowercase()
     );
-    let page = AccountPage {
+    let mut page = AccountPage {
         chrome: signed_in_chrome(&state, &v, &who, l.t("account-title")),
-        banner: q.done.map(|_| l.t("change-password-done")),
+        banner: q.done.map(|d| {
+            l.t(if d == "linked" {
+                "account-oidc-linked"
+            } else {
+                "change-password-done"
+            })
+        }),
         csrf: crate::ui::session_csrf(&state, &v),
         rows: vec![
             AccountRow {
@@ -883,6 +895,18 @@ pub(crate) async fn account(
                 link: None,
                 post: Some(("/account/recovery-codes", l.t("account-recovery-new"))),
             },
+            // Signing in through the operator's identity provider (NHS login), if there is one.
+            AccountRow {
+                key: state.app.oidc_name().unwrap_or_default().to_owned(),
+                value: l.t(if linked {
+                    "account-oidc-connected"
+                } else {
+                    "account-oidc-not-connected"
+                }),
+                link: None,
+                post: (!linked)
+                    .then(|| ("/account/identity-provider", l.t("account-oidc-connect"))),
+            },
             AccountRow {
                 key: l.t("account-sessions"),
                 value: String::new(),
@@ -891,6 +915,8 @@ pub(crate) async fn account(
             },
         ],
     };
+    // (No identity provider, no row for one.)
+    page.rows.retain(|r| !r.key.is_empty());
     Ok(html(StatusCode::OK, page.render()))
 }
 
@@ -902,6 +928,7 @@ fn next_page(next: &str) -> &'static str {
         "authenticator" => "/account/authenticator",
         "sharing" => "/record/sharing/new",
         "sharing-organisation" => "/record/sharing/organisation",
+        "identity-provider" => "/account",
         "share-link" => "/record/share-links/new",
         _ => "/account",
     }

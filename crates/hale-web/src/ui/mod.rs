@@ -143,6 +143,7 @@ pub(crate) fn routes() -> Router<State> {
         .route("/oauth/token", post(oauth::token))
         .route("/sign-in/oidc", get(oidc::start))
         .route("/sign-in/oidc/callback", get(oidc::callback))
+        .route("/account/identity-provider", post(oidc::connect))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
         .route(

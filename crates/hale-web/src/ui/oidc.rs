@@ -4,10 +4,11 @@
 //! session. This module speaks HTTP and words.
 
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State as AxumState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hale_app::oidc::OidcRefusal;
+use hale_app::oidc::{OidcOutcome, OidcRefusal};
 
 use super::account::call;
 use super::pages::{Chrome, MessagePage};
@@ -37,13 +38,45 @@ fn oidc_cookie(state: &State, value: Option<&str>) -> HeaderValue {
 
 /// `GET /sign-in/oidc`: off to the provider.
 pub(crate) async fn start(AxumState(state): AxumState<State>, v: Visitor) -> Response {
-    let redirect_uri = callback_url(&state);
-    let begun = call(&state, &v, move |app| app.oidc_begin(&redirect_uri)).await;
+    off_to_provider(&state, &v, None).await
+}
+
+/// `POST /account/identity-provider`: the signed-in person connects their identity at the
+/// provider to their account (both factors again first, as for any change to how they sign
+/// in).
+pub(crate) async fn connect(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Response {
+    let who = match super::account::two_factor(&state, &v).await {
+        Ok(w) => w,
+        Err(page) => return page,
+    };
+    if let Err(page) = super::account::form(&state, &v, v.session_key.as_deref(), &body) {
+        return page;
+    }
+    if let Err(page) = super::account::recent(&state, &who, "identity-provider") {
+        return page;
+    }
+    off_to_provider(&state, &v, Some(who)).await
+}
+
+async fn off_to_provider(
+    state: &State,
+    v: &Visitor,
+    link: Option<hale_app::accounts::SignedIn>,
+) -> Response {
+    let redirect_uri = callback_url(state);
+    let begun = call(state, v, move |app| {
+        app.oidc_begin(&redirect_uri, link.as_ref())
+    })
+    .await;
     match begun {
         Ok((url, cookie)) => {
             let mut r = see_other(&url);
             r.headers_mut()
-                .append(header::SET_COOKIE, oidc_cookie(&state, Some(&cookie)));
+                .append(header::SET_COOKIE, oidc_cookie(state, Some(&cookie)));
             r
         }
         Err(page) => page,
@@ -65,12 +98,18 @@ pub(crate) async fn callback(
             .into_owned()
             .collect();
     let (redirect_uri, agent) = (callback_url(&state), v.user_agent.clone());
+    let key = v.session_key.clone();
     let finished = call(&state, &v, move |app| {
-        app.oidc_finish(&cookie, &params, &redirect_uri, &agent)
+        let current = match key {
+            Some(k) => app.session(&k)?,
+            None => None,
+        };
+        app.oidc_finish(&cookie, &params, &redirect_uri, &agent, current.as_ref())
     })
     .await;
     let mut r = match finished {
-        Ok(Ok(key)) => {
+        Ok(Ok(OidcOutcome::Linked)) => see_other("/account?done=linked"),
+        Ok(Ok(OidcOutcome::SignedIn(key))) => {
             // On to the record (or the app that sent them), which asks for Hale's own second
             // factor if the provider's sign-in did not include one.
             let mut r = super::oauth::after_sign_in(&state, &v);
