@@ -180,9 +180,7 @@ impl Access {
     pub fn writes_as_person(&self) -> bool {
         match self {
             Access::Owner { .. } => true,
-            Access::Grantee { grant, .. } => {
-                !matches!(grant.role, Role::Professional | Role::Organisation)
-            }
+            Access::Grantee { grant, .. } => !grant.role.is_professional(),
             Access::Organisation { .. } | Access::System => false,
         }
     }
@@ -345,8 +343,10 @@ impl App {
                 let grant = self
                     .grant_by_id(record, grant)?
                     .filter(|g| g.in_force(hale_fhir::date::now_millis()))
-                    .filter(|g| g.holder_subject().as_deref() == Some(subject.as_str()))
                     .ok_or_else(ended)?;
+                if !self.holds(&grant, subject)? {
+                    return Err(ended());
+                }
                 Ok(Access::Grantee {
                     record: record.clone(),
                     grant: Box::new(grant),

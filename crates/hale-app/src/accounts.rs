@@ -273,6 +273,7 @@ impl App {
             totp_sealed: None,
             totp_last_step: None,
             created_at: now_ms(),
+            org: None,
         };
         let token = secret::random_token();
         self.store.write(WriteBatch {

@@ -118,9 +118,15 @@ fn who(ctx: &RequestContext, record: &RecordId) -> (String, Option<String>, &'st
             subject,
             ..
         } => {
-            // Someone acting for the person: the entry says for whom.
+            // Someone acting for the person: the entry says for whom. A professional at an
+            // organisation the person gave access to gives care, rather than acting for them.
             let person = (own == record).then(|| format!("record:{own}"));
-            (subject.clone(), person, "proxy")
+            let purpose = if subject.contains("@org:") {
+                "care"
+            } else {
+                "proxy"
+            };
+            (subject.clone(), person, purpose)
         }
         // An organisation's system, under the grant the person gave the organisation.
         Actor::Organisation { org, .. } => (format!("org:{org}"), None, "care"),

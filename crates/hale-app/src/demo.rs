@@ -84,6 +84,7 @@ impl App {
             totp_sealed: Some(identity.seal.seal(&totp_secret, &account_id)),
             totp_last_step: None,
             created_at: now,
+            org: None,
         };
         self.store.write(WriteBatch {
             ops: vec![

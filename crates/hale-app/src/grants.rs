@@ -82,6 +82,12 @@ impl Role {
             .find(|r| r.code() == code)
     }
 
+    /// Whether its holder writes as a health or care service (a professional, or an
+    /// organisation and the professionals who work there).
+    pub fn is_professional(self) -> bool {
+        matches!(self, Role::Professional | Role::Organisation)
+    }
+
     /// Whether this is a share link rather than a person.
     pub fn is_link(self) -> bool {
         matches!(self, Role::Link | Role::EmergencyLink)
@@ -697,11 +703,78 @@ impl App {
     /// starting on a later date), for the list of records shared with them.
     pub fn grants_held_or_coming(&self, who: &SignedIn) -> Result<Vec<Grant>, AppError> {
         let now = hale_fhir::date::now_millis();
-        Ok(self
-            .grants_by_holder(ACCOUNT_SYSTEM, &who.account.id)?
+        let mut held = self.grants_by_holder(ACCOUNT_SYSTEM, &who.account.id)?;
+        // A professional also reaches what people gave the organisation they work for.
+        if let Some(org) = &who.account.org {
+            held.extend(self.grants_by_holder(ORGANISATION_SYSTEM, org)?);
+        }
+        Ok(held
             .into_iter()
             .filter(|g| g.status == Status::Active && g.end.is_none_or(|e| now < e))
             .collect())
+    }
+
+    /// The actor subject of `who` acting under `grant`: their account, or for a grant to
+    /// their organisation, their account at it (`account:ID@org:ORG`), which the audit log
+    /// keeps so "Who has looked" can say where they work.
+    fn subject_under(who: &SignedIn, grant: &Grant) -> String {
+        match &grant.holder {
+            Holder::Organisation(org) => format!("account:{}@org:{org}", who.account.id),
+            _ => format!("account:{}", who.account.id),
+        }
+    }
+
+    /// Whether `subject` holds `grant`: its holder, or a professional of the organisation
+    /// holding it (checked against their account now, so leaving the organisation ends it).
+    pub(crate) fn holds(&self, grant: &Grant, subject: &str) -> Result<bool, AppError> {
+        if grant.holder_subject().as_deref() == Some(subject) {
+            return Ok(true);
+        }
+        let Holder::Organisation(org) = &grant.holder else {
+            return Ok(false);
+        };
+        let Some((account, at)) = subject
+            .strip_prefix("account:")
+            .and_then(|s| s.split_once("@org:"))
+        else {
+            return Ok(false);
+        };
+        Ok(at == org
+            && self
+                .store
+                .account(account)?
+                .is_some_and(|a| a.org.as_deref() == Some(org.as_str())))
+    }
+
+    /// Makes an account one of an organisation's professionals (operator use): they then
+    /// reach the records that gave the organisation access, as it was given.
+    pub fn add_organisation_member(&self, org_id: &str, email: &str) -> Result<(), AppError> {
+        if !self
+            .store
+            .organisations()?
+            .iter()
+            .any(|o| o.org_id == org_id)
+        {
+            return Err(AppError::bad_request(
+                "org",
+                "no organisation has that id: create it first with hale admin org create",
+            ));
+        }
+        let email = crate::accounts::normalise_email(email).unwrap_or_default();
+        let mut account = self.store.account_by_email(&email)?.ok_or_else(|| {
+            AppError::bad_request(
+                "email",
+                "no account has that email address: they sign up first",
+            )
+        })?;
+        account.org = Some(org_id.to_owned());
+        if account.kind == hale_core::AccountKind::Proxy {
+            account.kind = hale_core::AccountKind::Professional;
+        }
+        self.store.write(WriteBatch {
+            ops: vec![WriteOp::PutAccount(account)],
+        })?;
+        Ok(())
     }
 
     /// The context in which a signed-in account acts for someone under a grant: checked now
@@ -725,11 +798,11 @@ impl App {
             .ok_or_else(|| AppError::Unauthenticated("this access has ended".into()))?;
         Ok(RequestContext {
             actor: Actor::Grantee {
+                subject: Self::subject_under(who, &grant),
                 record: grant.record,
                 grant: grant.id,
                 scopes: Scopes::parse("patient/*.cruds")
                     .map_err(|e| AppError::Internal(e.to_string()))?,
-                subject: format!("account:{}", who.account.id),
                 app: None,
             },
             verification: who.account.verification_level,

@@ -251,7 +251,7 @@ impl App {
     ) -> Result<Result<StoredResource, Vec<EntryProblem>>, AppError> {
         let grant = self
             .acting_grant(ctx)?
-            .filter(|g| g.role == crate::grants::Role::Professional)
+            .filter(|g| g.role.is_professional())
             .ok_or_else(|| {
                 AppError::Forbidden(
                     "clinical notes are written by the professionals a person shares their record with"

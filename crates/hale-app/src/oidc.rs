@@ -769,6 +769,7 @@ impl App {
             totp_sealed: None,
             totp_last_step: None,
             created_at: now,
+            org: None,
         };
         let mut ops = vec![
             WriteOp::PutAccount(account.clone()),

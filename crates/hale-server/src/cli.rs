@@ -223,6 +223,18 @@ enum OrgCommand {
         #[arg(long)]
         name: String,
     },
+    /// Make an account one of the organisation's professionals: they then see the records
+    /// that gave the organisation access (they sign up first).
+    AddMember {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The organisation's id.
+        #[arg(long)]
+        org: String,
+        /// The professional's account, by email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -464,6 +476,17 @@ pub fn run() -> anyhow::Result<()> {
         } => {
             let app = crate::open_app(&data.config())?;
             println!("{}", app.register_organisation(&name)?);
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Org {
+                    command: OrgCommand::AddMember { data, org, email },
+                },
+        } => {
+            let app = crate::open_app(&data.config())?;
+            app.add_organisation_member(&org, &email)?;
+            println!("the account now belongs to the organisation");
             Ok(())
         }
         Command::Import { command } => crate::import::run(command),

@@ -36,3 +36,7 @@ CREATE TABLE account_identities (
 -- The nonce an app sent with its authorisation request, returned in the ID token
 -- (OpenID Connect Core 3.1.2.1).
 ALTER TABLE oauth_tokens ADD COLUMN nonce TEXT;
+
+-- A professional's account belongs to the organisation they work for: they reach the
+-- records that gave the organisation access.
+ALTER TABLE accounts ADD COLUMN org_id TEXT REFERENCES organisations (org_id);

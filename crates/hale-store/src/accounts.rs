@@ -35,6 +35,8 @@ pub struct Account {
     pub totp_last_step: Option<i64>,
     /// When the account was made, ms.
     pub created_at: i64,
+    /// For a professional: the organisation they work for.
+    pub org: Option<String>,
 }
 
 /// A server-side sign-in session. The browser holds a random key; only its digest is here.
@@ -96,7 +98,7 @@ fn bad_row(what: &str) -> StoreError {
 }
 
 const ACCOUNT_COLUMNS: &str = "account_id, email, kind, record_id, password_hash, \
-     email_verified_at, verification_level, totp_sealed, totp_last_step, created_at";
+     email_verified_at, verification_level, totp_sealed, totp_last_step, created_at, org_id";
 
 fn account_from(row: Row) -> Result<Account, StoreError> {
     let [
@@ -110,7 +112,8 @@ fn account_from(row: Row) -> Result<Account, StoreError> {
         totp,
         last_step,
         created,
-    ] = <[SqlValue; 10]>::try_from(row).map_err(|_| bad_row("account"))?;
+        org,
+    ] = <[SqlValue; 11]>::try_from(row).map_err(|_| bad_row("account"))?;
     Ok(Account {
         id: get_text(&id),
         email: get_text(&email),
@@ -129,6 +132,10 @@ fn account_from(row: Row) -> Result<Account, StoreError> {
         },
         totp_last_step: get_int(&last_step),
         created_at: get_int(&created).unwrap_or(0),
+        org: match org {
+            SqlValue::Text(o) => Some(o),
+            _ => None,
+        },
     })
 }
 
@@ -155,15 +162,16 @@ pub(crate) fn put_account(db: &mut dyn Db, a: &Account) -> Result<(), StoreError
         a.totp_sealed.clone().map_or(SqlValue::Null, SqlValue::Blob),
         opt_int(a.totp_last_step),
         SqlValue::Int(a.created_at),
+        a.org.as_deref().map_or(SqlValue::Null, t),
     ];
     db.execute(
         &format!(
-            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (account_id) DO UPDATE SET email = excluded.email, kind = excluded.kind, \
              record_id = excluded.record_id, password_hash = excluded.password_hash, \
              email_verified_at = excluded.email_verified_at, \
              verification_level = excluded.verification_level, totp_sealed = excluded.totp_sealed, \
-             totp_last_step = excluded.totp_last_step"
+             totp_last_step = excluded.totp_last_step, org_id = excluded.org_id"
         ),
         &params,
     )?;

@@ -712,6 +712,7 @@ fn account(id: &str, email: &str, record: Option<RecordId>) -> crate::Account {
         totp_sealed: None,
         totp_last_step: None,
         created_at: 1_700_000_000_000,
+        org: None,
     }
 }
 
@@ -877,6 +878,14 @@ pub fn oauth_clients_are_kept_and_codes_are_spent_once(store: &dyn Store) {
         .map(|o| o.name)
         .collect();
     assert_eq!(names, ["Hilltop Care", "Riverside Surgery"]);
+    // A professional's account belongs to an organisation.
+    let professional = crate::Account {
+        kind: hale_core::AccountKind::Professional,
+        org: Some("org-b".into()),
+        ..account("pro-1", "pro@example.org", None)
+    };
+    one(store, WriteOp::PutAccount(professional.clone())).unwrap();
+    assert_eq!(store.account("pro-1").unwrap(), Some(professional));
     let system = crate::OAuthClient {
         client_id: "sys-1".into(),
         name: "Surgery records system".into(),

@@ -619,3 +619,129 @@ fn a_client_written_elsewhere_completes_the_backend_services_flow() {
             "patient": record, "observations": ["Body weight"]})
     );
 }
+
+#[test]
+fn a_professional_at_an_organisation_sees_what_people_gave_it_and_adds_a_clinical_note() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let (org, _) = register_system(&app, "Riverside Surgery");
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    let own = app.token(&record, "patient/*.cruds");
+    let weight = app.post(
+        "/fhir/Observation",
+        &own,
+        &observation(&record, "Body weight"),
+    );
+    let weight_id = weight.json["id"].as_str().unwrap().to_owned();
+    let condition = app.post(
+        "/fhir/Condition",
+        &own,
+        &json!({"resourceType": "Condition",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "F41.1"}]},
+            "subject": {"reference": format!("Patient/{record}")}}),
+    );
+    let condition_id = condition.json["id"].as_str().unwrap().to_owned();
+    give_organisation(&alice, &org, "write");
+    assert!(smtp.next_email().contains("An organisation now has access"));
+
+    // Dr Patel has an account, and the operator records that she works at the surgery.
+    let gp = set_up_person(&app, &mut smtp, "gp@example.org");
+    let outsider = set_up_person(&app, &mut smtp, "other-gp@example.org");
+    crate::ok(&[
+        "admin",
+        "org",
+        "add-member",
+        "--data-dir",
+        data_dir(&app),
+        "--org",
+        &org,
+        "--email",
+        "gp@example.org",
+    ]);
+    let shared = gp.browser.get("/shared-with-me");
+    assert!(
+        shared.html.contains("A professional at Riverside Surgery"),
+        "{}",
+        shared.html
+    );
+    assert!(
+        !outsider
+            .browser
+            .get("/shared-with-me")
+            .html
+            .contains("Riverside Surgery")
+    );
+    let grant = shared
+        .html
+        .split("name=\"grant\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let opened = gp
+        .browser
+        .submit_on(&shared, "/shared-with-me/open", &[("grant", &grant)]);
+    assert_eq!(opened.path(), "/record", "{}", opened.html);
+    assert_eq!(
+        gp.browser
+            .get(&format!("/record/entry/Observation/{weight_id}"))
+            .status,
+        200
+    );
+    assert_eq!(
+        gp.browser
+            .get(&format!("/record/entry/Condition/{condition_id}"))
+            .status,
+        404,
+        "a mental health entry was not shared"
+    );
+    // She writes a clinical note, which stays the surgery's.
+    let form = gp.browser.get("/record/add/clinical-note");
+    let added = gp.browser.submit_on(
+        &form,
+        "/record/add/clinical-note",
+        &[("title", "Review"), ("note", "Weight stable.")],
+    );
+    assert_eq!(added.path(), "/record/documents", "{}", added.html);
+    let notes = app.search_ids(
+        "/fhir/DocumentReference?type=http://loinc.org|11506-3",
+        &own,
+    );
+    assert_eq!(notes.len(), 1);
+    let delete = app.send(
+        "DELETE",
+        &format!("/fhir/DocumentReference/{}", notes[0]),
+        &own,
+        None,
+        &[],
+    );
+    assert_eq!(delete.status, 403, "what the surgery wrote stays theirs");
+    // Alice sees that someone at the surgery looked.
+    let looked = alice.browser.get("/record/who-has-looked");
+    assert!(
+        looked
+            .html
+            .contains("Someone who works at Riverside Surgery"),
+        "{}",
+        looked.html
+    );
+    // When she takes the surgery's access back, Dr Patel's next page says it has ended.
+    let sharing = alice.browser.get("/record/sharing");
+    let org_part = sharing
+        .html
+        .split("Health and care organisations")
+        .nth(1)
+        .unwrap();
+    let org_grant = crate::sharing::grant_id_in(org_part);
+    alice.browser.submit_on(
+        &sharing,
+        &format!("/record/sharing/{org_grant}/revoke"),
+        &[],
+    );
+    let after = gp.browser.get("/record");
+    assert!(
+        after.html.contains("Your access has ended"),
+        "{}",
+        after.html
+    );
+}

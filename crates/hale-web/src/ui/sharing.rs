@@ -592,7 +592,11 @@ pub(crate) async fn shared_with_me(
                 rows: vec![
                     (
                         l.t("shared-you-are"),
-                        l.t(&format!("role-{}", g.role.code())),
+                        if g.role == Role::Organisation {
+                            l.t1("shared-you-are-org", "org", &g.name)
+                        } else {
+                            l.t(&format!("role-{}", g.role.code()))
+                        },
                     ),
                     (l.t("sharing-labels"), labels_words(l, g)),
                     (l.t("sharing-kinds"), kinds_words(l, g)),

@@ -234,7 +234,7 @@ async fn acting_as_professional(
     call(state, v, move |app| {
         Ok(app
             .acting_grant(&ctx)?
-            .is_some_and(|g| g.role == hale_app::grants::Role::Professional))
+            .is_some_and(|g| g.role.is_professional()))
     })
     .await
 }

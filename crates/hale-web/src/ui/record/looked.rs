@@ -85,6 +85,16 @@ fn row(
                 ),
             ],
         )
+    } else if let Some((_, org)) = e.actor.split_once("@org:") {
+        // A professional at an organisation the person gave access to.
+        let at = format!("org:{org}");
+        match grants
+            .iter()
+            .find(|g| g.holder_subject().as_deref() == Some(at.as_str()))
+        {
+            Some(g) => l.t1("looked-who-org-professional", "org", &g.name),
+            None => l.t("looked-who-organisation"),
+        }
     } else if e.actor.starts_with("account:") {
         l.t("looked-who-account")
     } else if e.actor.starts_with("org:") {
