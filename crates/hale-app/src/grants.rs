@@ -749,11 +749,22 @@ impl App {
     /// Makes an account one of an organisation's professionals (operator use): they then
     /// reach the records that gave the organisation access, as it was given.
     pub fn add_organisation_member(&self, org_id: &str, email: &str) -> Result<(), AppError> {
-        if !self
-            .store
-            .organisations()?
-            .iter()
-            .any(|o| o.org_id == org_id)
+        self.set_organisation(Some(org_id), email)
+    }
+
+    /// Takes an account out of its organisation (operator use): from its next request, it
+    /// reaches nothing the organisation was given.
+    pub fn remove_organisation_member(&self, email: &str) -> Result<(), AppError> {
+        self.set_organisation(None, email)
+    }
+
+    fn set_organisation(&self, org: Option<&str>, email: &str) -> Result<(), AppError> {
+        if let Some(org_id) = org
+            && !self
+                .store
+                .organisations()?
+                .iter()
+                .any(|o| o.org_id == org_id)
         {
             return Err(AppError::bad_request(
                 "org",
@@ -767,8 +778,8 @@ impl App {
                 "no account has that email address: they sign up first",
             )
         })?;
-        account.org = Some(org_id.to_owned());
-        if account.kind == hale_core::AccountKind::Proxy {
+        account.org = org.map(str::to_owned);
+        if org.is_some() && account.kind == hale_core::AccountKind::Proxy {
             account.kind = hale_core::AccountKind::Professional;
         }
         self.store.write(WriteBatch {

@@ -235,6 +235,15 @@ enum OrgCommand {
         #[arg(long)]
         email: String,
     },
+    /// Take an account out of its organisation: it reaches nothing the organisation was
+    /// given, from its next request.
+    RemoveMember {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The professional's account, by email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -487,6 +496,17 @@ pub fn run() -> anyhow::Result<()> {
             let app = crate::open_app(&data.config())?;
             app.add_organisation_member(&org, &email)?;
             println!("the account now belongs to the organisation");
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Org {
+                    command: OrgCommand::RemoveMember { data, email },
+                },
+        } => {
+            let app = crate::open_app(&data.config())?;
+            app.remove_organisation_member(&email)?;
+            println!("the account no longer belongs to an organisation");
             Ok(())
         }
         Command::Import { command } => crate::import::run(command),

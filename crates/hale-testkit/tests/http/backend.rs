@@ -725,6 +725,27 @@ fn a_professional_at_an_organisation_sees_what_people_gave_it_and_adds_a_clinica
         "{}",
         looked.html
     );
+    // When Dr Patel leaves the surgery, her next page says her access has ended; back at
+    // the surgery, she reaches the record again.
+    let member = |command: &str, extra: &[&str]| {
+        let mut args = vec!["admin", "org", command, "--data-dir", data_dir(&app)];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--email", "gp@example.org"]);
+        crate::ok(&args);
+    };
+    member("remove-member", &[]);
+    let left = gp.browser.get("/record");
+    assert!(left.html.contains("Your access has ended"), "{}", left.html);
+    member("add-member", &["--org", &org]);
+    let back = gp.browser.get("/shared-with-me");
+    gp.browser
+        .submit_on(&back, "/shared-with-me/open", &[("grant", &grant)]);
+    assert_eq!(
+        gp.browser
+            .get(&format!("/record/entry/Observation/{weight_id}"))
+            .status,
+        200
+    );
     // When she takes the surgery's access back, Dr Patel's next page says it has ended.
     let sharing = alice.browser.get("/record/sharing");
     let org_part = sharing
