@@ -11,6 +11,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
+import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { chromium } from 'playwright-core'
@@ -36,16 +37,24 @@ before(async () => {
   const env = { ...process.env }
   delete env.HALE_KEY
   delete env.HALE_SMTP_URL
+  // Pages are opened at localhost, a domain name, as passkeys (WebAuthn) need one; Hale
+  // listens on the loopback address behind it. A free port is found first.
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address()
+      probe.close(() => resolve(port))
+    })
+  })
   // --demo adds Sam Demo, with a year of synthetic record, beside the people tests make.
-  server = spawn(BIN, ['serve', '--demo', '--data-dir', dataDir, '--listen', '127.0.0.1:0'], { env })
+  server = spawn(BIN, ['serve', '--demo', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`,
+    '--public-url', `http://localhost:${port}`], { env })
   base = await new Promise((resolve, reject) => {
     let out = ''
     server.stdout.on('data', (chunk) => {
       out += chunk
-      const m = out.match(/running at (http:\/\/[0-9.:]+)\//)
-      if (m) {
+      if (/running at http:\/\/[0-9.:]+\//.test(out)) {
         demoCodes = [...out.matchAll(/^ {4}([a-z0-9]{5}-[a-z0-9]{5})$/gm)].map((x) => x[1])
-        resolve(m[1])
+        resolve(`http://localhost:${port}`)
       }
     })
     server.on('exit', (code) => reject(new Error(`hale exited with ${code}`)))
@@ -566,6 +575,49 @@ test('keyboard only: sign up, confirm the email, sign in, set up the authenticat
   await typeInto(page, '#code', totp(key, 1))
   await Promise.all([page.waitForURL('**/record'), page.keyboard.press('Enter')])
   assert.equal(await heading(page), 'Your record')
+  await context.close()
+})
+
+test('with JavaScript on, a passkey is added and then used instead of a security code', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const page = await context.newPage()
+  // Chromium's virtual authenticator: a platform authenticator that verifies the person.
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('WebAuthn.enable')
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2', transport: 'internal', hasResidentKey: true,
+      hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true,
+    },
+  })
+  await signUp(page, 'passkey@example.org', 'Kit Passkey')
+  await page.goto(base + '/account')
+  assert.match(await page.textContent('main'), /Passkeys\s+None yet/)
+  await page.goto(base + '/account/passkeys')
+  assert.equal(await heading(page), 'Passkeys')
+  await check(page, 'passkeys')
+  await submitForm(page)
+  await check(page, 'passkeys-errors')
+  await page.fill('#name', 'This computer')
+  await submitForm(page)
+  assert.match(await page.textContent('main'), /Your passkey has been added/, await page.content())
+  assert.match(await page.textContent('main'), /This computer/)
+  await check(page, 'passkeys-added')
+
+  // Signed out and back in: the password, then the passkey instead of a code.
+  await context.clearCookies()
+  await page.goto(base + '/sign-in')
+  await page.fill('#email', 'passkey@example.org')
+  await page.fill('#password', PASSWORD)
+  await submitForm(page)
+  await page.click('text=Use a passkey instead')
+  await page.waitForLoadState('load')
+  assert.equal(await heading(page), 'Use your passkey')
+  await check(page, 'passkey-sign-in')
+  await submitForm(page)
+  assert.equal(await heading(page), 'Your record', await page.content())
+  await page.goto(base + '/account/passkeys')
+  assert.match(await page.textContent('main'), /Last used on/)
   await context.close()
 })
 

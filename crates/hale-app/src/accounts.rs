@@ -763,7 +763,7 @@ impl App {
             .is_some_and(|at| now_ms() - at < window)
     }
 
-    fn require_recent(&self, who: &SignedIn) -> Result<(), AppError> {
+    pub(crate) fn require_recent(&self, who: &SignedIn) -> Result<(), AppError> {
         if self.recently_authenticated(who) {
             Ok(())
         } else {
@@ -894,12 +894,12 @@ fn unix_secs() -> u64 {
 
 /// The sign-in limit keys for a code typed by a signed-in account: the account, and the
 /// address it came from.
-fn code_keys(who: &SignedIn, client: &str) -> [String; 2] {
+pub(crate) fn code_keys(who: &SignedIn, client: &str) -> [String; 2] {
     [format!("totp:{}", who.account.id), format!("addr:{client}")]
 }
 
 /// The session as it is once a second factor has just been proven.
-fn with_second_factor(who: &SignedIn) -> Session {
+pub(crate) fn with_second_factor(who: &SignedIn) -> Session {
     let mut session = who.session.clone();
     session.second_factor_at = Some(now_ms());
     session

@@ -23,6 +23,7 @@ pub mod journal;
 pub mod labels;
 pub mod oauth;
 pub mod oidc;
+pub mod passkeys;
 
 mod placement;
 pub mod readings;
@@ -58,6 +59,8 @@ pub struct App {
     identity: Option<accounts::Identity>,
     oidc: Option<oidc::Oidc>,
     id_token_key: Option<oidc::SigningKey>,
+    /// Set once the public address is known (at `serve`).
+    passkeys: std::sync::OnceLock<passkeys::Passkeys>,
     uploads: Option<uploads::Uploads>,
     audit_queue: std::sync::Arc<audit::AuditQueue>,
 }
@@ -105,6 +108,7 @@ impl App {
             identity: None,
             oidc: None,
             id_token_key: None,
+            passkeys: std::sync::OnceLock::new(),
             uploads: None,
         }
     }

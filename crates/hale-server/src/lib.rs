@@ -211,15 +211,15 @@ pub async fn serve(
     for job in app.unfinished_imports() {
         app.spawn_import(job);
     }
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
+    app.enable_passkeys(&public_url);
     let router = hale_web::router(
         app,
         hale_web::WebConfig {
-            public_url: Some(
-                config
-                    .public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("{scheme}://{local}")),
-            ),
+            public_url: Some(public_url),
             page_secret: page_secret(config)?,
         },
     );

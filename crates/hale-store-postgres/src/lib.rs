@@ -377,6 +377,10 @@ impl Store for PostgresStore {
         self.in_transaction(|db| hale_store::accounts::identities_of(db, account_id))
     }
 
+    fn passkeys_of(&self, account_id: &str) -> Result<Vec<hale_store::StoredPasskey>, StoreError> {
+        self.in_transaction(|db| hale_store::accounts::passkeys_of(db, account_id))
+    }
+
     fn organisations(&self) -> Result<Vec<hale_store::Organisation>, StoreError> {
         self.in_transaction(|db| hale_store::oauth::organisations(db))
     }

@@ -40,3 +40,15 @@ ALTER TABLE oauth_tokens ADD COLUMN nonce TEXT;
 -- A professional's account belongs to the organisation they work for: they reach the
 -- records that gave the organisation access.
 ALTER TABLE accounts ADD COLUMN org_id TEXT REFERENCES organisations (org_id);
+
+-- Passkeys (WebAuthn), a second factor: the public key credential as webauthn-rs keeps it
+-- (public key, signature counter), never a secret.
+CREATE TABLE passkeys (
+    credential_id   TEXT PRIMARY KEY,
+    account_id      TEXT NOT NULL REFERENCES accounts (account_id),
+    name            TEXT NOT NULL,
+    passkey         TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    last_used_at    INTEGER
+);
+CREATE INDEX passkeys_by_account ON passkeys (account_id);

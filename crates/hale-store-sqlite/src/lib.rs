@@ -406,6 +406,10 @@ impl Store for SqliteStore {
         self.with_reader(|db, _| hale_store::accounts::identities_of(db, account_id))
     }
 
+    fn passkeys_of(&self, account_id: &str) -> Result<Vec<hale_store::StoredPasskey>, StoreError> {
+        self.with_reader(|db, _| hale_store::accounts::passkeys_of(db, account_id))
+    }
+
     fn organisations(&self) -> Result<Vec<hale_store::Organisation>, StoreError> {
         self.with_reader(|db, _| hale_store::oauth::organisations(db))
     }

@@ -459,3 +459,74 @@ fn identity_from(row: Row) -> Result<AccountIdentity, StoreError> {
         linked_at: get_int(&linked).unwrap_or(0),
     })
 }
+
+/// A passkey (a WebAuthn credential) an account signs in with as its second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    /// The credential's id, base64url.
+    pub credential_id: String,
+    /// Whose.
+    pub account_id: String,
+    /// What the person called it ("my phone").
+    pub name: String,
+    /// The credential as the WebAuthn library keeps it (JSON): public key and counter.
+    pub passkey: String,
+    /// When added, ms.
+    pub created_at: i64,
+    /// When last used to sign in, ms.
+    pub last_used_at: Option<i64>,
+}
+
+/// Inserts or updates a passkey (its counter and last use change with each sign-in).
+pub(crate) fn put_passkey(db: &mut dyn Db, p: &StoredPasskey) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO passkeys (credential_id, account_id, name, passkey, created_at, last_used_at) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (credential_id) DO UPDATE SET \
+         passkey = excluded.passkey, last_used_at = excluded.last_used_at, name = excluded.name",
+        &[
+            t(&p.credential_id),
+            t(&p.account_id),
+            t(&p.name),
+            t(&p.passkey),
+            SqlValue::Int(p.created_at),
+            opt_int(p.last_used_at),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Removes one of an account's passkeys (absent is not an error).
+pub(crate) fn delete_passkey(
+    db: &mut dyn Db,
+    account_id: &str,
+    credential_id: &str,
+) -> Result<(), StoreError> {
+    db.execute(
+        "DELETE FROM passkeys WHERE account_id = ? AND credential_id = ?",
+        &[t(account_id), t(credential_id)],
+    )?;
+    Ok(())
+}
+
+/// An account's passkeys, oldest first.
+pub fn passkeys_of(db: &mut dyn Db, account_id: &str) -> Result<Vec<StoredPasskey>, StoreError> {
+    db.query(
+        "SELECT credential_id, account_id, name, passkey, created_at, last_used_at \
+         FROM passkeys WHERE account_id = ? ORDER BY created_at, credential_id",
+        &[t(account_id)],
+    )?
+    .into_iter()
+    .map(|row| {
+        let [id, account, name, passkey, created, used] =
+            <[SqlValue; 6]>::try_from(row).map_err(|_| bad_row("passkey"))?;
+        Ok(StoredPasskey {
+            credential_id: get_text(&id),
+            account_id: get_text(&account),
+            name: get_text(&name),
+            passkey: get_text(&passkey),
+            created_at: get_int(&created).unwrap_or(0),
+            last_used_at: get_int(&used),
+        })
+    })
+    .collect()
+}

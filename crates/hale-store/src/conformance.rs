@@ -942,6 +942,46 @@ pub fn oauth_clients_are_kept_and_codes_are_spent_once(store: &dyn Store) {
     assert_eq!(kept.proofing_level, hale_core::VerificationLevel::P9);
     assert_eq!((kept.account_id.as_str(), kept.linked_at), ("o-1", 4));
     assert_eq!(store.identities_of_account("o-1").unwrap(), vec![kept]);
+
+    // Passkeys: added, used (counter and last use change), removed.
+    let passkey = crate::StoredPasskey {
+        credential_id: "cred-1".into(),
+        account_id: "o-1".into(),
+        name: "My phone".into(),
+        passkey: r#"{"cred":{"counter":0}}"#.into(),
+        created_at: 6,
+        last_used_at: None,
+    };
+    one(store, WriteOp::PutPasskey(passkey.clone())).unwrap();
+    let used = crate::StoredPasskey {
+        passkey: r#"{"cred":{"counter":1}}"#.into(),
+        last_used_at: Some(7),
+        ..passkey.clone()
+    };
+    one(store, WriteOp::PutPasskey(used.clone())).unwrap();
+    assert_eq!(store.passkeys_of("o-1").unwrap(), vec![used]);
+    one(
+        store,
+        WriteOp::DeletePasskey {
+            account_id: "someone-else".into(),
+            credential_id: "cred-1".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        store.passkeys_of("o-1").unwrap().len(),
+        1,
+        "only its owner removes it"
+    );
+    one(
+        store,
+        WriteOp::DeletePasskey {
+            account_id: "o-1".into(),
+            credential_id: "cred-1".into(),
+        },
+    )
+    .unwrap();
+    assert!(store.passkeys_of("o-1").unwrap().is_empty());
     assert!(store.identities_of_account("o-2").unwrap().is_empty());
     assert_eq!(
         store

@@ -224,6 +224,17 @@ pub fn apply(
                 crate::oauth::put_client(db, client)?;
                 None
             }
+            WriteOp::PutPasskey(passkey) => {
+                accounts::put_passkey(db, passkey)?;
+                None
+            }
+            WriteOp::DeletePasskey {
+                account_id,
+                credential_id,
+            } => {
+                accounts::delete_passkey(db, account_id, credential_id)?;
+                None
+            }
             WriteOp::PutIdentity(identity) => {
                 accounts::put_identity(db, identity)?;
                 None

@@ -27,7 +27,7 @@ pub mod oauth;
 pub mod sql;
 mod types;
 
-pub use accounts::{Account, AccountIdentity, OneTimeToken, Session};
+pub use accounts::{Account, AccountIdentity, OneTimeToken, Session, StoredPasskey};
 pub use audit::{AuditEntry, Checkpoint, StoredAuditEntry, Verification};
 pub use crypto::{Keyring, MasterKey};
 pub use error::StoreError;
@@ -153,6 +153,9 @@ pub trait Store: Send + Sync {
         issuer: &str,
         subject: &str,
     ) -> Result<Option<AccountIdentity>, StoreError>;
+
+    /// An account's passkeys, oldest first.
+    fn passkeys_of(&self, account_id: &str) -> Result<Vec<StoredPasskey>, StoreError>;
 
     /// The identities at OpenID providers linked to an account.
     fn identities_of_account(&self, account_id: &str) -> Result<Vec<AccountIdentity>, StoreError>;

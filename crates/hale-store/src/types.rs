@@ -135,6 +135,15 @@ pub enum WriteOp {
     },
     /// Registers (or updates) an OAuth client.
     PutClient(crate::OAuthClient),
+    /// Adds a passkey, or records its use (new counter, last used).
+    PutPasskey(crate::StoredPasskey),
+    /// Removes one of an account's passkeys.
+    DeletePasskey {
+        /// Whose.
+        account_id: String,
+        /// Which.
+        credential_id: String,
+    },
     /// Links (or updates) a person's identity at an OpenID provider to their account.
     PutIdentity(crate::AccountIdentity),
     /// Registers (or renames) an organisation.

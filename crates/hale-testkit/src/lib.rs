@@ -12,6 +12,10 @@ use reqwest::blocking::Client;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+/// Give this as `public_url` to serve the test app at `http://localhost:PORT` (a domain
+/// name, as passkeys need), its address then in `base` and its links.
+pub const LOCALHOST: &str = "http://localhost";
+
 /// Where the shared test data lives (copied into the project, with sources and licences).
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
@@ -103,7 +107,7 @@ impl TestApp {
 
     fn start(
         dir: tempfile::TempDir,
-        config: Config,
+        mut config: Config,
         pg: Option<hale_store_postgres::testing::TestDatabase>,
     ) -> Self {
         let app = hale_server::open_app(&config).expect("cannot open the app");
@@ -114,7 +118,12 @@ impl TestApp {
         } else {
             "http"
         };
-        let base = format!("{scheme}://{}", std_listener.local_addr().unwrap());
+        let mut base = format!("{scheme}://{}", std_listener.local_addr().unwrap());
+        // Served at a domain name (passkeys need one): localhost, on the port just bound.
+        if config.public_url.as_deref() == Some(LOCALHOST) {
+            base = format!("{LOCALHOST}:{}", std_listener.local_addr().unwrap().port());
+            config.public_url = Some(base.clone());
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serve_app = app.clone();
         let serve_config = config.clone();

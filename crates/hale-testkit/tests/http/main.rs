@@ -18,6 +18,7 @@ mod labels;
 mod oauth;
 mod oidc;
 mod pages;
+mod passkeys;
 mod record;
 mod samples;
 mod sharing;

@@ -744,6 +744,34 @@ oidc-refused-no-verified-email = The service that checks who you are did not giv
 oidc-refused-email-in-use = A Hale account already uses your email address. Sign in with your email address and password, then connect it from "Your account".
 oidc-refused-identity-in-use = That identity is already connected to another Hale account.
 account-oidc-connected = Connected: you can sign in with it
+account-passkeys = Passkeys
+account-passkeys-count = { $count ->
+    [0] None yet
+    [one] 1 passkey
+   *[other] { $count } passkeys
+}
+account-passkeys-manage = Add or remove
+code-use-passkey = Use a passkey instead
+passkeys-title = Passkeys
+passkeys-intro = A passkey lets you sign in with your phone, computer or security key (using your fingerprint, face or PIN) instead of typing a security code. You still need your password.
+passkeys-none = You have not added a passkey.
+passkeys-used = Last used on { $date }
+passkeys-added-on = Added on { $date }, not used yet
+passkeys-remove = Remove
+passkeys-add = Add a passkey
+passkeys-add-body = Your browser will ask you to make one. This needs JavaScript turned on.
+passkeys-name = Name it, so you know which it is
+passkeys-name-hint = For example, my phone
+passkeys-add-submit = Add a passkey
+passkeys-added = Your passkey has been added. You can use it to sign in.
+passkeys-removed = The passkey has been removed. It can no longer be used to sign in.
+passkeys-error-name = Enter a name for the passkey
+passkeys-error-not-made = Your browser did not make or use a passkey. Passkeys need JavaScript turned on: you can use a security code instead.
+passkeys-error-not-accepted = That passkey could not be checked. Try again, or use a security code.
+passkey-sign-in-title = Use your passkey
+passkey-sign-in-body = Your browser will ask you to use your passkey (with your fingerprint, face, PIN or security key). This needs JavaScript turned on.
+passkey-sign-in-submit = Use your passkey
+passkey-use-code = Use a security code instead
 account-oidc-not-connected = Not connected
 account-oidc-connect = Connect
 account-oidc-linked = Connected. You can now sign in with it, and your identity has been checked as it says.

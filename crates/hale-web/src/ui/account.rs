@@ -386,6 +386,10 @@ fn code_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
     ];
     page.submit = l.t("code-submit");
     page.links = vec![(None, "/sign-in/recovery-code", l.t("code-use-recovery"))];
+    if state.app.passkeys_available() {
+        page.links
+            .insert(0, (None, "/sign-in/passkey", l.t("code-use-passkey")));
+    }
     page
 }
 
@@ -839,10 +843,11 @@ pub(crate) async fn account(
 ) -> Page {
     let who = two_factor(&state, &v).await?;
     let checked = who.clone();
-    let (left, linked) = call(&state, &v, move |app| {
+    let (left, linked, passkeys) = call(&state, &v, move |app| {
         Ok((
             app.recovery_codes_left(&checked)?,
             app.oidc_linked(&checked.account.id)?,
+            app.passkeys_of(&checked)?.len(),
         ))
     })
     .await?;
@@ -908,6 +913,16 @@ pub(crate) async fn account(
                     .then(|| ("/account/identity-provider", l.t("account-oidc-connect"))),
             },
             AccountRow {
+                key: if state.app.passkeys_available() {
+                    l.t("account-passkeys")
+                } else {
+                    String::new()
+                },
+                value: l.t1("account-passkeys-count", "count", passkeys),
+                link: Some(("/account/passkeys", l.t("account-passkeys-manage"))),
+                post: None,
+            },
+            AccountRow {
                 key: l.t("account-sessions"),
                 value: String::new(),
                 link: Some(("/account/sessions", l.t("account-sessions-see"))),
@@ -929,6 +944,7 @@ fn next_page(next: &str) -> &'static str {
         "sharing" => "/record/sharing/new",
         "sharing-organisation" => "/record/sharing/organisation",
         "identity-provider" => "/account",
+        "passkeys" => "/account/passkeys",
         "share-link" => "/record/share-links/new",
         _ => "/account",
     }

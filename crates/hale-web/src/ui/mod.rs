@@ -23,6 +23,7 @@ pub mod i18n;
 pub(crate) mod oauth;
 pub(crate) mod oidc;
 pub mod pages;
+pub(crate) mod passkeys;
 pub mod record;
 pub(crate) mod sharing;
 
@@ -144,6 +145,14 @@ pub(crate) fn routes() -> Router<State> {
         .route("/sign-in/oidc", get(oidc::start))
         .route("/sign-in/oidc/callback", get(oidc::callback))
         .route("/account/identity-provider", post(oidc::connect))
+        .route("/account/passkeys", get(passkeys::list).post(passkeys::add))
+        .route("/account/passkeys/options", post(passkeys::add_options))
+        .route("/account/passkeys/{id}/remove", post(passkeys::remove))
+        .route(
+            "/sign-in/passkey",
+            get(passkeys::sign_in_form).post(passkeys::sign_in),
+        )
+        .route("/sign-in/passkey/options", post(passkeys::sign_in_options))
         .route("/oauth/revoke", post(oauth::revoke))
         .route("/oauth/introspect", post(oauth::introspect))
         .route(

@@ -169,6 +169,9 @@ pub(crate) struct FormPage {
     pub hidden: Vec<(&'static str, String)>,
     pub fields: Vec<Field>,
     pub submit: String,
+    /// A passkey ceremony the form runs with JavaScript: `create` or `get`, and where its
+    /// options come from.
+    pub passkey: Option<(&'static str, &'static str)>,
     /// Links after the form: an optional lead-in, the address, the link text.
     pub links: Vec<(Option<String>, &'static str, String)>,
 }
@@ -190,6 +193,7 @@ impl FormPage {
             fields: Vec::new(),
             submit: String::new(),
             links: Vec::new(),
+            passkey: None,
         }
     }
 
