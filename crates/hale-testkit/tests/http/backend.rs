@@ -111,6 +111,22 @@ pub(crate) fn system_token(app: &TestApp, client: &str, scope: &str) -> String {
     answer["access_token"].as_str().unwrap().to_owned()
 }
 
+/// Alice, signed up, with her NHS number on her record: (Alice, record, her token).
+fn alice_with_nhs_number(
+    app: &TestApp,
+    smtp: &mut hale_testkit::web::SmtpSink,
+) -> (crate::accounts::Person, String, String) {
+    let alice = set_up_person(app, smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    let own = app.token(&record, "patient/*.cruds");
+    let mut patient = app.get(&format!("/fhir/Patient/{record}"), &own).json;
+    patient["identifier"] =
+        json!([{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": NHS_NUMBER}]);
+    let put = app.put(&format!("/fhir/Patient/{record}"), &own, &patient);
+    assert_eq!(put.status, 200, "{}", put.json);
+    (alice, record, own)
+}
+
 fn observation(record: &str, text: &str) -> Value {
     json!({"resourceType": "Observation", "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": text},
@@ -123,15 +139,8 @@ fn observation(record: &str, text: &str) -> Value {
 fn an_organisations_system_reaches_only_what_people_gave_the_organisation_until_taken_back() {
     let (app, mut smtp) = TestApp::spawn_with_mail();
     let (org, client) = register_system(&app, "Riverside Surgery");
-    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
-    let record = app.record_of(&alice.email);
-    let own = app.token(&record, "patient/*.cruds");
-    // Alice's NHS number, a general measurement and a mental health condition of her own.
-    let mut patient = app.get(&format!("/fhir/Patient/{record}"), &own).json;
-    patient["identifier"] =
-        json!([{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": NHS_NUMBER}]);
-    let put = app.put(&format!("/fhir/Patient/{record}"), &own, &patient);
-    assert_eq!(put.status, 200, "{}", put.json);
+    // Alice (with her NHS number), a general measurement and a mental health condition.
+    let (alice, record, own) = alice_with_nhs_number(&app, &mut smtp);
     let weight = app.post(
         "/fhir/Observation",
         &own,
@@ -571,17 +580,7 @@ fn give_organisation(person: &crate::accounts::Person, org: &str, access: &str) 
 fn a_client_written_elsewhere_completes_the_backend_services_flow() {
     let (app, mut smtp) = TestApp::spawn_with_mail();
     let (org, client) = register_system(&app, "Riverside Surgery");
-    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
-    let record = app.record_of(&alice.email);
-    let own = app.token(&record, "patient/*.cruds");
-    let mut patient = app.get(&format!("/fhir/Patient/{record}"), &own).json;
-    patient["identifier"] =
-        json!([{"system": "https://fhir.nhs.uk/Id/nhs-number", "value": NHS_NUMBER}]);
-    assert_eq!(
-        app.put(&format!("/fhir/Patient/{record}"), &own, &patient)
-            .status,
-        200
-    );
+    let (alice, record, own) = alice_with_nhs_number(&app, &mut smtp);
     assert_eq!(
         app.post(
             "/fhir/Observation",
