@@ -244,6 +244,8 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await check(page, 'confirm')
   await page.goto(base + '/account/password')
   await check(page, 'change-password')
+  await page.goto(base + '/account/email')
+  await check(page, 'change-email')
 
   // The record: add a measurement (empty, with errors, filled), see the entry, the list
   // and the chart.

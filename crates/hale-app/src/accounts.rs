@@ -332,6 +332,101 @@ impl App {
             .map_err(|_| FormProblem::LinkInvalid)
     }
 
+    /// Asks to change the account's email address (both factors proven recently): a link
+    /// to the new address proves it is theirs (24 hours, once), and the old address is told.
+    /// An address that already has an account gets nothing, and the answer is the same, so
+    /// this cannot be used to find out who has an account.
+    pub fn request_email_change(
+        &self,
+        who: &SignedIn,
+        new_email: &str,
+        link_base: &str,
+    ) -> Result<Result<(), FormProblem>, AppError> {
+        self.require_recent(who)?;
+        let identity = self.identity()?;
+        let Some(email) = normalise_email(new_email) else {
+            return Ok(Err(FormProblem::EmailInvalid));
+        };
+        if email == who.account.email || self.store.account_by_email(&email)?.is_some() {
+            return Ok(Ok(()));
+        }
+        let token = secret::random_token();
+        self.store.write(WriteBatch {
+            ops: vec![WriteOp::PutToken(OneTimeToken {
+                token_hash: secret::digest(&token),
+                account_id: who.account.id.clone(),
+                purpose: format!("change-email:{email}"),
+                expires_at: now_ms() + VERIFY_LINK_TTL_MS,
+                used_at: None,
+            })],
+        })?;
+        let sent = identity.mailer.send(
+            &email,
+            "Confirm your new email address for Hale",
+            &format!(
+                "To use this address for your Hale account, open this link within 24 hours:\n\n\
+                 {link_base}/account/email/confirm?token={token}\n\n\
+                 If you did not ask for this, you do not need to do anything."
+            ),
+        );
+        if sent.is_err() {
+            tracing::warn!("the email change link could not be sent");
+        }
+        Ok(Ok(()))
+    }
+
+    /// Follows an email change link: the account's address becomes the new one (proven by
+    /// the link), every session ends, and the old address is told.
+    pub fn confirm_email_change(&self, token: &str) -> Result<(), FormProblem> {
+        let hash = secret::digest(token.trim());
+        let found = self
+            .store
+            .one_time_token(&hash)
+            .ok()
+            .flatten()
+            .filter(|t| t.used_at.is_none() && t.expires_at > now_ms())
+            .ok_or(FormProblem::LinkInvalid)?;
+        let new_email = found
+            .purpose
+            .strip_prefix("change-email:")
+            .ok_or(FormProblem::LinkInvalid)?
+            .to_owned();
+        let mut account = self
+            .store
+            .account(&found.account_id)
+            .ok()
+            .flatten()
+            .ok_or(FormProblem::LinkInvalid)?;
+        let old_email = std::mem::replace(&mut account.email, new_email);
+        account.email_verified_at = Some(now_ms());
+        self.store
+            .write(WriteBatch {
+                ops: vec![
+                    WriteOp::UseToken { token_hash: hash },
+                    WriteOp::EndSessions {
+                        account_id: account.id.clone(),
+                        only: None,
+                    },
+                    WriteOp::PutAccount(account),
+                ],
+            })
+            .map_err(|_| FormProblem::LinkInvalid)?;
+        if let Ok(identity) = self.identity()
+            && identity
+                .mailer
+                .send(
+                    &old_email,
+                    "Your Hale email address has been changed",
+                    "The email address of your Hale account has just been changed, and every device signed in to it has been signed out.\n\n\
+                     If you did not do this, tell the people who run your Hale service now.",
+                )
+                .is_err()
+        {
+            tracing::warn!("the email-changed notice could not be sent");
+        }
+        Ok(())
+    }
+
     /// Sends a password reset link, if the address has an account; the caller shows the
     /// same "check your email" page either way. Limited per address like sign-in.
     pub fn request_password_reset(

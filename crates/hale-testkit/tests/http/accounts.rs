@@ -820,3 +820,70 @@ fn sensitive_changes_ask_for_the_password_and_a_code_again_once_a_while_has_pass
         "confirmed: the change may go ahead"
     );
 }
+
+#[test]
+fn a_person_changes_their_email_address_by_a_link_to_the_new_one_and_the_old_one_is_told() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "old@example.org");
+    let other = set_up_person(&app, &mut smtp, "taken@example.org");
+    let record = app.record_of("old@example.org");
+    let form = person.browser.get("/account/email");
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert!(form.html.contains("Your email address is old@example.org"));
+    let bad = person
+        .browser
+        .submit_on(&form, "/account/email", &[("email", "not an address")]);
+    assert!(bad.html.contains("There is a problem"), "{}", bad.html);
+    // An address that has an account looks the same, and nothing is sent.
+    let sent_before = smtp.all().len();
+    let taken =
+        person
+            .browser
+            .submit_on(&form, "/account/email", &[("email", "taken@example.org")]);
+    assert!(
+        taken.html.contains("we have sent a link to it"),
+        "{}",
+        taken.html
+    );
+    assert_eq!(smtp.all().len(), sent_before);
+    let asked = person
+        .browser
+        .submit_on(&form, "/account/email", &[("email", "New@Example.org")]);
+    assert_eq!(
+        asked.html,
+        taken.html.replace("taken@example.org", "new@example.org")
+    );
+    let mail = smtp.next_email();
+    assert!(mail.contains("To: new@example.org"), "{mail}");
+    let link = link_in(&mail, &format!("{}/account/email/confirm?token=", app.base));
+    // Until the link is followed, nothing has changed.
+    assert_eq!(app.record_of("old@example.org"), record);
+    let done = app.browser().get(&link);
+    assert!(done.html.contains("Email address changed"), "{}", done.html);
+    assert_eq!(app.record_of("new@example.org"), record);
+    let notice = smtp.next_email();
+    assert!(
+        notice.contains("To: old@example.org") && notice.contains("has just been changed"),
+        "{notice}"
+    );
+    // It works once; every device was signed out; the new address signs in.
+    let again = app.browser().get(&link);
+    assert_eq!(again.status, 400, "a link works once");
+    assert!(
+        again.html.contains("This link does not work"),
+        "{}",
+        again.html
+    );
+    assert_ne!(person.browser.get("/record").path(), "/record");
+    let signed_in = app.browser().submit(
+        "/sign-in",
+        &[("email", "new@example.org"), ("password", PASSWORD)],
+    );
+    assert_eq!(
+        signed_in.path(),
+        "/sign-in/security-code",
+        "{}",
+        signed_in.html
+    );
+    let _ = other;
+}

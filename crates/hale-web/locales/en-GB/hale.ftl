@@ -745,6 +745,14 @@ oidc-refused-email-in-use = A Hale account already uses your email address. Sign
 oidc-refused-identity-in-use = That identity is already connected to another Hale account.
 account-oidc-connected = Connected: you can sign in with it
 account-passkeys = Passkeys
+account-email-change = Change
+email-change-title = Change your email address
+email-change-body = Your email address is { $email }. We will send a link to the new address: your address changes when you follow it.
+email-change-new = Your new email address
+email-change-submit = Send the link
+email-change-sent = If you can use this address for Hale, we have sent a link to it. Follow the link within 24 hours to change your address. We will tell your old address too.
+email-changed-title = Email address changed
+email-changed-body = Your account now uses your new email address. You have been signed out everywhere: sign in with your new address.
 account-passkeys-count = { $count ->
     [0] None yet
     [one] 1 passkey

@@ -296,6 +296,93 @@ pub(crate) async fn verify_email(
     Ok(html(status, page.render()))
 }
 
+fn email_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
+    let l = v.lang;
+    let mut page = signed_in_form(state, v, who, l.t("email-change-title"), "/account/email");
+    page.back = Some(("/account".into(), l.t("account-title")));
+    page.paragraphs = vec![l.t1("email-change-body", "email", &who.account.email)];
+    page.fields = vec![
+        Field::new("email", "email", l.t("email-change-new"))
+            .autocomplete("email")
+            .code(false, ""),
+    ];
+    page.submit = l.t("email-change-submit");
+    page
+}
+
+/// `GET /account/email`: a new address (both factors again first).
+pub(crate) async fn email_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = two_factor(&state, &v).await?;
+    recent(&state, &who, "email")?;
+    Ok(html(StatusCode::OK, email_page(&state, &v, &who).render()))
+}
+
+/// `POST /account/email`: a link goes to the new address; the same page either way.
+pub(crate) async fn email_change(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Page {
+    let who = two_factor(&state, &v).await?;
+    let data = form(&state, &v, v.session_key.as_deref(), &body)?;
+    recent(&state, &who, "email")?;
+    let (typed, base, checked) = (data.get("email").to_owned(), state.link_base(), who.clone());
+    let asked = call(&state, &v, move |app| {
+        app.request_email_change(&checked, &typed, &base)
+    })
+    .await?;
+    let l = v.lang;
+    if let Err(problem) = asked {
+        let mut page = email_page(&state, &v, &who);
+        page.fields[0].value = data.get("email").to_owned();
+        page.error("email", problem_text(&v, problem));
+        return Ok(html(StatusCode::OK, page.render()));
+    }
+    let page = MessagePage {
+        chrome: signed_in_chrome(&state, &v, &who, l.t("check-email-title")),
+        heading: l.t("check-email-title"),
+        paragraphs: vec![l.t("email-change-sent"), l.t("check-email-spam")],
+        reference: None,
+        links: vec![("/account", l.t("account-title"))],
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+/// `GET /account/email/confirm?token=…`: the link sent to the new address.
+pub(crate) async fn email_confirm(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    Query(q): Query<TokenQuery>,
+) -> Page {
+    let l = v.lang;
+    let token = q.token;
+    let ok = call(&state, &v, move |app| {
+        Ok(app.confirm_email_change(&token).is_ok())
+    })
+    .await?;
+    let (heading, body, status) = if ok {
+        (
+            l.t("email-changed-title"),
+            vec![l.t("email-changed-body")],
+            StatusCode::OK,
+        )
+    } else {
+        (
+            l.t("link-invalid-title"),
+            vec![l.t("link-invalid-body"), l.t("link-invalid-next")],
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let page = MessagePage {
+        chrome: Chrome::new(l, heading.clone()),
+        heading,
+        paragraphs: body,
+        reference: None,
+        links: vec![("/sign-in", l.t("start-sign-in"))],
+    };
+    Ok(html(status, page.render()))
+}
+
 fn sign_in_page(state: &State, v: &Visitor, csrf: String, email: &str) -> FormPage {
     let l = v.lang;
     let mut page = open_form(v, "sign-in-title", "/sign-in", csrf);
@@ -870,7 +957,7 @@ pub(crate) async fn account(
             AccountRow {
                 key: l.t("account-email"),
                 value: who.account.email.clone(),
-                link: None,
+                link: Some(("/account/email", l.t("account-email-change"))),
                 post: None,
             },
             AccountRow {
@@ -945,6 +1032,7 @@ fn next_page(next: &str) -> &'static str {
         "sharing-organisation" => "/record/sharing/organisation",
         "identity-provider" => "/account",
         "passkeys" => "/account/passkeys",
+        "email" => "/account/email",
         "share-link" => "/record/share-links/new",
         _ => "/account",
     }

@@ -145,6 +145,11 @@ pub(crate) fn routes() -> Router<State> {
         .route("/sign-in/oidc", get(oidc::start))
         .route("/sign-in/oidc/callback", get(oidc::callback))
         .route("/account/identity-provider", post(oidc::connect))
+        .route(
+            "/account/email",
+            get(account::email_form).post(account::email_change),
+        )
+        .route("/account/email/confirm", get(account::email_confirm))
         .route("/account/passkeys", get(passkeys::list).post(passkeys::add))
         .route("/account/passkeys/options", post(passkeys::add_options))
         .route("/account/passkeys/{id}/remove", post(passkeys::remove))
