@@ -520,3 +520,47 @@ fn an_app_asking_for_openid_gets_an_id_token_signed_with_the_published_key() {
     );
     assert!(plain.get("id_token").is_none(), "{plain}");
 }
+
+#[test]
+fn an_app_written_elsewhere_completes_the_standalone_launch_and_reads_with_its_token() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    let own = app.token(&record, "patient/*.cruds");
+    let weight = app.post(
+        "/fhir/Observation",
+        &own,
+        &serde_json::json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Body weight"},
+            "subject": {"reference": format!("Patient/{record}")},
+            "valueQuantity": {"value": 71.5, "unit": "kg"}}),
+    );
+    assert_eq!(weight.status, 201);
+    let redirect = format!("{}/app-callback", app.base);
+    let client = register(&app, &redirect);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/smart-launch-client.mjs");
+    let out = std::process::Command::new("node")
+        .args([
+            script,
+            &app.base,
+            &client,
+            &redirect,
+            "alice@example.org",
+            PASSWORD,
+            &alice.code_ahead(1),
+        ])
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        found,
+        serde_json::json!({"patient": record, "has_id_token": true, "has_refresh_token": true,
+            "scope": "launch/patient openid fhirUser patient/Patient.rs patient/Observation.rs",
+            "observations": ["Body weight"]})
+    );
+}
