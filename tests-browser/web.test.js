@@ -246,6 +246,8 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await check(page, 'change-password')
   await page.goto(base + '/account/email')
   await check(page, 'change-email')
+  await page.goto(base + '/record/export')
+  await check(page, 'export')
 
   // The record: add a measurement (empty, with errors, filled), see the entry, the list
   // and the chart.

@@ -803,6 +803,25 @@ impl App {
     }
 }
 
+impl App {
+    /// Everything in the person's own record that they can see, for them to take away (the
+    /// right of access and to portability): the person themselves only, both factors
+    /// proven recently; recorded in the audit log as an export.
+    pub fn export_record(
+        &self,
+        who: &crate::accounts::SignedIn,
+        ctx: &RequestContext,
+    ) -> Result<Vec<StoredResource>, AppError> {
+        let record = self.owner_record(ctx)?;
+        self.require_recent(who)?;
+        let access = self.access(ctx)?;
+        let mut all = self.store.everything(&record)?;
+        all.retain(|r| self.visible_to(&access, r));
+        self.audit_reads(ctx, "export", "the whole record", [&record])?;
+        Ok(all)
+    }
+}
+
 /// Ids are unique per type across records, so an update naming an id the actor cannot see
 /// cannot create it either: it answers in these words, whether the id is hidden in the
 /// actor's own record or used in another.

@@ -1048,3 +1048,93 @@ fn a_person_changes_their_own_symptom_medicine_and_contact_with_history_kept_but
     assert_eq!(still.json["code"]["text"], "Penicillin");
     assert_eq!(still.json["meta"]["versionId"], "1");
 }
+
+#[test]
+fn a_person_downloads_everything_they_can_see_in_their_record_as_one_fhir_bundle() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "export@example.org");
+    let record = app.record_of(&person.email);
+    let b = &person.browser;
+    b.submit(
+        "/record/add/symptom",
+        &[("what", "Headache"), ("severity", "mild"), ("notes", "")],
+    );
+    // What a service wrote is not theirs to see until their identity is checked (P9), so
+    // it is not in the download either.
+    let theirs = app.post(
+        "/fhir/Condition",
+        &app.system_token,
+        &json!({"resourceType": "Condition", "code": {"text": "Asthma"},
+            "subject": {"reference": format!("Patient/{record}")}}),
+    );
+    assert_eq!(theirs.status, 201);
+    let form = b.get("/record/export");
+    assert_eq!(form.status, 200, "{}", form.html);
+    assert!(form.html.contains("Download your record"));
+    let csrf = form.hidden("csrf");
+    let download = reqwest_download(&app, b, &csrf);
+    assert_eq!(download.0, "application/fhir+json");
+    assert!(
+        download
+            .1
+            .starts_with("attachment; filename=\"hale-record-")
+    );
+    let bundle: serde_json::Value = serde_json::from_slice(&download.2).unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert_eq!(bundle["type"], "collection");
+    let texts: Vec<String> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(texts.contains(&"Patient".to_owned()) && texts.contains(&"Observation".to_owned()));
+    assert!(!download_text(&download.2).contains("Asthma"));
+    assert!(download_text(&download.2).contains("Headache"));
+    let looked = b.get("/record/who-has-looked?all=1");
+    assert!(
+        looked
+            .html
+            .contains("Downloaded a copy of your whole record"),
+        "{}",
+        looked.html
+    );
+}
+
+#[test]
+fn downloading_the_record_asks_for_the_password_and_a_code_again_once_a_while_has_passed() {
+    let (app, mut smtp) = TestApp::spawn_with_mail_and(|c| c.reauth_window_secs = 0);
+    let person = set_up_person(&app, &mut smtp, "stale@example.org");
+    let page = person.browser.get("/record/export");
+    assert!(
+        page.path().starts_with("/account/confirm"),
+        "{}",
+        page.path()
+    );
+}
+
+/// Sends the download form as a browser does: (type, disposition, body).
+fn reqwest_download(
+    app: &TestApp,
+    browser: &hale_testkit::web::Browser,
+    csrf: &str,
+) -> (String, String, Vec<u8>) {
+    let page = browser.submit("/record/export", &[("csrf", csrf)]);
+    let _ = app;
+    let header = |name: &str| {
+        page.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    (
+        header("content-type"),
+        header("content-disposition"),
+        page.html.clone().into_bytes(),
+    )
+}
+
+fn download_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

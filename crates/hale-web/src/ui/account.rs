@@ -1033,6 +1033,7 @@ fn next_page(next: &str) -> &'static str {
         "identity-provider" => "/account",
         "passkeys" => "/account/passkeys",
         "email" => "/account/email",
+        "export" => "/record/export",
         "share-link" => "/record/share-links/new",
         _ => "/account",
     }

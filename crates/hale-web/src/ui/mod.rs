@@ -181,6 +181,10 @@ pub(crate) fn routes() -> Router<State> {
         .route("/record/sharing/{id}/revoke", post(sharing::revoke))
         .route("/record/emergency", get(record::emergency))
         .route(
+            "/record/export",
+            get(record::export_form).post(record::export),
+        )
+        .route(
             "/record/share-links/new",
             get(record::link_form).post(record::link_create),
         )

@@ -116,7 +116,10 @@ fn row(
     } else {
         action
     };
-    let what = if e.action == "everything" || e.action == "verify-identity" || e.action == "import"
+    let what = if e.action == "everything"
+        || e.action == "export"
+        || e.action == "verify-identity"
+        || e.action == "import"
     {
         action
     } else {

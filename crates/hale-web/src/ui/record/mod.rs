@@ -6,6 +6,7 @@
 
 mod add;
 mod charts;
+mod export;
 mod import;
 mod label;
 mod links;
@@ -13,6 +14,7 @@ mod looked;
 
 pub(crate) use add::*;
 pub(crate) use charts::*;
+pub(crate) use export::*;
 pub(crate) use import::*;
 pub(crate) use label::*;
 pub(crate) use links::*;
