@@ -76,7 +76,7 @@ fn usable(key: &Jwk) -> bool {
 }
 
 /// Checks a registered key set: a JWK Set of public signing keys, each with a `kid`.
-fn check_jwks(text: &str) -> Result<JwkSet, AppError> {
+pub(crate) fn check_jwks(text: &str) -> Result<JwkSet, AppError> {
     let bad = |why: &str| AppError::bad_request("jwks", why.to_owned());
     let raw: serde_json::Value =
         serde_json::from_str(text).map_err(|_| bad("the key set is not JSON"))?;
@@ -172,11 +172,14 @@ impl App {
     /// The `client_credentials` grant: checks the client assertion and the scopes, and
     /// issues a five-minute token for the client's organisation. `token_url` is this
     /// endpoint's address, which the assertion must name as its audience.
-    pub(crate) fn client_credentials(
+    /// Authenticates a client by its signed assertion (`private_key_jwt`, RFC 7523): issued
+    /// by and about a registered client with keys, for this token endpoint (`token_url`),
+    /// at most five minutes ahead, and its `jti` used once.
+    pub(crate) fn authenticate_client(
         &self,
-        get: impl Fn(&str) -> String,
+        get: &impl Fn(&str) -> String,
         token_url: &str,
-    ) -> Result<Result<TokenResponse, TokenError>, AppError> {
+    ) -> Result<Result<OAuthClient, TokenError>, AppError> {
         if get("client_assertion_type") != ASSERTION_TYPE {
             return Ok(Err(TokenError::InvalidRequest(
                 "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
@@ -191,16 +194,47 @@ impl App {
         let Some(client) = self.store.oauth_client(&client_id)? else {
             return Ok(Err(TokenError::InvalidClient));
         };
-        let (Some(org), Some(jwks)) = (&client.org, &client.jwks) else {
+        let Some(jwks) = &client.jwks else {
             return Ok(Err(TokenError::UnauthorizedClient));
         };
         let Ok(claims) = verify_assertion(&assertion, jwks, &client_id, token_url) else {
             return Ok(Err(TokenError::InvalidClientAssertion));
         };
-        let now = now_secs();
-        if claims.exp > now + ASSERTION_MAX_SECS + LEEWAY_SECS as i64 {
+        if claims.exp > now_secs() + ASSERTION_MAX_SECS + LEEWAY_SECS as i64 {
             return Ok(Err(TokenError::InvalidClientAssertion));
         }
+        // Used once: the store refuses a jti it has seen from this client.
+        let once = self.store.write(WriteBatch {
+            ops: vec![WriteOp::UseAssertion {
+                client_id: client_id.clone(),
+                jti: claims.jti,
+                expires_at: claims.exp.saturating_mul(1000),
+            }],
+        });
+        match once {
+            Ok(_) => Ok(Ok(client)),
+            Err(hale_store::StoreError::Spent(_)) => Ok(Err(TokenError::InvalidClientAssertion)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The `client_credentials` grant: checks the client assertion and the scopes, and
+    /// issues a five-minute token for the client's organisation. `token_url` is this
+    /// endpoint's address, which the assertion must name as its audience.
+    pub(crate) fn client_credentials(
+        &self,
+        get: impl Fn(&str) -> String,
+        token_url: &str,
+    ) -> Result<Result<TokenResponse, TokenError>, AppError> {
+        let client = match self.authenticate_client(&get, token_url)? {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(org) = &client.org else {
+            return Ok(Err(TokenError::UnauthorizedClient));
+        };
+        let client_id = client.client_id.clone();
+        let now = now_secs();
         let scope = get("scope");
         let scopes = match Scopes::parse(&scope) {
             Ok(s)
@@ -211,21 +245,6 @@ impl App {
             }
             _ => return Ok(Err(TokenError::InvalidScope)),
         };
-        // Used once: the store refuses a jti it has seen from this client.
-        let once = self.store.write(WriteBatch {
-            ops: vec![WriteOp::UseAssertion {
-                client_id: client_id.clone(),
-                jti: claims.jti,
-                expires_at: claims.exp.saturating_mul(1000),
-            }],
-        });
-        match once {
-            Ok(_) => {}
-            Err(hale_store::StoreError::Spent(_)) => {
-                return Ok(Err(TokenError::InvalidClientAssertion));
-            }
-            Err(e) => return Err(e.into()),
-        }
         let access_token = self.tokens.sign(&Claims {
             sub: client_id,
             rec: None,

@@ -204,23 +204,38 @@ fn now_ms() -> i64 {
 }
 
 impl App {
-    /// Registers an app (operator use): returns its client id. Only public clients (PKCE,
-    /// no secret) for now.
+    /// Registers an app (operator use): returns its client id. A public app (on a phone, in
+    /// a browser) has no secret and relies on PKCE; a confidential one (a server) also
+    /// proves itself at the token endpoint with a JWT signed by one of its registered public
+    /// keys (`jwks`, a JWK Set; SMART's `client-confidential-asymmetric`).
     pub fn register_client(
         &self,
         name: &str,
         redirect_uris: &[String],
         public: bool,
+        jwks: Option<&str>,
     ) -> Result<String, AppError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(AppError::bad_request("name", "give the app a name"));
         }
-        if !public {
-            return Err(AppError::bad_request(
-                "public",
-                "only public clients (PKCE, no secret) can be registered so far",
-            ));
+        match (public, jwks) {
+            (true, Some(_)) => {
+                return Err(AppError::bad_request(
+                    "public",
+                    "a public app has no keys: register it with --public, or with --jwks",
+                ));
+            }
+            (false, None) => {
+                return Err(AppError::bad_request(
+                    "jwks",
+                    "a confidential app proves itself with a key: give its public keys with --jwks (or register it with --public)",
+                ));
+            }
+            (false, Some(keys)) => {
+                crate::backend::check_jwks(keys)?;
+            }
+            (true, None) => {}
         }
         if redirect_uris.is_empty() {
             return Err(AppError::bad_request(
@@ -258,7 +273,7 @@ impl App {
                 public,
                 created_at: now_ms(),
                 org: None,
-                jwks: None,
+                jwks: jwks.map(str::to_owned),
             })],
         })?;
         Ok(client_id)
@@ -535,10 +550,27 @@ impl App {
         params: &[(String, String)],
         issuer: &str,
     ) -> Result<Result<TokenResponse, TokenError>, AppError> {
-        let client_id = get(params, "client_id");
-        if self.store.oauth_client(client_id)?.is_none() {
+        // A confidential app proves who it is with a signed assertion; a public one names
+        // itself (PKCE proves the rest).
+        let named = get(params, "client_id");
+        let claimed = crate::backend::claimed_client(get(params, "client_assertion"));
+        let Some(client) = self
+            .store
+            .oauth_client(claimed.as_deref().unwrap_or(named))?
+        else {
             return Ok(Err(TokenError::InvalidClient));
+        };
+        if !client.public {
+            let token_url = format!("{issuer}/oauth/token");
+            let proven =
+                self.authenticate_client(&|name: &str| get(params, name).to_owned(), &token_url)?;
+            match proven {
+                Ok(c) if c.org.is_none() && (named.is_empty() || named == c.client_id) => {}
+                // Any failure to prove itself, a missing assertion included, is the client's.
+                _ => return Ok(Err(TokenError::InvalidClientAssertion)),
+            }
         }
+        let client_id = client.client_id.as_str();
         let (presented, kind) = match get(params, "grant_type") {
             "authorization_code" => (get(params, "code"), "code"),
             "refresh_token" => (get(params, "refresh_token"), "refresh"),

@@ -248,8 +248,8 @@ enum OrgCommand {
 
 #[derive(Subcommand)]
 enum ClientCommand {
-    /// Register an app (with --redirect-uri) or an organisation's system (with --org and
-    /// --jwks); prints its client id.
+    /// Register an app (with --redirect-uri, and --public or its --jwks) or an
+    /// organisation's system (with --org and --jwks); prints its client id.
     Create {
         #[command(flatten)]
         data: DataArgs,
@@ -270,8 +270,9 @@ enum ClientCommand {
         /// The organisation a system belongs to (SMART Backend Services).
         #[arg(long, requires = "jwks")]
         org: Option<String>,
-        /// A file holding the system's public keys, as a JWK Set.
-        #[arg(long, requires = "org")]
+        /// A file holding the public keys (a JWK Set) of an organisation's system, or of a
+        /// confidential app (one that runs on a server), which signs its token requests.
+        #[arg(long, conflicts_with = "public")]
         jwks: Option<std::path::PathBuf>,
     },
 }
@@ -454,13 +455,16 @@ pub fn run() -> anyhow::Result<()> {
                 },
         } => {
             let app = crate::open_app(&data.config())?;
-            let id = match (org, jwks) {
-                (Some(org), Some(jwks)) => {
-                    let keys = std::fs::read_to_string(&jwks)
-                        .with_context(|| format!("cannot read the key set {}", jwks.display()))?;
-                    app.register_system_client(&org, &name, &keys)?
-                }
-                _ => app.register_client(&name, &redirect_uris, public)?,
+            let keys = match &jwks {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read the key set {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let id = match (org, keys) {
+                (Some(org), Some(keys)) => app.register_system_client(&org, &name, &keys)?,
+                (_, keys) => app.register_client(&name, &redirect_uris, public, keys.as_deref())?,
             };
             println!("{id}");
             Ok(())

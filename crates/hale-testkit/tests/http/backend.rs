@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::accounts::set_up_person;
 
-const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/backend-services");
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/backend-services");
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const NHS_NUMBER: &str = "9449306125";
 
 fn data_dir(app: &TestApp) -> &str {
@@ -52,8 +52,8 @@ fn now() -> i64 {
 }
 
 /// What a test changes about an assertion.
-struct Assertion<'a> {
-    key: &'a str,
+pub(crate) struct Assertion<'a> {
+    pub(crate) key: &'a str,
     alg: Algorithm,
     kid: &'a str,
     claims: Value,
@@ -61,7 +61,7 @@ struct Assertion<'a> {
 
 impl<'a> Assertion<'a> {
     /// A good assertion by `client` for `app`'s token endpoint, signed with the EC key.
-    fn good(app: &TestApp, client: &str) -> Self {
+    pub(crate) fn good(app: &TestApp, client: &str) -> Self {
         let n = now();
         Assertion {
             key: "system-es384.pem",
@@ -76,7 +76,7 @@ impl<'a> Assertion<'a> {
         }
     }
 
-    fn signed(&self) -> String {
+    pub(crate) fn signed(&self) -> String {
         let pem = std::fs::read(format!("{KEYS}/{}", self.key)).unwrap();
         let key = match self.alg {
             Algorithm::RS384 => EncodingKey::from_rsa_pem(&pem).unwrap(),

@@ -564,3 +564,78 @@ fn an_app_written_elsewhere_completes_the_standalone_launch_and_reads_with_its_t
             "observations": ["Body weight"]})
     );
 }
+
+#[test]
+fn a_confidential_app_proves_itself_with_a_signed_assertion_at_the_token_endpoint() {
+    use crate::backend::{ASSERTION_TYPE, Assertion, KEYS};
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
+    let redirect = format!("{}/app-callback", app.base);
+    let client = crate::ok(&[
+        "admin",
+        "client",
+        "create",
+        "--data-dir",
+        app.config.data_dir.to_str().unwrap(),
+        "--name",
+        "Clinic Portal",
+        "--redirect-uri",
+        &redirect,
+        "--jwks",
+        &format!("{KEYS}/system-jwks.json"),
+    ]);
+    let consent = alice.browser.get(&authorize_url(
+        &app,
+        &client,
+        &redirect,
+        "S256",
+        "launch/patient patient/Observation.rs offline_access",
+    ));
+    let request = consent.hidden("request");
+    let back = alice.browser.submit_on(
+        &consent,
+        "/oauth/authorize",
+        &[
+            ("request", &request),
+            ("decision", "allow"),
+            ("labels", "general"),
+        ],
+    );
+    let code = param(&back.url, "code").expect("a code");
+    let token_request = |extra: &[(&str, &str)]| {
+        let mut fields = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("client_id", client.as_str()),
+            ("code_verifier", VERIFIER),
+        ];
+        fields.extend_from_slice(extra);
+        post_form(&app, "/oauth/token", &fields)
+    };
+    // The code and PKCE alone are not enough for a confidential app.
+    let (status, answer) = token_request(&[]);
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    // A key nobody registered does not do either.
+    let mut forged = Assertion::good(&app, &client);
+    forged.key = "stranger-es384.pem";
+    let forged = forged.signed();
+    let (status, _) = token_request(&[
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", &forged),
+    ]);
+    assert_eq!(status, 401);
+    let assertion = Assertion::good(&app, &client).signed();
+    let (status, tokens) = token_request(&[
+        ("client_assertion_type", ASSERTION_TYPE),
+        ("client_assertion", &assertion),
+    ]);
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["access_token"].is_string());
+    // Refreshing needs a fresh assertion too.
+    let (status, _) = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap());
+    assert_eq!(status, 401);
+}
