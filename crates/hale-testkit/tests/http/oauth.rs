@@ -7,6 +7,26 @@ use serde_json::Value;
 
 use crate::accounts::{PASSWORD, set_up_person};
 
+/// Alice, signed up, with a weight of her own: (Alice, her record).
+fn alice_with_a_weight(
+    app: &TestApp,
+    smtp: &mut hale_testkit::web::SmtpSink,
+) -> (crate::accounts::Person, String) {
+    let alice = set_up_person(app, smtp, "alice@example.org");
+    let record = app.record_of(&alice.email);
+    let own = app.token(&record, "patient/*.cruds");
+    let weight = app.post(
+        "/fhir/Observation",
+        &own,
+        &serde_json::json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Body weight"},
+            "subject": {"reference": format!("Patient/{record}")},
+            "valueQuantity": {"value": 71.5, "unit": "kg"}}),
+    );
+    assert_eq!(weight.status, 201);
+    (alice, record)
+}
+
 /// RFC 7636 appendix B: a verifier and its S256 challenge, computed independently of Hale.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -133,18 +153,7 @@ fn refresh(app: &TestApp, client: &str, token: &str) -> (u16, Value) {
 #[test]
 fn an_app_is_connected_with_pkce_reads_within_its_scopes_and_is_cut_off_when_disconnected() {
     let (app, mut smtp) = TestApp::spawn_with_mail();
-    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
-    let record = app.record_of(&alice.email);
-    let own = app.token(&record, "patient/*.cruds");
-    let weight = app.post(
-        "/fhir/Observation",
-        &own,
-        &serde_json::json!({"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Body weight"},
-            "subject": {"reference": format!("Patient/{record}")},
-            "valueQuantity": {"value": 71.5, "unit": "kg"}}),
-    );
-    assert_eq!(weight.status, 201);
+    let (alice, record) = alice_with_a_weight(&app, &mut smtp);
     let redirect = format!("{}/app-callback", app.base);
     let client = register(&app, &redirect);
     let config = app.get("/.well-known/smart-configuration", "");
@@ -524,18 +533,7 @@ fn an_app_asking_for_openid_gets_an_id_token_signed_with_the_published_key() {
 #[test]
 fn an_app_written_elsewhere_completes_the_standalone_launch_and_reads_with_its_token() {
     let (app, mut smtp) = TestApp::spawn_with_mail();
-    let alice = set_up_person(&app, &mut smtp, "alice@example.org");
-    let record = app.record_of(&alice.email);
-    let own = app.token(&record, "patient/*.cruds");
-    let weight = app.post(
-        "/fhir/Observation",
-        &own,
-        &serde_json::json!({"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}], "text": "Body weight"},
-            "subject": {"reference": format!("Patient/{record}")},
-            "valueQuantity": {"value": 71.5, "unit": "kg"}}),
-    );
-    assert_eq!(weight.status, 201);
+    let (alice, record) = alice_with_a_weight(&app, &mut smtp);
     let redirect = format!("{}/app-callback", app.base);
     let client = register(&app, &redirect);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/smart-launch-client.mjs");

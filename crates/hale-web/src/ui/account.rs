@@ -270,30 +270,9 @@ pub(crate) async fn verify_email(
     v: Visitor,
     Query(q): Query<TokenQuery>,
 ) -> Page {
-    let l = v.lang;
     let token = q.token;
     let ok = call(&state, &v, move |app| Ok(app.verify_email(&token).is_ok())).await?;
-    let (heading, body, status) = if ok {
-        (
-            l.t("verified-title"),
-            vec![l.t("verified-body")],
-            StatusCode::OK,
-        )
-    } else {
-        (
-            l.t("link-invalid-title"),
-            vec![l.t("link-invalid-body"), l.t("link-invalid-next")],
-            StatusCode::BAD_REQUEST,
-        )
-    };
-    let page = MessagePage {
-        chrome: Chrome::new(l, heading.clone()),
-        heading,
-        paragraphs: body,
-        reference: None,
-        links: vec![("/sign-in", l.t("start-sign-in"))],
-    };
-    Ok(html(status, page.render()))
+    Ok(followed_link(&v, ok, "verified"))
 }
 
 fn email_page(state: &State, v: &Visitor, who: &SignedIn) -> FormPage {
@@ -354,16 +333,22 @@ pub(crate) async fn email_confirm(
     v: Visitor,
     Query(q): Query<TokenQuery>,
 ) -> Page {
-    let l = v.lang;
     let token = q.token;
     let ok = call(&state, &v, move |app| {
         Ok(app.confirm_email_change(&token).is_ok())
     })
     .await?;
+    Ok(followed_link(&v, ok, "email-changed"))
+}
+
+/// The page after following an emailed link: `{done}-title` and `{done}-body` if it worked,
+/// else that the link does not work; both lead to signing in.
+fn followed_link(v: &Visitor, ok: bool, done: &str) -> Response {
+    let l = v.lang;
     let (heading, body, status) = if ok {
         (
-            l.t("email-changed-title"),
-            vec![l.t("email-changed-body")],
+            l.t(&format!("{done}-title")),
+            vec![l.t(&format!("{done}-body"))],
             StatusCode::OK,
         )
     } else {
@@ -380,7 +365,7 @@ pub(crate) async fn email_confirm(
         reference: None,
         links: vec![("/sign-in", l.t("start-sign-in"))],
     };
-    Ok(html(status, page.render()))
+    html(status, page.render())
 }
 
 fn sign_in_page(state: &State, v: &Visitor, csrf: String, email: &str) -> FormPage {
