@@ -93,8 +93,20 @@ pub struct Oidc {
     settings: OidcSettings,
     signing: EncodingKey,
     public_jwk: Value,
-    http: reqwest::blocking::Client,
+    /// Always `Some` until dropped (see `Drop`).
+    http: Option<reqwest::blocking::Client>,
     discovery: Mutex<Option<Discovery>>,
+}
+
+/// The blocking HTTP client owns a small runtime of its own, which must not be dropped on an
+/// async thread (tokio panics), as it would be when `hale serve` ends: it is dropped on a
+/// thread of its own instead.
+impl Drop for Oidc {
+    fn drop(&mut self) {
+        if let Some(client) = self.http.take() {
+            let _ = std::thread::spawn(move || drop(client));
+        }
+    }
 }
 
 impl std::fmt::Debug for Oidc {
@@ -260,22 +272,34 @@ impl Oidc {
     /// The client for these settings.
     pub fn new(settings: OidcSettings) -> Result<Self, AppError> {
         let (signing, public_jwk) = key_pair(&settings.key_seed, KEY_ID)?;
-        let http = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(internal)?;
+        // Built on a thread of its own: `hale serve` sets Hale up inside its async runtime,
+        // where the blocking client's own runtime may not be made (tokio panics).
+        let http = std::thread::spawn(|| {
+            reqwest::blocking::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+        })
+        .join()
+        .map_err(|_| internal("the HTTP client could not be made"))?
+        .map_err(internal)?;
         Ok(Self {
             signing,
             public_jwk,
             settings,
-            http,
+            http: Some(http),
             discovery: Mutex::new(None),
         })
     }
 
+    fn http(&self) -> Result<&reqwest::blocking::Client, AppError> {
+        self.http
+            .as_ref()
+            .ok_or_else(|| AppError::Internal("the HTTP client has gone".into()))
+    }
+
     fn fetch_json(&self, url: &str) -> Result<Value, AppError> {
-        let res = self.http.get(url).send().map_err(|e| {
+        let res = self.http()?.get(url).send().map_err(|e| {
             tracing::warn!(error = %e, "the OpenID provider could not be reached");
             AppError::Internal("the identity provider could not be reached".into())
         })?;
@@ -558,7 +582,12 @@ impl App {
                 oidc.client_assertion(&discovery.token_endpoint)?,
             ),
         ];
-        let tokens: Value = match oidc.http.post(&discovery.token_endpoint).form(&form).send() {
+        let tokens: Value = match oidc
+            .http()?
+            .post(&discovery.token_endpoint)
+            .form(&form)
+            .send()
+        {
             Ok(res) if res.status().is_success() => res.json().unwrap_or(Value::Null),
             _ => return Ok(Err(TokenExchangeFailed)),
         };
@@ -617,7 +646,7 @@ impl App {
             &discovery.userinfo_endpoint,
             tokens["access_token"].as_str(),
         ) {
-            (Some(url), Some(access)) => match oidc.http.get(url).bearer_auth(access).send() {
+            (Some(url), Some(access)) => match oidc.http()?.get(url).bearer_auth(access).send() {
                 Ok(res) if res.status().is_success() => res.json().unwrap_or(Value::Null),
                 _ => return Ok(Err(TokenExchangeFailed)),
             },

@@ -311,3 +311,54 @@ fn a_person_with_a_password_account_connects_nhs_login_and_then_signs_in_with_it
         taken.html
     );
 }
+
+/// The real `hale serve`, set up with a provider (which need not be reachable to start):
+/// it starts, offers the provider on the sign-in page, and stops cleanly when asked. (Hale's
+/// HTTP client for the provider must be made and dropped off the async runtime.)
+#[test]
+fn the_server_with_a_provider_configured_starts_offers_it_and_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = crate::hale()
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--oidc-issuer",
+            "http://127.0.0.1:9",
+            "--oidc-client-id",
+            "hale",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("Hale is running"), "{line}");
+    let page = reqwest::blocking::get(format!("http://127.0.0.1:{port}/sign-in"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("Continue with NHS login"), "{page}");
+    // Stop it as Ctrl-C does.
+    let stopped = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
