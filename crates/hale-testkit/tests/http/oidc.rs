@@ -349,6 +349,16 @@ fn the_server_with_a_provider_configured_starts_offers_it_and_stops_cleanly() {
         .text()
         .unwrap();
     assert!(page.contains("Continue with NHS login"), "{page}");
+    // The provider is not there: the person is told, in words.
+    let off = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{port}/sign-in/oidc"))
+        .send()
+        .unwrap();
+    assert_eq!(off.status().as_u16(), 503);
+    assert!(off.text().unwrap().contains("We could not sign you in"));
     // Stop it as Ctrl-C does.
     let stopped = Command::new("kill")
         .args(["-INT", &child.id().to_string()])

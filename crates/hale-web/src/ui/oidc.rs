@@ -68,18 +68,29 @@ async fn off_to_provider(
     link: Option<hale_app::accounts::SignedIn>,
 ) -> Response {
     let redirect_uri = callback_url(state);
-    let begun = call(state, v, move |app| {
-        app.oidc_begin(&redirect_uri, link.as_ref())
-    })
-    .await;
+    let app = state.app.clone();
+    let begun =
+        tokio::task::spawn_blocking(move || app.oidc_begin(&redirect_uri, link.as_ref())).await;
     match begun {
-        Ok((url, cookie)) => {
+        Ok(Ok((url, cookie))) => {
             let mut r = see_other(&url);
             r.headers_mut()
                 .append(header::SET_COOKIE, oidc_cookie(state, Some(&cookie)));
             r
         }
-        Err(page) => page,
+        // The provider cannot be reached (or answers nonsense): say so, not "an error".
+        Ok(Err(hale_app::AppError::Internal(_))) => {
+            let mut r = refused(v, OidcRefusal::TokenExchangeFailed);
+            *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            r
+        }
+        Ok(Err(e)) => {
+            let failed = call(state, v, move |_| Err::<(), _>(e)).await;
+            failed
+                .err()
+                .unwrap_or_else(|| super::error_page(v, StatusCode::INTERNAL_SERVER_ERROR))
+        }
+        Err(_) => super::error_page(v, StatusCode::INTERNAL_SERVER_ERROR),
     }
 }
 
