@@ -622,24 +622,29 @@ impl App {
                 "the person has disconnected the app",
             )));
         };
-        let refresh = hale_auth::secret::random_token();
-        let spent = self.store.write(WriteBatch {
-            ops: vec![
-                WriteOp::UseOAuthToken {
-                    token_hash: hash.clone(),
-                },
-                WriteOp::PutOAuthToken(OAuthToken {
-                    token_hash: hale_auth::secret::digest(&refresh),
-                    kind: "refresh".into(),
-                    redirect_uri: None,
-                    challenge: None,
-                    expires_at: now_ms() + REFRESH_LIFETIME_MS,
-                    used_at: None,
-                    nonce: None,
-                    ..tok.clone()
-                }),
-            ],
-        });
+        // A refresh token only for an app that asked to keep its access (SMART's
+        // `offline_access` or `online_access`); one it has is rotated on every use.
+        let keeps_access = tok
+            .scope
+            .split_whitespace()
+            .any(|s| s == "offline_access" || s == "online_access");
+        let refresh = keeps_access.then(hale_auth::secret::random_token);
+        let mut ops = vec![WriteOp::UseOAuthToken {
+            token_hash: hash.clone(),
+        }];
+        if let Some(refresh) = &refresh {
+            ops.push(WriteOp::PutOAuthToken(OAuthToken {
+                token_hash: hale_auth::secret::digest(refresh),
+                kind: "refresh".into(),
+                redirect_uri: None,
+                challenge: None,
+                expires_at: now_ms() + REFRESH_LIFETIME_MS,
+                used_at: None,
+                nonce: None,
+                ..tok.clone()
+            }));
+        }
+        let spent = self.store.write(WriteBatch { ops });
         match spent {
             Ok(_) => {}
             // Another request spent it first.
@@ -657,7 +662,7 @@ impl App {
             expires_in: ACCESS_TOKEN_SECS,
             scope: tok.scope.clone(),
             patient: Some(record.patient_id().as_str().to_owned()),
-            refresh_token: Some(refresh),
+            refresh_token: refresh,
             id_token: self.id_token(&tok, issuer)?,
         }))
     }

@@ -557,7 +557,7 @@ fn an_app_written_elsewhere_completes_the_standalone_launch_and_reads_with_its_t
     let found: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         found,
-        serde_json::json!({"patient": record, "has_id_token": true, "has_refresh_token": true,
+        serde_json::json!({"patient": record, "has_id_token": true, "has_refresh_token": false,
             "scope": "launch/patient openid fhirUser patient/Patient.rs patient/Observation.rs",
             "observations": ["Body weight"]})
     );
