@@ -119,6 +119,17 @@ fn connect(
 }
 
 /// The same, the person choosing the labels the app sees.
+/// The person opens an authorisation request and allows it, sharing `labels`: the code the
+/// app gets back.
+fn approve(browser: &hale_testkit::web::Browser, url: &str, labels: &[&str]) -> String {
+    let consent = browser.get(url);
+    let request = consent.hidden("request");
+    let mut fields = vec![("request", request.as_str()), ("decision", "allow")];
+    fields.extend(labels.iter().map(|l| ("labels", *l)));
+    let back = browser.submit_on(&consent, "/oauth/authorize", &fields);
+    param(&back.url, "code").expect("a code")
+}
+
 pub(crate) fn connect_seeing(
     app: &TestApp,
     browser: &hale_testkit::web::Browser,
@@ -127,12 +138,11 @@ pub(crate) fn connect_seeing(
     scope: &str,
     labels: &[&str],
 ) -> Value {
-    let consent = browser.get(&authorize_url(app, client, redirect, "S256", scope));
-    let request = consent.hidden("request");
-    let mut fields = vec![("request", request.as_str()), ("decision", "allow")];
-    fields.extend(labels.iter().map(|l| ("labels", *l)));
-    let back = browser.submit_on(&consent, "/oauth/authorize", &fields);
-    let code = param(&back.url, "code").expect("a code");
+    let code = approve(
+        browser,
+        &authorize_url(app, client, redirect, "S256", scope),
+        labels,
+    );
     let (status, tokens) = exchange(app, client, redirect, &code, VERIFIER);
     assert_eq!(status, 200, "{tokens}");
     tokens
@@ -466,18 +476,7 @@ fn an_app_asking_for_openid_gets_an_id_token_signed_with_the_published_key() {
         "launch/patient openid fhirUser patient/Patient.rs patient/Observation.rs offline_access",
     );
     url.push_str("&nonce=n-0S6_WzA2Mj");
-    let consent = alice.browser.get(&url);
-    let request = consent.hidden("request");
-    let back = alice.browser.submit_on(
-        &consent,
-        "/oauth/authorize",
-        &[
-            ("request", &request),
-            ("decision", "allow"),
-            ("labels", "general"),
-        ],
-    );
-    let code = param(&back.url, "code").expect("a code");
+    let code = approve(&alice.browser, &url, &["general"]);
     let (status, tokens) = exchange(&app, &client, &redirect, &code, VERIFIER);
     assert_eq!(status, 200, "{tokens}");
     let id_token = tokens["id_token"].as_str().expect("an ID token");
@@ -582,24 +581,17 @@ fn a_confidential_app_proves_itself_with_a_signed_assertion_at_the_token_endpoin
         "--jwks",
         &format!("{KEYS}/system-jwks.json"),
     ]);
-    let consent = alice.browser.get(&authorize_url(
-        &app,
-        &client,
-        &redirect,
-        "S256",
-        "launch/patient patient/Observation.rs offline_access",
-    ));
-    let request = consent.hidden("request");
-    let back = alice.browser.submit_on(
-        &consent,
-        "/oauth/authorize",
-        &[
-            ("request", &request),
-            ("decision", "allow"),
-            ("labels", "general"),
-        ],
+    let code = approve(
+        &alice.browser,
+        &authorize_url(
+            &app,
+            &client,
+            &redirect,
+            "S256",
+            "launch/patient patient/Observation.rs offline_access",
+        ),
+        &["general"],
     );
-    let code = param(&back.url, "code").expect("a code");
     let token_request = |extra: &[(&str, &str)]| {
         let mut fields = vec![
             ("grant_type", "authorization_code"),
