@@ -244,9 +244,9 @@ impl Db for PgDb<'_, '_> {
 }
 
 impl Store for PostgresStore {
-    fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+    fn write(&self, mut batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
         let now = hale_fhir::date::now_millis();
-        self.in_transaction(|db| engine::apply(db, &self.keys, &batch, now))
+        self.in_transaction(|db| engine::apply(db, &self.keys, &mut batch, now))
     }
 
     fn read(

@@ -51,7 +51,9 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
 ];
 
-type Reply = mpsc::SyncSender<Result<WriteOutcome, StoreError>>;
+/// The answer to a batch, with the batch itself: it goes back to be freed on the caller's
+/// thread, since every moment of the one writer thread is throughput.
+type Reply = mpsc::SyncSender<(Result<WriteOutcome, StoreError>, WriteBatch)>;
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -212,9 +214,9 @@ fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(WriteBatch
                 Err(_) => break,
             }
         }
-        let results = commit_group(&conn, keys, &group);
-        for ((_, reply), result) in group.into_iter().zip(results) {
-            let _ = reply.send(result);
+        let results = commit_group(&conn, keys, &mut group);
+        for ((batch, reply), result) in group.into_iter().zip(results) {
+            let _ = reply.send((result, batch));
         }
     }
 }
@@ -222,7 +224,7 @@ fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(WriteBatch
 fn commit_group(
     conn: &Connection,
     keys: &Keyring,
-    group: &[(WriteBatch, Reply)],
+    group: &mut [(WriteBatch, Reply)],
 ) -> Vec<Result<WriteOutcome, StoreError>> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = db::err(e);
@@ -233,7 +235,7 @@ fn commit_group(
     }
     let now = hale_fhir::date::now_millis();
     let mut results = Vec::with_capacity(group.len());
-    for (batch, _) in group {
+    for (batch, _) in group.iter_mut() {
         let outcome = conn
             .execute_batch("SAVEPOINT batch")
             .map_err(db::err)
@@ -273,9 +275,10 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Database("the store is closing".into()))?
             .send((batch, reply))
             .map_err(|_| StoreError::Database("the writer thread has stopped".into()))?;
-        answer
+        let (outcome, _batch) = answer
             .recv()
-            .map_err(|_| StoreError::Database("the writer thread has stopped".into()))?
+            .map_err(|_| StoreError::Database("the writer thread has stopped".into()))?;
+        outcome
     }
 
     fn read(

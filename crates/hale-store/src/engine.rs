@@ -71,42 +71,89 @@ fn wrapped_key(db: &mut dyn Db, record: &str) -> Result<Option<Vec<u8>>, StoreEr
         }))
 }
 
-/// Turns rows of [`RESOURCE_COLUMNS`] into resources, opening sealed content.
+/// Turns rows of [`RESOURCE_COLUMNS`] into resources, opening sealed content. The record
+/// keys are looked up here (that may read the database); opening is pure, and a large read
+/// (`$everything`, a long history) opens on every core.
 fn decode(
     db: &mut dyn Db,
     keys: &Keyring,
     rows: Vec<Row>,
 ) -> Result<Vec<StoredResource>, StoreError> {
-    let mut out = Vec::with_capacity(rows.len());
+    let mut sealed = Vec::with_capacity(rows.len());
     for row in rows {
         let [record, rtype, id, version, updated, method, content] = <[SqlValue; 7]>::try_from(row)
             .map_err(|_| StoreError::Database("unexpected row shape".into()))?;
         let record = text(&record);
-        let (rtype, id, version) = (text(&rtype), text(&id), int(&version));
-        let resource = match content {
-            SqlValue::Blob(sealed) => {
-                let key = keys.record_key(&record, || wrapped_key(db, &record))?;
-                let plain = Keyring::open(&key, (&record, &rtype, &id, version), &sealed)?;
-                let text = String::from_utf8(plain)
-                    .map_err(|_| StoreError::Database("stored content is not UTF-8".into()))?;
-                Some(
-                    RawValue::from_string(text)
-                        .map_err(|_| StoreError::Database("stored content is not JSON".into()))?,
-                )
-            }
+        let content = match content {
+            SqlValue::Blob(b) => Some((keys.record_key(&record, || wrapped_key(db, &record))?, b)),
             _ => None,
         };
-        out.push(StoredResource {
+        let meta = StoredResource {
             record: RecordId::parse(&record)?,
-            resource_type: rtype,
-            id,
-            version,
+            resource_type: text(&rtype),
+            id: text(&id),
+            version: int(&version),
             last_updated: int(&updated),
             method: Method::parse(&text(&method)),
-            resource,
-        });
+            resource: None,
+        };
+        sealed.push((meta, content));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if threads < 2 || sealed.len() < PARALLEL_OPEN_FROM {
+        return sealed.into_iter().map(open_content).collect();
+    }
+    let chunk = sealed.len().div_ceil(threads);
+    let mut parts: Vec<Vec<_>> = Vec::with_capacity(threads);
+    while !sealed.is_empty() {
+        let rest = sealed.split_off(sealed.len().saturating_sub(chunk));
+        parts.push(rest);
+    }
+    parts.reverse();
+    let opened: Vec<Result<Vec<StoredResource>, StoreError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(open_content).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(StoreError::Database("opening content failed".into())))
+            })
+            .collect()
+    });
+    let mut out = Vec::new();
+    for part in opened {
+        out.extend(part?);
     }
     Ok(out)
+}
+
+/// From how many resources a read opens their content on several threads.
+const PARALLEL_OPEN_FROM: usize = 512;
+
+/// A resource read from the database, its content still sealed (with the record's key).
+type Sealed = (StoredResource, Option<([u8; 32], Vec<u8>)>);
+
+/// Opens one resource's sealed content with its record's key.
+fn open_content((mut meta, content): Sealed) -> Result<StoredResource, StoreError> {
+    if let Some((key, sealed)) = content {
+        let row = (
+            meta.record.as_str(),
+            meta.resource_type.as_str(),
+            meta.id.as_str(),
+            meta.version,
+        );
+        let plain = Keyring::open(&key, row, &sealed)?;
+        let text = String::from_utf8(plain)
+            .map_err(|_| StoreError::Database("stored content is not UTF-8".into()))?;
+        meta.resource = Some(
+            RawValue::from_string(text)
+                .map_err(|_| StoreError::Database("stored content is not JSON".into()))?,
+        );
+    }
+    Ok(meta)
 }
 
 /// Sets `id`, `meta.versionId` and `meta.lastUpdated` (FHIR R4 §3.1.0.4: the server owns them).
@@ -130,15 +177,18 @@ pub fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: i64) {
 }
 
 /// Applies a batch. The caller has opened a transaction and commits it if this succeeds.
+/// Resources are stamped (`id`, `meta`) in place, sparing the single writer a copy of each.
 pub fn apply(
     db: &mut dyn Db,
     keys: &Keyring,
-    batch: &WriteBatch,
+    batch: &mut WriteBatch,
     now: i64,
 ) -> Result<WriteOutcome, StoreError> {
     let mut results = Vec::with_capacity(batch.ops.len());
     let mut samples_added = 0;
-    for op in &batch.ops {
+    // The record a batch writes into is checked once, not once for each of its resources.
+    let mut known_record: Option<RecordId> = None;
+    for op in &mut batch.ops {
         results.push(match op {
             WriteOp::CreateRecord { record } => {
                 let r = record.as_str();
@@ -171,17 +221,23 @@ pub fn apply(
                 expect,
                 resource,
                 index,
-            } => Some(put(
-                db,
-                keys,
-                record,
-                resource_type,
-                id,
-                *expect,
-                resource,
-                index,
-                now,
-            )?),
+            } => Some({
+                if known_record.as_ref() != Some(record) {
+                    require_record(db, record)?;
+                    known_record = Some(record.clone());
+                }
+                put(
+                    db,
+                    keys,
+                    record,
+                    resource_type,
+                    id,
+                    *expect,
+                    resource,
+                    index,
+                    now,
+                )?
+            }),
             WriteOp::Delete {
                 record,
                 resource_type,
@@ -345,11 +401,10 @@ fn put(
     rtype: &str,
     id: &str,
     expect: Expect,
-    resource: &Value,
+    resource: &mut Value,
     index: &[IndexEntry],
     now: i64,
 ) -> Result<StoredResource, StoreError> {
-    require_record(db, record)?;
     let cur = current(db, rtype, id)?;
     check(rtype, id, record, cur.as_ref(), expect)?;
     let version = cur.as_ref().map_or(1, |c| c.version + 1);
@@ -358,9 +413,8 @@ fn put(
     } else {
         Method::Update
     };
-    let mut content = resource.clone();
-    stamp(&mut content, id, version, now);
-    let text = serde_json::to_string(&content).map_err(|e| StoreError::Database(e.to_string()))?;
+    stamp(resource, id, version, now);
+    let text = serde_json::to_string(resource).map_err(|e| StoreError::Database(e.to_string()))?;
     let plain = text.as_bytes();
     let r = record.as_str();
     let key = keys.record_key(r, || wrapped_key(db, r))?;
