@@ -431,6 +431,35 @@ pub fn search_by_every_parameter_type(store: &dyn Store) {
     assert_eq!(s("Observation", &[("date", "sa2024-01-31")]), ["o2"]);
     assert_eq!(s("Observation", &[("date", "eb2024-01-01")]), ["o3"]);
     assert_eq!(s("Observation", &[("date", "ne2024-01")]), ["o2", "o3"]);
+    // Two bounds on one parameter are separate tests: a resource with several dates matches
+    // when one date passes each, even if no single date passes both.
+    put(
+        store,
+        &r,
+        json!({"resourceType": "Goal", "id": "g1", "lifecycleStatus": "active",
+        "description": {"text": "Walk further"}, "subject": {"reference": "Patient/p1"},
+        "target": [{"dueDate": "2023-12-01"}, {"dueDate": "2024-02-01"}]}),
+    );
+    assert_eq!(
+        s(
+            "Goal",
+            &[
+                ("target-date", "ge2024-01-01"),
+                ("target-date", "lt2024-01-10")
+            ]
+        ),
+        ["g1"]
+    );
+    assert_eq!(
+        s(
+            "Goal",
+            &[
+                ("target-date", "ge2024-03-01"),
+                ("target-date", "lt2024-01-10")
+            ]
+        ),
+        Vec::<String>::new()
+    );
     // reference
     assert_eq!(
         s(
@@ -517,6 +546,38 @@ pub fn search_sorts_counts_and_pages(store: &dyn Store) {
         .unwrap();
     assert_eq!(page.total, Some(7));
     assert_eq!(page.matches.len(), 2);
+    // Without a date it sorts last both ways; naming the person (the record's own patient,
+    // which never drives the search) changes nothing.
+    let mut dateless = obs("o7", "p1", "c", "7", "2024-01-01");
+    dateless
+        .as_object_mut()
+        .unwrap()
+        .remove("effectiveDateTime");
+    put(store, &r, dateless);
+    for sort in ["date", "-date"] {
+        let ids = search(store, Some(&r), "Observation", &[("_sort", sort)]);
+        assert_eq!(ids.len(), 8);
+        assert_eq!(ids.last().map(String::as_str), Some("o7"), "{sort}");
+        let named = search(
+            store,
+            Some(&r),
+            "Observation",
+            &[("patient", "Patient/p1"), ("_sort", sort)],
+        );
+        assert_eq!(named, ids, "{sort}");
+    }
+    let ids = search(
+        store,
+        Some(&r),
+        "Observation",
+        &[
+            ("subject", "p1"),
+            ("date", "ge2024-01-05"),
+            ("date", "lt2024-01-08"),
+            ("_sort", "-date"),
+        ],
+    );
+    assert_eq!(ids, ["o3", "o4", "o5"]);
 }
 
 pub fn search_includes_revincludes_and_chains(store: &dyn Store) {

@@ -60,9 +60,6 @@ impl Sql {
 pub const RESOURCE_COLUMNS: &str =
     "r.record_id, r.rtype, r.id, r.version, r.updated_at, v.method, v.content";
 
-const RESOURCE_FROM: &str = "resources r JOIN resource_versions v ON v.record_id = r.record_id \
-     AND v.rtype = r.rtype AND v.id = r.id AND v.version = r.version";
-
 /// The index table for a parameter type.
 pub fn table_of(kind: SearchParamType) -> &'static str {
     match kind {
@@ -94,21 +91,63 @@ fn conditions(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
     // are probed row by row (`EXISTS`, served by the row index). Without this, SQLite
     // materialises every clause, including wide date ranges, in full.
     let mut clauses: Vec<&Clause> = q.clauses.iter().collect();
-    clauses.sort_by_key(|c| selectivity_rank(&c.test));
-    for (i, clause) in clauses.into_iter().enumerate() {
+    clauses.sort_by_key(|c| selectivity_rank(&c.test, scope));
+    for (i, clause) in clauses.iter().enumerate() {
         sql.push(" AND ");
-        sql.append(clause_sql(scope, &q.resource_type, clause, "r", i > 0));
+        if i == 0 && matches!(clause.test, Test::Date(_)) {
+            sql.append(date_driver(scope, &q.resource_type, clause, &clauses[1..]));
+        } else {
+            sql.append(clause_sql(scope, &q.resource_type, clause, "r", i > 0));
+        }
     }
     sql
 }
 
-/// Lower is more selective, as a rule of thumb: ids, then codes, then references (in a
-/// person's record, `patient=` matches nearly everything, so a code should drive), text,
-/// numbers, dates, and last the clauses that match by absence.
-fn selectivity_rank(test: &Test) -> u8 {
+/// A date clause driving a search, intersected in the index with the other date clauses on
+/// the same parameter: `date=ge…&date=lt…` then reads two ranges of one index instead of
+/// probing every resource on one side of either bound. The others are still probed after,
+/// so a resource with several dates matches exactly as before.
+fn date_driver(scope: Option<&RecordId>, rtype: &str, first: &Clause, rest: &[&Clause]) -> Sql {
+    let mut sql = Sql::default();
+    sql.push("r.id IN (");
+    sql.append(value_select(scope, rtype, first));
+    for other in rest
+        .iter()
+        .filter(|c| matches!(c.test, Test::Date(_)) && c.param == first.param)
+    {
+        sql.push(" INTERSECT ");
+        sql.append(value_select(scope, rtype, other));
+    }
+    sql.push(")");
+    sql
+}
+
+/// `SELECT x.id FROM idx_… x WHERE …`: the ids whose index values pass a value clause.
+fn value_select(scope: Option<&RecordId>, rtype: &str, clause: &Clause) -> Sql {
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT x.id FROM {} x WHERE x.rtype = ",
+        clause.kind.map_or("idx_token", table_of)
+    ));
+    sql.text_param(rtype);
+    sql.push(" AND x.param = ");
+    sql.text_param(&clause.param);
+    scope_filter(&mut sql, "x", scope);
+    sql.push(" AND (");
+    alternatives(&mut sql, &clause.test, Cols { probe: false });
+    sql.push(")");
+    sql
+}
+
+/// Lower is more selective, as a rule of thumb: ids, then codes, then references, text,
+/// numbers, dates, and last the clauses that match by absence. Within a person's record a
+/// reference to the person themselves (`patient=`) matches nearly everything, so anything
+/// else drives before it.
+fn selectivity_rank(test: &Test, scope: Option<&RecordId>) -> u8 {
     match test {
         Test::Id(_) => 0,
         Test::Token { negate: false, .. } | Test::Uri(_) => 1,
+        Test::Reference(refs) if scope.is_some_and(|r| refers_only_to(refs, r)) => 7,
         Test::Reference(_) => 2,
         Test::String { mode, .. } if *mode != StringMode::Contains => 3,
         Test::Chain { .. } | Test::Has { .. } => 4,
@@ -117,6 +156,14 @@ fn selectivity_rank(test: &Test) -> u8 {
         Test::LastUpdated(_) => 7,
         Test::Missing(_) | Test::Token { negate: true, .. } => 8,
     }
+}
+
+/// Whether every alternative of a reference clause is the record's own Patient.
+fn refers_only_to(refs: &[RefMatch], record: &RecordId) -> bool {
+    refs.iter().all(|m| {
+        matches!(m, RefMatch::Local { target_type, id }
+            if id == record.as_str() && target_type.as_deref().is_none_or(|t| t == "Patient"))
+    })
 }
 
 /// Whether a clause can drive a search across every record: only ids, tokens, references
@@ -510,17 +557,20 @@ fn number_condition(sql: &mut Sql, col: &str, prefix: Prefix, n: NumberRange) {
     }
 }
 
-fn sort_sql(sql: &mut Sql, key: &SortKey) {
-    let dir = if key.descending { "DESC" } else { "ASC" };
-    let expr = match (key.param.as_str(), key.kind) {
-        ("_id", _) => {
-            sql.push(&format!("r.id {dir}, "));
-            return;
-        }
-        ("_lastUpdated", _) => {
-            sql.push(&format!("r.updated_at {dir}, "));
-            return;
-        }
+/// How a sort key reads its value: a column of `r`, or an aggregate over an index table.
+enum SortSource {
+    Column(&'static str),
+    Index {
+        table: &'static str,
+        col: &'static str,
+        agg: &'static str,
+    },
+}
+
+fn sort_source(key: &SortKey) -> Option<SortSource> {
+    Some(match (key.param.as_str(), key.kind) {
+        ("_id", _) => SortSource::Column("r.id"),
+        ("_lastUpdated", _) => SortSource::Column("r.updated_at"),
         (_, Some(kind)) => {
             let (col, agg) = match (kind, key.descending) {
                 (SearchParamType::Date, false) => ("lo", "MIN"),
@@ -529,39 +579,82 @@ fn sort_sql(sql: &mut Sql, key: &SortKey) {
                 (SearchParamType::Token, d) => ("code", if d { "MAX" } else { "MIN" }),
                 (_, d) => ("value", if d { "MAX" } else { "MIN" }),
             };
-            let mut e = Sql::default();
-            e.push(&format!(
-                "(SELECT {agg}(s.{col}) FROM {} s WHERE s.record_id = r.record_id AND s.rtype = r.rtype AND s.id = r.id AND s.param = ",
-                table_of(kind)
-            ));
-            e.text_param(&key.param);
-            e.push(")");
-            e
+            SortSource::Index {
+                table: table_of(kind),
+                col,
+                agg,
+            }
         }
-        (_, None) => return,
-    };
-    // Resources without a value sort last in both directions. NULLS LAST (SQLite 3.30+ and
-    // PostgreSQL) rather than a second `IS NULL` key, so the subquery runs once per row.
-    sql.append(expr);
-    sql.push(&format!(" {dir} NULLS LAST, "));
+        (_, None) => return None,
+    })
 }
 
-/// The page of matches of `q`, as [`RESOURCE_COLUMNS`].
+/// The page of matches of `q`, as [`RESOURCE_COLUMNS`]. The matches are sorted and cut to
+/// the page on narrow rows first; only the page's rows then fetch their content, so a sort
+/// over thousands of matches never carries their content through the sorter.
 pub fn search_page(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
-    let mut sql = Sql::default();
-    sql.push(&format!(
-        "SELECT {RESOURCE_COLUMNS} FROM {RESOURCE_FROM} WHERE "
-    ));
-    sql.append(conditions(scope, q));
-    sql.push(" ORDER BY ");
+    let mut keys = Vec::new();
+    let mut inner = Sql::default();
+    let mut joins = Sql::default();
+    inner.push("SELECT r.record_id, r.rtype, r.id, r.version, r.updated_at");
     for key in &q.sort {
-        sort_sql(&mut sql, key);
+        let Some(source) = sort_source(key) else {
+            continue;
+        };
+        let k = keys.len();
+        inner.push(", ");
+        match (source, scope) {
+            (SortSource::Column(col), _) => inner.push(col),
+            // Within a record, each resource's value is aggregated once, in one pass over
+            // the index, and joined: a lookup per resource into the database's pages costs
+            // far more when thousands match (`patient=…&_sort=-date`).
+            (SortSource::Index { table, col, agg }, Some(record)) => {
+                inner.push(&format!("j{k}.v"));
+                joins.push(&format!(
+                    " LEFT JOIN (SELECT s.id AS sid, {agg}(s.{col}) AS v FROM {table} s WHERE s.record_id = "
+                ));
+                joins.text_param(record.as_str());
+                joins.push(" AND s.rtype = ");
+                joins.text_param(&q.resource_type);
+                joins.push(" AND s.param = ");
+                joins.text_param(&key.param);
+                joins.push(&format!(" GROUP BY s.id) j{k} ON j{k}.sid = r.id"));
+            }
+            (SortSource::Index { table, col, agg }, None) => {
+                inner.push(&format!(
+                    "(SELECT {agg}(s.{col}) FROM {table} s WHERE s.record_id = r.record_id AND s.rtype = r.rtype AND s.id = r.id AND s.param = "
+                ));
+                inner.text_param(&key.param);
+                inner.push(")");
+            }
+        }
+        inner.push(&format!(" AS k{k}"));
+        keys.push(if key.descending { "DESC" } else { "ASC" });
     }
-    // A stable tiebreak, so pages never overlap or skip.
-    sql.push("r.id ASC LIMIT ");
-    sql.bind(SqlValue::Int(i64::try_from(q.count).unwrap_or(i64::MAX)));
-    sql.push(" OFFSET ");
-    sql.bind(SqlValue::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+    inner.push(" FROM resources r");
+    inner.append(joins);
+    inner.push(" WHERE ");
+    inner.append(conditions(scope, q));
+    // Resources without a value sort last in both directions (NULLS LAST: SQLite 3.30+ and
+    // PostgreSQL); the id is a stable tiebreak, so pages never overlap or skip.
+    let order = |alias: &str| -> String {
+        keys.iter()
+            .enumerate()
+            .map(|(i, dir)| format!("{alias}k{i} {dir} NULLS LAST, "))
+            .collect()
+    };
+    inner.push(&format!(" ORDER BY {}r.id ASC LIMIT ", order("")));
+    inner.bind(SqlValue::Int(i64::try_from(q.count).unwrap_or(i64::MAX)));
+    inner.push(" OFFSET ");
+    inner.bind(SqlValue::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {RESOURCE_COLUMNS} FROM ("));
+    sql.append(inner);
+    sql.push(
+        ") r JOIN resource_versions v ON v.record_id = r.record_id AND v.rtype = r.rtype \
+         AND v.id = r.id AND v.version = r.version",
+    );
+    sql.push(&format!(" ORDER BY {}r.id ASC", order("r.")));
     sql
 }
 
@@ -588,10 +681,14 @@ pub fn include(
     } else {
         "r.rtype = f.target_type AND r.id = f.target_id"
     };
+    // CROSS JOIN fixes the order on SQLite: from the page's references to what they name.
+    // Left to itself the planner chose to read every resource of the record and probe the
+    // references for each (a join order PostgreSQL is free to change).
     sql.push(&format!(
-        "SELECT DISTINCT {RESOURCE_COLUMNS} FROM idx_ref f JOIN resources r ON {join} \
-         JOIN resource_versions v ON v.record_id = r.record_id AND v.rtype = r.rtype \
-         AND v.id = r.id AND v.version = r.version WHERE r.deleted = 0 AND f.rtype = "
+        "SELECT DISTINCT {RESOURCE_COLUMNS} FROM idx_ref f CROSS JOIN resources r \
+         CROSS JOIN resource_versions v WHERE {join} AND v.record_id = r.record_id \
+         AND v.rtype = r.rtype AND v.id = r.id AND v.version = r.version AND r.deleted = 0 \
+         AND f.rtype = "
     ));
     sql.text_param(&inc.source_type);
     sql.push(" AND f.param = ");
