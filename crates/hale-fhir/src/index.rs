@@ -169,16 +169,17 @@ fn to_entries(param: &str, kind: SearchParamType, node: &Value, out: &mut Vec<In
             Value::Bool(b) => token(String::new(), b.to_string(), String::new()),
             Value::Object(o) => {
                 if let Some(codings) = o.get("coding").and_then(Value::as_array) {
-                    // CodeableConcept: one entry per coding, plus its text.
+                    // CodeableConcept: one entry per coding, plus its text where no coding's
+                    // display already carries it (`:text` reads the text of every entry).
+                    let concept_text = lower(o.get("text"));
+                    let mut text_carried = false;
                     for c in codings {
-                        token(
-                            text(c.get("system")),
-                            text(c.get("code")),
-                            lower(c.get("display")),
-                        );
+                        let display = lower(c.get("display"));
+                        text_carried |= display == concept_text;
+                        token(text(c.get("system")), text(c.get("code")), display);
                     }
-                    if o.contains_key("text") {
-                        token(String::new(), String::new(), lower(o.get("text")));
+                    if o.contains_key("text") && !text_carried {
+                        token(String::new(), String::new(), concept_text);
                     }
                 } else if o.contains_key("code")
                     || o.contains_key("system") && !o.contains_key("value")
@@ -386,6 +387,40 @@ mod tests {
                 code: "/min".into(),
                 value: 61.0
             }]
+        );
+    }
+
+    #[test]
+    fn a_concept_text_gets_its_own_entry_only_when_no_display_carries_it() {
+        let codes = |concept: Value| {
+            entries(json!({"resourceType": "Observation", "status": "final", "code": concept}))
+                .into_iter()
+                .filter(|x| x.param == "code")
+                .map(|x| x.value)
+                .collect::<Vec<_>>()
+        };
+        let token = |system: &str, code: &str, text: &str| IndexValue::Token {
+            system: system.into(),
+            code: code.into(),
+            text: text.into(),
+        };
+        let loinc = "http://loinc.org";
+        assert_eq!(
+            codes(
+                json!({"coding": [{"system": loinc, "code": "8302-2", "display": "Body Height"}],
+                "text": "Body height"})
+            ),
+            vec![token(loinc, "8302-2", "body height")]
+        );
+        assert_eq!(
+            codes(
+                json!({"coding": [{"system": loinc, "code": "8302-2", "display": "Body Height"}],
+                "text": "How tall"})
+            ),
+            vec![
+                token(loinc, "8302-2", "body height"),
+                token("", "", "how tall")
+            ]
         );
     }
 
