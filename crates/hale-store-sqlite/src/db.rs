@@ -45,9 +45,12 @@ pub(crate) fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection,
     conn.set_prepared_statement_cache_capacity(256);
     // WAL + synchronous=FULL: a commit is on disk (WAL fsynced) before it is acknowledged.
     // secure_delete overwrites freed pages, so erased content does not linger in the file.
+    // journal_size_limit: once checkpointed and rewound, the WAL is cut back to 64 MiB (after
+    // a large import it had grown past the database itself, and stayed that size).
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; \
-         PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
+         PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000; \
+         PRAGMA journal_size_limit = 67108864;",
     )
     .map_err(err)?;
     Ok(conn)
