@@ -127,7 +127,7 @@ fn value_select(scope: Option<&RecordId>, rtype: &str, clause: &Clause) -> Sql {
     let mut sql = Sql::default();
     sql.push(&format!(
         "SELECT x.id FROM {} x WHERE x.rtype = ",
-        clause.kind.map_or("idx_token", table_of)
+        value_table(&clause.test)
     ));
     sql.text_param(rtype);
     sql.push(" AND x.param = ");
@@ -137,6 +137,19 @@ fn value_select(scope: Option<&RecordId>, rtype: &str, clause: &Clause) -> Sql {
     alternatives(&mut sql, &clause.test, Cols { probe: false });
     sql.push(")");
     sql
+}
+
+/// The index table a value test reads.
+fn value_table(test: &Test) -> &'static str {
+    match test {
+        Test::Token { .. } => "idx_token",
+        Test::String { .. } => "idx_string",
+        Test::Date(_) => "idx_date",
+        Test::Number(_) => "idx_number",
+        Test::Quantity(_) => "idx_quantity",
+        Test::Reference(_) => "idx_ref",
+        _ => "idx_uri",
+    }
 }
 
 /// Lower is more selective, as a rule of thumb: ids, then codes, then references, text,
@@ -283,35 +296,25 @@ fn clause_sql(
             sql.push("))");
         }
         test => {
-            let negate = matches!(test, Test::Token { negate: true, .. });
-            let table = match test {
-                Test::Token { .. } => "idx_token",
-                Test::String { .. } => "idx_string",
-                Test::Date(_) => "idx_date",
-                Test::Number(_) => "idx_number",
-                Test::Quantity(_) => "idx_quantity",
-                Test::Reference(_) => "idx_ref",
-                _ => "idx_uri",
+            let not = if matches!(test, Test::Token { negate: true, .. }) {
+                "NOT "
+            } else {
+                ""
             };
             if probe {
                 sql.push(&format!(
-                    "{}EXISTS (SELECT 1 FROM {table} x WHERE x.record_id = {alias}.record_id AND x.rtype = {alias}.rtype AND x.id = {alias}.id AND x.param = ",
-                    if negate { "NOT " } else { "" }
+                    "{not}EXISTS (SELECT 1 FROM {} x WHERE x.record_id = {alias}.record_id AND x.rtype = {alias}.rtype AND x.id = {alias}.id AND x.param = ",
+                    value_table(test)
                 ));
                 sql.text_param(&clause.param);
+                sql.push(" AND (");
+                alternatives(&mut sql, test, Cols { probe });
+                sql.push("))");
             } else {
-                sql.push(&format!(
-                    "{alias}.id {}IN (SELECT x.id FROM {table} x WHERE x.rtype = ",
-                    if negate { "NOT " } else { "" }
-                ));
-                sql.text_param(rtype);
-                sql.push(" AND x.param = ");
-                sql.text_param(&clause.param);
-                scope_filter(&mut sql, "x", scope);
+                sql.push(&format!("{alias}.id {not}IN ("));
+                sql.append(value_select(scope, rtype, clause));
+                sql.push(")");
             }
-            sql.push(" AND (");
-            alternatives(&mut sql, test, Cols { probe });
-            sql.push("))");
         }
     }
     sql
