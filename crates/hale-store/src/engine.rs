@@ -99,8 +99,12 @@ fn decode(
         };
         sealed.push((meta, content));
     }
+    // Asked only for large reads: finding the core count reads cgroup files each time.
+    if sealed.len() < PARALLEL_OPEN_FROM {
+        return sealed.into_iter().map(open_content).collect();
+    }
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if threads < 2 || sealed.len() < PARALLEL_OPEN_FROM {
+    if threads < 2 {
         return sealed.into_iter().map(open_content).collect();
     }
     let chunk = sealed.len().div_ceil(threads);
