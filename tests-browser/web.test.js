@@ -248,6 +248,8 @@ test('every page, empty, filled and with errors, passes axe and fits 320 px', as
   await check(page, 'change-email')
   await page.goto(base + '/record/export')
   await check(page, 'export')
+  await page.goto(base + '/account/delete')
+  await check(page, 'delete-account')
 
   // The record: add a measurement (empty, with errors, filled), see the entry, the list
   // and the chart.
@@ -720,6 +722,24 @@ test('with JavaScript on, the password can be shown and the error summary takes 
   await submitForm(page)
   const focused = await page.evaluate(() => document.activeElement?.classList.contains('nhsuk-error-summary'))
   assert.ok(focused, 'the error summary has focus so screen readers announce it')
+  await context.close()
+})
+
+test('keyboard only: a person deletes their account from the account page, and is signed out', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+  const page = await context.newPage()
+  await signUp(page, 'leaving@example.org', 'Lee Leaving')
+  await page.goto(base + '/account')
+  await tabTo(page, 'a[href="/account/delete"]')
+  await Promise.all([page.waitForEvent('framenavigated'), page.keyboard.press('Enter')])
+  assert.equal(await heading(page), 'Delete your account and record')
+  await tabTo(page, 'main button[type=submit]')
+  await Promise.all([page.waitForEvent('framenavigated'), page.keyboard.press('Enter')])
+  await page.waitForLoadState('load')
+  assert.equal(await heading(page), 'Your account has been deleted')
+  await check(page, 'account-deleted')
+  await page.goto(base + '/record')
+  assert.equal(new URL(page.url()).pathname, '/sign-in')
   await context.close()
 })
 

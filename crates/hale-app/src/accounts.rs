@@ -947,6 +947,53 @@ impl App {
         Ok(codes)
     }
 
+    /// Deletes the account for good, and the record that is its own with everything in it
+    /// (the right to erasure): both factors proven recently. One transaction takes the record,
+    /// its key, the account and everything that signs in to it or reaches the record (see
+    /// [`WriteOp::EraseRecord`]); the people the person shared with lose access with it. The
+    /// audit log keeps the record's entries and gains one for the erasure: they say who did
+    /// what and when, never what the record held, and the service must be able to show them.
+    /// The person is told by email, in case it was not them.
+    pub fn erase_account(&self, who: &SignedIn, request_id: &str) -> Result<(), AppError> {
+        let identity = self.identity()?;
+        self.require_recent(who)?;
+        let account_id = who.account.id.clone();
+        let record = who.account.record.clone();
+        let entry = hale_store::AuditEntry {
+            at: now_ms(),
+            record: record.clone(),
+            actor: format!("account:{account_id}"),
+            on_behalf_of: None,
+            app: None,
+            action: "erase".into(),
+            what: if record.is_some() {
+                "the account and its record".into()
+            } else {
+                "the account".into()
+            },
+            purpose: "personal".into(),
+            outcome: "ok".into(),
+            request_id: request_id.to_owned(),
+        };
+        let erase = match record {
+            Some(record) => WriteOp::EraseRecord { record },
+            None => WriteOp::DeleteAccount { account_id },
+        };
+        self.store.write(WriteBatch {
+            ops: vec![WriteOp::Audit(entry), erase],
+        })?;
+        if let Err(e) = identity.mailer.send(
+            &who.account.email,
+            "Your Hale account has been deleted",
+            "Your Hale account, and the record that was in it, have been deleted as you asked. \
+             Nothing in it can be recovered, and anyone you shared it with can no longer see it.\n\n\
+             If you did not do this, tell the people who run your Hale service straight away.",
+        ) {
+            tracing::warn!(error = %e, "could not send the account-deleted notice");
+        }
+        Ok(())
+    }
+
     /// How many recovery codes the account has left.
     pub fn recovery_codes_left(&self, who: &SignedIn) -> Result<i64, AppError> {
         Ok(self.store.recovery_codes_left(&who.account.id)?)

@@ -246,7 +246,9 @@ impl Db for PgDb<'_, '_> {
 impl Store for PostgresStore {
     fn write(&self, mut batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
         let now = hale_fhir::date::now_millis();
-        self.in_transaction(|db| engine::apply(db, &self.keys, &mut batch, now))
+        let outcome = self.in_transaction(|db| engine::apply(db, &self.keys, &mut batch, now))?;
+        engine::forget_erased(&self.keys, &batch);
+        Ok(outcome)
     }
 
     fn read(

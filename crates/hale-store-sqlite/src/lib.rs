@@ -275,10 +275,12 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Database("the store is closing".into()))?
             .send((batch, reply))
             .map_err(|_| StoreError::Database("the writer thread has stopped".into()))?;
-        let (outcome, _batch) = answer
+        let (outcome, batch) = answer
             .recv()
             .map_err(|_| StoreError::Database("the writer thread has stopped".into()))?;
-        outcome
+        let outcome = outcome?;
+        engine::forget_erased(&self.keys, &batch);
+        Ok(outcome)
     }
 
     fn read(

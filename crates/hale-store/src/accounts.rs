@@ -496,6 +496,25 @@ pub(crate) fn put_passkey(db: &mut dyn Db, p: &StoredPasskey) -> Result<(), Stor
 }
 
 /// Removes one of an account's passkeys (absent is not an error).
+/// See [`WriteOp::DeleteAccount`](crate::WriteOp::DeleteAccount).
+pub(crate) fn delete_account(db: &mut dyn Db, account_id: &str) -> Result<(), StoreError> {
+    for table in [
+        "sessions",
+        "one_time_tokens",
+        "recovery_codes",
+        "passkeys",
+        "account_identities",
+        "oauth_tokens",
+        "accounts",
+    ] {
+        db.execute(
+            &format!("DELETE FROM {table} WHERE account_id = ?"),
+            &[t(account_id)],
+        )?;
+    }
+    Ok(())
+}
+
 pub(crate) fn delete_passkey(
     db: &mut dyn Db,
     account_id: &str,

@@ -38,6 +38,7 @@ macro_rules! conformance_tests {
             emailed_links_and_recovery_codes_work_once,
             oauth_clients_are_kept_and_codes_are_spent_once,
             the_audit_log_chains_reads_by_record_and_signs_checkpoints,
+            erasing_a_record_removes_it_and_its_accounts_and_nothing_else,
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -1272,4 +1273,211 @@ pub fn the_audit_log_chains_reads_by_record_and_signs_checkpoints(store: &dyn St
     });
     assert!(failed.is_err());
     assert_eq!(store.audit_verify().unwrap().entries, 6);
+}
+
+pub fn erasing_a_record_removes_it_and_its_accounts_and_nothing_else(store: &dyn Store) {
+    let gone = new_record(store, "erased");
+    let kept = new_record(store, "kept");
+    for (r, id) in [(&gone, "obs-gone"), (&kept, "obs-kept")] {
+        put(
+            store,
+            r,
+            obs(id, r.as_str(), "29463-7", "70.5", "2024-05-01"),
+        );
+        put(
+            store,
+            r,
+            obs(id, r.as_str(), "29463-7", "71.5", "2024-05-02"),
+        );
+        let rows = vec![SampleRow {
+            metric: "heart_rate".into(),
+            source: "Watch".into(),
+            start: 0,
+            end: 0,
+            value: 61.0,
+        }];
+        one(
+            store,
+            WriteOp::Samples {
+                record: r.clone(),
+                rows,
+            },
+        )
+        .unwrap();
+        append_audit(store, r, 2);
+    }
+    // The person's account, with what hangs off it; a carer's account with no record.
+    one(
+        store,
+        WriteOp::PutAccount(account("e-1", "erase@example.org", Some(gone.clone()))),
+    )
+    .unwrap();
+    one(
+        store,
+        WriteOp::PutAccount(account("e-2", "carer@example.org", None)),
+    )
+    .unwrap();
+    one(
+        store,
+        WriteOp::PutAccount(account("k-1", "keep@example.org", Some(kept.clone()))),
+    )
+    .unwrap();
+    for (key, who) in [("s-e1", "e-1"), ("s-e2", "e-2"), ("s-k1", "k-1")] {
+        one(store, WriteOp::PutSession(session(key, who, 5))).unwrap();
+        one(
+            store,
+            WriteOp::SetRecoveryCodes {
+                account_id: who.into(),
+                hashes: vec![format!("code-{who}")],
+            },
+        )
+        .unwrap();
+    }
+    let client = crate::OAuthClient {
+        client_id: "app-e".into(),
+        name: "Step counter".into(),
+        redirect_uris: vec!["https://app.example/cb".into()],
+        public: true,
+        created_at: 1,
+        org: None,
+        jwks: None,
+    };
+    one(store, WriteOp::PutClient(client)).unwrap();
+    let token = |hash: &str, record: &RecordId, account: &str| crate::OAuthToken {
+        token_hash: hash.into(),
+        kind: "refresh".into(),
+        client_id: "app-e".into(),
+        grant_id: "grant-1".into(),
+        record_id: record.as_str().into(),
+        account_id: account.into(),
+        scope: "patient/*.rs".into(),
+        redirect_uri: None,
+        challenge: None,
+        expires_at: i64::MAX,
+        used_at: None,
+        nonce: None,
+    };
+    // One the person gave an app, one their carer's app holds for the record.
+    one(store, WriteOp::PutOAuthToken(token("t-own", &gone, "e-1"))).unwrap();
+    one(
+        store,
+        WriteOp::PutOAuthToken(token("t-carer", &gone, "e-2")),
+    )
+    .unwrap();
+    one(store, WriteOp::PutOAuthToken(token("t-kept", &kept, "k-1"))).unwrap();
+    let head_before = store.audit_verify().unwrap();
+
+    // All or nothing: an erasure in a batch that fails leaves everything as it was.
+    let failed = store.write(WriteBatch {
+        ops: vec![
+            WriteOp::EraseRecord {
+                record: gone.clone(),
+            },
+            put_op(
+                &gone,
+                obs("obs-gone", "erased", "1", "1", "2024-01-01"),
+                Expect::Version(99),
+            ),
+        ],
+    });
+    assert!(failed.is_err());
+    assert!(store.record_exists(&gone).unwrap());
+    assert!(
+        store
+            .read(None, "Observation", "obs-gone")
+            .unwrap()
+            .is_some()
+    );
+
+    one(
+        store,
+        WriteOp::EraseRecord {
+            record: gone.clone(),
+        },
+    )
+    .unwrap();
+    assert!(!store.record_exists(&gone).unwrap());
+    assert!(
+        store
+            .read(None, "Observation", "obs-gone")
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.read(None, "Patient", "erased").unwrap().is_none());
+    assert!(
+        store
+            .vread(None, "Observation", "obs-gone", 1)
+            .unwrap()
+            .is_none()
+    );
+    assert!(search(store, None, "Observation", &[("code", "29463-7")]) == ["obs-kept"]);
+    assert!(search(store, Some(&gone), "Observation", &[]).is_empty());
+    assert!(store.everything(&gone).unwrap().is_empty());
+    assert!(store.count_by_type(&gone).unwrap().is_empty());
+    assert_eq!(store.sample_count(&gone).unwrap(), 0);
+    assert_eq!(store.account("e-1").unwrap(), None);
+    assert_eq!(store.account_by_email("erase@example.org").unwrap(), None);
+    assert_eq!(store.session("s-e1").unwrap(), None);
+    assert_eq!(store.recovery_codes_left("e-1").unwrap(), 0);
+    assert_eq!(store.oauth_token("t-own").unwrap(), None);
+    assert_eq!(store.oauth_token("t-carer").unwrap(), None);
+    // Writing into it now is writing into a record that does not exist.
+    let late = store.write(WriteBatch {
+        ops: vec![put_op(
+            &gone,
+            obs("obs-late", "erased", "1", "1", "2024-01-01"),
+            Expect::Any,
+        )],
+    });
+    assert!(matches!(late, Err(StoreError::NoRecord(_))), "{late:?}");
+    assert!(matches!(
+        one(
+            store,
+            WriteOp::EraseRecord {
+                record: gone.clone()
+            }
+        ),
+        Err(StoreError::NoRecord(_))
+    ));
+
+    // Everyone else's is untouched, and the audit chain still holds, with the erased
+    // record's entries kept (they name no content).
+    assert!(store.record_exists(&kept).unwrap());
+    let still = store
+        .read(None, "Observation", "obs-kept")
+        .unwrap()
+        .unwrap();
+    assert_eq!(still.version, 2);
+    assert_eq!(
+        still.value().unwrap()["valueQuantity"]["value"],
+        json!(71.5)
+    );
+    assert_eq!(store.sample_count(&kept).unwrap(), 1);
+    assert!(store.account("e-2").unwrap().is_some());
+    assert!(store.session("s-e2").unwrap().is_some());
+    assert!(store.account("k-1").unwrap().is_some());
+    assert!(store.oauth_token("t-kept").unwrap().is_some());
+    let after = store.audit_verify().unwrap();
+    assert_eq!(after.first_bad, None);
+    assert_eq!(after.entries, head_before.entries);
+    assert_eq!(store.audit_of_record(&gone, None, 10).unwrap().len(), 2);
+
+    // An account with no record goes on its own, with its sessions and codes.
+    one(
+        store,
+        WriteOp::DeleteAccount {
+            account_id: "e-2".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(store.account("e-2").unwrap(), None);
+    assert_eq!(store.session("s-e2").unwrap(), None);
+    assert_eq!(store.recovery_codes_left("e-2").unwrap(), 0);
+    one(
+        store,
+        WriteOp::DeleteAccount {
+            account_id: "e-2".into(),
+        },
+    )
+    .unwrap();
 }

@@ -248,6 +248,15 @@ pub fn apply(
                 id,
                 expect,
             } => delete(db, record, resource_type, id, *expect, now)?,
+            WriteOp::EraseRecord { record } => {
+                erase_record(db, keys, record)?;
+                known_record = None;
+                None
+            }
+            WriteOp::DeleteAccount { account_id } => {
+                accounts::delete_account(db, account_id)?;
+                None
+            }
             WriteOp::Audit(entry) => {
                 crate::audit::append(db, keys.audit_key(), std::slice::from_ref(entry))?;
                 None
@@ -394,6 +403,54 @@ fn require_record(db: &mut dyn Db, record: &RecordId) -> Result<(), StoreError> 
     {
         return Err(StoreError::NoRecord(record.to_string()));
     }
+    Ok(())
+}
+
+/// Forgets the keys of the records a committed batch erased: a reader may have cached one
+/// from the snapshot it began with while the erasure was being written.
+pub fn forget_erased(keys: &Keyring, batch: &WriteBatch) {
+    for op in &batch.ops {
+        if let WriteOp::EraseRecord { record } = op {
+            keys.forget(record.as_str());
+        }
+    }
+}
+
+/// Tables whose rows belong to one record, keyed by it, children before parents.
+const RECORD_TABLES: [&str; 9] = [
+    "idx_token",
+    "idx_string",
+    "idx_date",
+    "idx_ref",
+    "idx_quantity",
+    "idx_number",
+    "idx_uri",
+    "resource_versions",
+    "resources",
+];
+
+/// See [`WriteOp::EraseRecord`].
+fn erase_record(db: &mut dyn Db, keys: &Keyring, record: &RecordId) -> Result<(), StoreError> {
+    require_record(db, record)?;
+    let r = || [t(record.as_str())];
+    for row in db.query("SELECT account_id FROM accounts WHERE record_id = ?", &r())? {
+        accounts::delete_account(db, &text(&row[0]))?;
+    }
+    db.execute("DELETE FROM oauth_tokens WHERE record_id = ?", &r())?;
+    for table in RECORD_TABLES {
+        db.execute(&format!("DELETE FROM {table} WHERE record_id = ?"), &r())?;
+    }
+    db.execute(
+        "DELETE FROM samples WHERE series_id IN \
+         (SELECT series_id FROM sample_series WHERE record_id = ?)",
+        &r(),
+    )?;
+    db.execute("DELETE FROM sample_series WHERE record_id = ?", &r())?;
+    db.execute("DELETE FROM record_keys WHERE record_id = ?", &r())?;
+    db.execute("DELETE FROM records WHERE record_id = ?", &r())?;
+    // The backend forgets the unwrapped key again once the erasure is committed (a reader
+    // may have cached it meanwhile from the snapshot it started with).
+    keys.forget(record.as_str());
     Ok(())
 }
 

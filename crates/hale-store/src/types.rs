@@ -191,6 +191,22 @@ pub enum WriteOp {
         /// The precondition.
         expect: Expect,
     },
+    /// Erases a record for good (the right to erasure): every resource with all its versions
+    /// and index entries, its samples, the authorisation codes and tokens that reach it, the
+    /// accounts whose record it is (as [`WriteOp::DeleteAccount`]), and its key. Destroying
+    /// the key is what makes a copy left behind (a backup, an old WAL frame) unreadable. The
+    /// audit log keeps its entries: they name resources and actions, never content. Fails
+    /// with [`StoreError::NoRecord`](crate::StoreError::NoRecord) if there is no such record.
+    EraseRecord {
+        /// The record.
+        record: RecordId,
+    },
+    /// Deletes an account with its sessions, emailed links, recovery codes, passkeys, linked
+    /// identities and OAuth tokens. Absent is not an error.
+    DeleteAccount {
+        /// Whose.
+        account_id: String,
+    },
 }
 
 /// One wearable sample for storage.

@@ -11,6 +11,7 @@ mod cli;
 mod demo;
 mod durability;
 mod encryption;
+mod erasure;
 mod examples;
 mod golden;
 mod import;

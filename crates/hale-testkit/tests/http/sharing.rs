@@ -22,7 +22,7 @@ fn give_access(person: &crate::accounts::Person, fields: &[(&str, &str)]) -> Pag
 
 /// The invitee of the invitation just sent signs up, accepts it by its emailed link and
 /// opens the record shared with them.
-fn accept_and_open(
+pub(crate) fn accept_and_open(
     app: &TestApp,
     smtp: &mut hale_testkit::web::SmtpSink,
     email: &str,

@@ -1019,6 +1019,7 @@ fn next_page(next: &str) -> &'static str {
         "passkeys" => "/account/passkeys",
         "email" => "/account/email",
         "export" => "/record/export",
+        "delete" => "/account/delete",
         "share-link" => "/record/share-links/new",
         _ => "/account",
     }
@@ -1173,4 +1174,51 @@ pub(crate) async fn new_recovery_codes(
         codes,
     };
     Ok(html(StatusCode::OK, page.render()))
+}
+
+#[derive(Template)]
+#[template(path = "delete_account.html")]
+struct DeleteAccountPage {
+    chrome: Chrome,
+    csrf: String,
+    has_record: bool,
+}
+
+/// `GET /account/delete`: what deleting the account takes away, once both factors have been
+/// proved again.
+pub(crate) async fn delete_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
+    let who = two_factor(&state, &v).await?;
+    recent(&state, &who, "delete")?;
+    let page = DeleteAccountPage {
+        chrome: signed_in_chrome(&state, &v, &who, v.lang.t("delete-account-title")),
+        csrf: super::session_csrf(&state, &v),
+        has_record: who.account.record.is_some(),
+    };
+    Ok(html(StatusCode::OK, page.render()))
+}
+
+/// `POST /account/delete`: deletes the account and its record, and signs out.
+pub(crate) async fn delete(AxumState(state): AxumState<State>, v: Visitor, body: Bytes) -> Page {
+    let who = two_factor(&state, &v).await?;
+    form(&state, &v, v.session_key.as_deref(), &body)?;
+    recent(&state, &who, "delete")?;
+    let request_id = v.request_id.clone();
+    call(&state, &v, move |app| app.erase_account(&who, &request_id)).await?;
+    let mut r = see_other("/account/deleted");
+    r.headers_mut()
+        .append(header::SET_COOKIE, super::clear_session_cookie(&state));
+    Ok(r.into_response())
+}
+
+/// `GET /account/deleted`: said once the account is gone (nobody is signed in by then).
+pub(crate) async fn deleted(v: Visitor) -> Response {
+    let l = v.lang;
+    let page = MessagePage {
+        chrome: Chrome::new(l, l.t("account-deleted-title")),
+        heading: l.t("account-deleted-title"),
+        paragraphs: vec![l.t("account-deleted-body")],
+        reference: None,
+        links: vec![("/", l.t("account-deleted-home"))],
+    };
+    html(StatusCode::OK, page.render())
 }

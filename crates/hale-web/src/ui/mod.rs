@@ -93,6 +93,11 @@ pub(crate) fn routes() -> Router<State> {
             get(account::password_form).post(account::change_password),
         )
         .route("/account/recovery-codes", post(account::new_recovery_codes))
+        .route(
+            "/account/delete",
+            get(account::delete_form).post(account::delete),
+        )
+        .route("/account/deleted", get(account::deleted))
         .route("/account/sessions", get(account::sessions))
         .route("/account/sessions/end", post(account::end_session))
         .route("/account/sessions/end-all", post(account::end_all_sessions))
