@@ -822,6 +822,67 @@ impl App {
     }
 }
 
+/// Readings per page of the readings download: a few hundred kilobytes of CSV at a time.
+const READINGS_PAGE: usize = 5_000;
+
+impl App {
+    /// Every reading from apps and devices in the person's own record, as CSV for them to
+    /// take away: one row a sample (metric, its unit, source, start, end, value; times in
+    /// UTC), series by series and oldest first. Handed to `send` a page at a time, so a
+    /// ten-year history streams in flat memory; stops early when `send` returns false. The
+    /// same rules as [`App::export_record`]; recorded in the audit log as an export.
+    /// Returns how many readings were sent.
+    pub fn export_readings(
+        &self,
+        who: &crate::accounts::SignedIn,
+        ctx: &RequestContext,
+        send: &mut dyn FnMut(Vec<u8>) -> bool,
+    ) -> Result<u64, AppError> {
+        let record = self.owner_record(ctx)?;
+        self.require_recent(who)?;
+        self.audit_reads(
+            ctx,
+            "export-readings",
+            "readings from apps and devices",
+            [&record],
+        )?;
+        let mut sent = 0u64;
+        let mut last: Option<hale_store::SampleRow> = None;
+        loop {
+            let page = self
+                .store
+                .samples_after(&record, last.as_ref(), READINGS_PAGE)?;
+            let chunk = readings_csv(&page, last.is_none())
+                .map_err(|_| AppError::Internal("the readings could not be written".into()))?;
+            sent += page.len() as u64;
+            if !send(chunk) || page.len() < READINGS_PAGE {
+                return Ok(sent);
+            }
+            last = page.into_iter().last();
+        }
+    }
+}
+
+/// Readings as CSV rows, after a header row if `header`.
+fn readings_csv(rows: &[hale_store::SampleRow], header: bool) -> Result<Vec<u8>, csv::Error> {
+    let mut csv = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 80));
+    if header {
+        csv.write_record(["metric", "unit", "source", "start", "end", "value"])?;
+    }
+    for s in rows {
+        let unit = hale_import::metrics::by_id(&s.metric).map_or("", |m| m.unit);
+        csv.write_record([
+            s.metric.as_str(),
+            unit,
+            s.source.as_str(),
+            &hale_fhir::date::format_instant(s.start),
+            &hale_fhir::date::format_instant(s.end),
+            &s.value.to_string(),
+        ])?;
+    }
+    csv.into_inner().map_err(|e| e.into_error().into())
+}
+
 /// Ids are unique per type across records, so an update naming an id the actor cannot see
 /// cannot create it either: it answers in these words, whether the id is hidden in the
 /// actor's own record or used in another.

@@ -16,8 +16,8 @@ use hale_fhir::search::SearchQuery;
 use hale_store::engine::{self, Db, Row};
 use hale_store::sql::{SqlValue, numbered};
 use hale_store::{
-    HistoryQuery, Keyring, MasterKey, SearchPage, Store, StoreError, StoredResource, WriteBatch,
-    WriteOutcome,
+    HistoryQuery, Keyring, MasterKey, SampleRow, SearchPage, Store, StoreError, StoredResource,
+    WriteBatch, WriteOutcome,
 };
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls};
@@ -324,6 +324,15 @@ impl Store for PostgresStore {
 
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
         self.in_transaction(|db| engine::sample_count(db, record))
+    }
+
+    fn samples_after(
+        &self,
+        record: &RecordId,
+        after: Option<&SampleRow>,
+        limit: usize,
+    ) -> Result<Vec<SampleRow>, StoreError> {
+        self.in_transaction(|db| engine::samples_after(db, record, after, limit))
     }
 
     fn account(&self, id: &str) -> Result<Option<hale_store::Account>, StoreError> {

@@ -23,8 +23,8 @@ use hale_core::RecordId;
 use hale_fhir::search::SearchQuery;
 use hale_store::engine;
 use hale_store::{
-    HistoryQuery, Keyring, MasterKey, SearchPage, Store, StoreError, StoredResource, WriteBatch,
-    WriteOutcome,
+    HistoryQuery, Keyring, MasterKey, SampleRow, SearchPage, Store, StoreError, StoredResource,
+    WriteBatch, WriteOutcome,
 };
 use rusqlite::Connection;
 
@@ -356,6 +356,15 @@ impl Store for SqliteStore {
 
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
         self.with_reader(|db, _| engine::sample_count(db, record))
+    }
+
+    fn samples_after(
+        &self,
+        record: &RecordId,
+        after: Option<&SampleRow>,
+        limit: usize,
+    ) -> Result<Vec<SampleRow>, StoreError> {
+        self.with_reader(|db, _| engine::samples_after(db, record, after, limit))
     }
 
     fn account(&self, id: &str) -> Result<Option<hale_store::Account>, StoreError> {

@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             oauth_clients_are_kept_and_codes_are_spent_once,
             the_audit_log_chains_reads_by_record_and_signs_checkpoints,
             erasing_a_record_removes_it_and_its_accounts_and_nothing_else,
+            samples_are_taken_away_page_by_page_in_order,
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -1480,4 +1481,62 @@ pub fn erasing_a_record_removes_it_and_its_accounts_and_nothing_else(store: &dyn
         },
     )
     .unwrap();
+}
+
+pub fn samples_are_taken_away_page_by_page_in_order(store: &dyn Store) {
+    let r = new_record(store, "taker");
+    let other = new_record(store, "other");
+    let row = |metric: &str, source: &str, start: i64, value: f64| SampleRow {
+        metric: metric.into(),
+        source: source.into(),
+        start,
+        end: start + 60_000,
+        value,
+    };
+    // Written out of order, two sources of one metric, and two values at one time.
+    let mut rows = Vec::new();
+    for i in (0..25).rev() {
+        rows.push(row("heart_rate", "Watch", i * 60_000, 60.0 + i as f64));
+    }
+    rows.push(row("heart_rate", "Phone", 5 * 60_000, 72.25));
+    rows.push(row("steps", "Phone", 0, 1200.0));
+    rows.push(row("steps", "Phone", 0, 30.5));
+    for (record, rows) in [(&r, rows), (&other, vec![row("steps", "Phone", 0, 9.0)])] {
+        store
+            .write(WriteBatch {
+                ops: vec![WriteOp::Samples {
+                    record: record.clone(),
+                    rows,
+                }],
+            })
+            .unwrap();
+    }
+    let mut all: Vec<SampleRow> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store.samples_after(&r, all.last(), 7).unwrap();
+        assert!(page.len() <= 7);
+        if page.is_empty() {
+            break;
+        }
+        pages += 1;
+        all.extend(page);
+    }
+    assert_eq!(all.len(), 28);
+    assert_eq!(pages, 4);
+    let key = |s: &SampleRow| (s.metric.clone(), s.source.clone(), s.start, s.end);
+    assert!(all.windows(2).all(|w| key(&w[0]) <= key(&w[1])), "in order");
+    assert_eq!(all[0], row("heart_rate", "Phone", 5 * 60_000, 72.25));
+    assert_eq!(all[1], row("heart_rate", "Watch", 0, 60.0));
+    assert_eq!(all[25], row("heart_rate", "Watch", 24 * 60_000, 84.0));
+    assert_eq!(all[26], row("steps", "Phone", 0, 30.5));
+    assert_eq!(all[27], row("steps", "Phone", 0, 1200.0));
+    // Nothing of another record, and nothing for a record without samples.
+    assert!(
+        store
+            .samples_after(&record("nobody"), None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.samples_after(&other, None, 10).unwrap().len(), 1);
 }

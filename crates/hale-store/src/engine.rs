@@ -918,6 +918,59 @@ pub fn sample_metrics(db: &mut dyn Db, record: &RecordId) -> Result<Vec<String>,
     Ok(rows.iter().filter_map(|r| r.first()).map(text).collect())
 }
 
+/// See [`Store::samples_after`](crate::Store::samples_after). Series are walked in order
+/// and each is read along its primary key, so every page costs the same however deep.
+pub fn samples_after(
+    db: &mut dyn Db,
+    record: &RecordId,
+    after: Option<&SampleRow>,
+    limit: usize,
+) -> Result<Vec<SampleRow>, StoreError> {
+    let (from_metric, from_source) = after.map_or(("", ""), |a| (&*a.metric, &*a.source));
+    let series = db.query(
+        "SELECT series_id, metric, source FROM sample_series \
+         WHERE record_id = ? AND (metric > ? OR (metric = ? AND source >= ?)) \
+         ORDER BY metric, source",
+        &[
+            t(record.as_str()),
+            t(from_metric),
+            t(from_metric),
+            t(from_source),
+        ],
+    )?;
+    let mut out = Vec::new();
+    for s in series {
+        let remaining = limit.saturating_sub(out.len());
+        if remaining == 0 {
+            break;
+        }
+        let (metric, source) = (text(&s[1]), text(&s[2]));
+        let mut params = vec![s[0].clone()];
+        let mut sql =
+            String::from("SELECT start_ms, end_ms, value FROM samples WHERE series_id = ?");
+        if let Some(a) = after.filter(|a| a.metric == metric && a.source == source) {
+            sql.push_str(" AND (start_ms, end_ms, value) > (?, ?, ?)");
+            params.extend([
+                SqlValue::Int(a.start),
+                SqlValue::Int(a.end),
+                SqlValue::Real(a.value),
+            ]);
+        }
+        sql.push_str(" ORDER BY start_ms, end_ms, value LIMIT ?");
+        params.push(SqlValue::Int(i64::try_from(remaining).unwrap_or(i64::MAX)));
+        for row in db.query(&sql, &params)? {
+            out.push(SampleRow {
+                metric: metric.clone(),
+                source: source.clone(),
+                start: int(&row[0]),
+                end: int(&row[1]),
+                value: real(&row[2]),
+            });
+        }
+    }
+    Ok(out)
+}
+
 pub fn sample_count(db: &mut dyn Db, record: &RecordId) -> Result<i64, StoreError> {
     let rows = db.query(
         "SELECT COUNT(*) FROM samples s JOIN sample_series ss ON ss.series_id = s.series_id WHERE ss.record_id = ?",

@@ -123,6 +123,16 @@ pub trait Store: Send + Sync {
     /// How many samples a record holds.
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError>;
 
+    /// A page of a record's samples for taking away: series by series (metric, then source),
+    /// each oldest first; at most `limit` of them, after `after` (the last of the page
+    /// before). Each page is its own short read, so a long download holds nothing open.
+    fn samples_after(
+        &self,
+        record: &RecordId,
+        after: Option<&SampleRow>,
+        limit: usize,
+    ) -> Result<Vec<SampleRow>, StoreError>;
+
     /// One account by id.
     fn account(&self, id: &str) -> Result<Option<Account>, StoreError>;
 

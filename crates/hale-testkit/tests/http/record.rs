@@ -1102,6 +1102,129 @@ fn a_person_downloads_everything_they_can_see_in_their_record_as_one_fhir_bundle
 }
 
 #[test]
+fn a_person_downloads_every_reading_from_their_apps_and_devices_as_csv() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "readings@example.org");
+    let b = &person.browser;
+    // Nothing from apps yet: only the record's own download is offered.
+    let empty = b.get("/record/export");
+    assert!(
+        !empty.html.contains("Download your readings"),
+        "{}",
+        empty.html
+    );
+
+    let record = app.record_of(&person.email);
+    let token = app.token(&record, "patient/*.cruds");
+    let reading = |at: &str, code: &str, value: f64, unit: &str, device: &str| {
+        json!({"resource": {"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "effectiveDateTime": at, "device": {"display": device},
+            "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": unit}}})
+    };
+    let added = app.post(
+        "/fhir/Observation/$add-samples",
+        &token,
+        &json!({"resourceType": "Bundle", "type": "batch", "entry": [
+            reading("2024-03-01T08:01:00Z", "8867-4", 70.0, "/min", "Pulse watch"),
+            reading("2024-03-01T08:00:00Z", "8867-4", 60.5, "/min", "Pulse watch"),
+            reading("2024-03-02T07:00:00+01:00", "29463-7", 71.25, "kg", "Scales, \"bathroom\""),
+        ]}),
+    );
+    assert_eq!(added.status, 200, "{}", added.json);
+
+    let form = b.get("/record/export");
+    assert!(
+        form.html.contains("Your record holds 3 readings"),
+        "{}",
+        form.html
+    );
+    let download = b.submit_on(&form, "/record/export/readings", &[]);
+    assert_eq!(download.status, 200);
+    let header = |name: &str| {
+        download
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("content-type"), "text/csv; charset=utf-8");
+    assert!(header("content-disposition").starts_with("attachment; filename=\"hale-readings-"));
+    assert_eq!(header("cache-control"), "no-store");
+    let lines: Vec<&str> = download.html.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "metric,unit,source,start,end,value",
+            "body_weight,kg,\"Scales, \"\"bathroom\"\"\",2024-03-02T06:00:00.000Z,2024-03-02T06:00:00.000Z,71.25",
+            "heart_rate,/min,Pulse watch,2024-03-01T08:00:00.000Z,2024-03-01T08:00:00.000Z,60.5",
+            "heart_rate,/min,Pulse watch,2024-03-01T08:01:00.000Z,2024-03-01T08:01:00.000Z,70",
+        ]
+    );
+    let looked = b.get("/record/who-has-looked?all=1");
+    assert!(
+        looked
+            .html
+            .contains("Downloaded a copy of your readings from apps and devices"),
+        "{}",
+        looked.html
+    );
+    // Not without the form's token.
+    let forged = b.post_raw("/record/export/readings", &[("csrf", "forged")]);
+    assert_ne!(forged.status, 200);
+}
+
+#[test]
+fn a_long_history_of_readings_downloads_whole_and_in_order_across_pages() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "history@example.org");
+    let record = app.record_of(&person.email);
+    let token = app.token(&record, "patient/*.cruds");
+    // 12,000 minutes of heart rate, sent newest first in batches of 1,000 (more than two of
+    // the download's pages).
+    let start = 1_700_000_000_000_i64;
+    for batch in (0..12).rev() {
+        let entries: Vec<serde_json::Value> = (0..1000)
+            .map(|i| {
+                let minute = batch * 1000 + i;
+                json!({"resource": {"resourceType": "Observation", "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                    "effectiveDateTime": hale_fhir::date::format_instant(start + minute * 60_000),
+                    "device": {"display": "Pulse watch"},
+                    "valueQuantity": {"value": 50 + minute % 60, "system": "http://unitsofmeasure.org", "code": "/min"}}})
+            })
+            .collect();
+        let r = app.post(
+            "/fhir/Observation/$add-samples",
+            &token,
+            &json!({"resourceType": "Bundle", "type": "batch", "entry": entries}),
+        );
+        assert_eq!(r.status, 200, "{}", r.json);
+    }
+    let form = person.browser.get("/record/export");
+    let download = person
+        .browser
+        .submit_on(&form, "/record/export/readings", &[]);
+    let lines: Vec<&str> = download.html.lines().collect();
+    assert_eq!(lines.len(), 12_001);
+    assert_eq!(lines[0], "metric,unit,source,start,end,value");
+    let times: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "oldest first, none twice"
+    );
+    assert_eq!(times[0], hale_fhir::date::format_instant(start));
+    assert_eq!(
+        times[11_999],
+        hale_fhir::date::format_instant(start + 11_999 * 60_000)
+    );
+}
+
+#[test]
 fn downloading_the_record_asks_for_the_password_and_a_code_again_once_a_while_has_passed() {
     let (app, mut smtp) = TestApp::spawn_with_mail_and(|c| c.reauth_window_secs = 0);
     let person = set_up_person(&app, &mut smtp, "stale@example.org");

@@ -518,6 +518,13 @@ export-title = Download your record
 export-body = You can download everything in your record that you can see, as one file in the format health services use (FHIR). You can keep it, or give it to another service.
 export-care = The file holds your health information. Keep it somewhere safe, and think about who can see it.
 export-submit = Download your record
+export-readings-heading = Readings from apps and devices
+export-readings-body = { $count ->
+    [one] Your record holds 1 reading from apps and devices, such as a watch or scales. You can download it as a spreadsheet file (CSV), with the time, the value and what it came from.
+   *[other] Your record holds { $count } readings from apps and devices, such as a watch or scales. You can download them as a spreadsheet file (CSV), with the time, the value and what each came from.
+}
+export-readings-submit = Download your readings
+looked-action-export-readings = Downloaded a copy of your readings from apps and devices
 record-export-link = Download your record
 looked-action-import = Added readings from an app or device
 looked-action-verify-identity = Recorded that your identity was checked

@@ -30,14 +30,21 @@ pub(crate) async fn call<T: Send + 'static>(
     let app = state.app.clone();
     match tokio::task::spawn_blocking(move || f(&app)).await {
         Ok(Ok(t)) => Ok(t),
-        Ok(Err(AppError::Throttled(secs))) => Err(too_many(v, secs)),
-        Ok(Err(AppError::Forbidden(_))) => Err(not_allowed(v)),
-        Ok(Err(AppError::NotFound { .. })) => Err(super::error_page(v, StatusCode::NOT_FOUND)),
-        Ok(Err(e)) => {
-            tracing::error!(request_id = %v.request_id, error = %e, "page call failed");
-            Err(error_page(v, StatusCode::INTERNAL_SERVER_ERROR))
-        }
+        Ok(Err(e)) => Err(app_error_page(v, e)),
         Err(_) => Err(error_page(v, StatusCode::INTERNAL_SERVER_ERROR)),
+    }
+}
+
+/// The page for an application error: what the person may do about it, never the detail.
+pub(crate) fn app_error_page(v: &Visitor, e: AppError) -> Response {
+    match e {
+        AppError::Throttled(secs) => too_many(v, secs),
+        AppError::Forbidden(_) => not_allowed(v),
+        AppError::NotFound { .. } => super::error_page(v, StatusCode::NOT_FOUND),
+        e => {
+            tracing::error!(request_id = %v.request_id, error = %e, "page call failed");
+            error_page(v, StatusCode::INTERNAL_SERVER_ERROR)
+        }
     }
 }
 

@@ -189,6 +189,7 @@ pub(crate) fn routes() -> Router<State> {
             "/record/export",
             get(record::export_form).post(record::export),
         )
+        .route("/record/export/readings", post(record::export_readings))
         .route(
             "/record/share-links/new",
             get(record::link_form).post(record::link_create),

@@ -4,25 +4,27 @@
 
 use super::*;
 
-fn export_page(
-    state: &State,
-    v: &Visitor,
-    who: &hale_app::accounts::SignedIn,
-) -> crate::ui::pages::FormPage {
-    let l = v.lang;
-    let mut page =
-        crate::ui::account::signed_in_form(state, v, who, l.t("export-title"), "/record/export");
-    page.back = Some(("/record".into(), l.t("record-back")));
-    page.paragraphs = vec![l.t("export-body"), l.t("export-care")];
-    page.submit = l.t("export-submit");
-    page
+#[derive(Template)]
+#[template(path = "export.html")]
+struct ExportPage {
+    chrome: Chrome,
+    csrf: String,
+    /// How many readings from apps and devices the record holds (a second download).
+    readings: i64,
 }
 
 /// `GET /record/export`.
 pub(crate) async fn export_form(AxumState(state): AxumState<State>, v: Visitor) -> Page {
     let (who, _) = person(&state, &v).await?;
     crate::ui::account::recent(&state, &who, "export")?;
-    Ok(html(StatusCode::OK, export_page(&state, &v, &who).render()))
+    let checked = who.clone();
+    let (_, readings) = call(&state, &v, move |app| app.record_overview(&checked)).await?;
+    let page = ExportPage {
+        chrome: signed_in_chrome(&state, &v, &who, v.lang.t("export-title")),
+        csrf: crate::ui::session_csrf(&state, &v),
+        readings,
+    };
+    Ok(html(StatusCode::OK, page.render()))
 }
 
 /// `POST /record/export`: the download.
@@ -76,5 +78,64 @@ pub(crate) async fn export(AxumState(state): AxumState<State>, v: Visitor, body:
         axum::http::header::CACHE_CONTROL,
         "no-store".into(),
     );
+    Ok(r)
+}
+
+/// `POST /record/export/readings`: every reading from apps and devices, as CSV, streamed as
+/// it is read (ten years of a watch is millions of rows). The first page decides between
+/// the download and an error page; a failure after that cuts the transfer short, so a
+/// browser reports a failed download rather than keeping a partial file as whole.
+pub(crate) async fn export_readings(
+    AxumState(state): AxumState<State>,
+    v: Visitor,
+    body: Bytes,
+) -> Page {
+    let (who, ctx) = person(&state, &v).await?;
+    crate::ui::account::form(&state, &v, v.session_key.as_deref(), &body)?;
+    crate::ui::account::recent(&state, &who, "export")?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, AppError>>(4);
+    let app = state.app.clone();
+    let request_id = v.request_id.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut send = |chunk| tx.blocking_send(Ok(chunk)).is_ok();
+        if let Err(e) = app.export_readings(&who, &ctx, &mut send) {
+            tracing::error!(request_id = %request_id, error = %e, "the readings download failed");
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let first = match rx.recv().await {
+        Some(Ok(chunk)) => chunk,
+        Some(Err(e)) => return Err(crate::ui::account::app_error_page(&v, e)),
+        None => return Err(error_page(&v, StatusCode::INTERNAL_SERVER_ERROR)),
+    };
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Some(Ok(chunk)) => Some((Ok(chunk), rx)),
+            Some(Err(_)) => Some((Err(std::io::Error::other("the download stopped")), rx)),
+            None => None,
+        }
+    });
+    let chunks = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }),
+        rest,
+    );
+    let day = hale_fhir::date::format_instant(hale_fhir::date::now_millis());
+    let mut r = axum::body::Body::from_stream(chunks).into_response();
+    let headers = r.headers_mut();
+    for (name, value) in [
+        (
+            axum::http::header::CONTENT_TYPE,
+            "text/csv; charset=utf-8".to_owned(),
+        ),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"hale-readings-{}.csv\"", &day[..10]),
+        ),
+        (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+    ] {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
     Ok(r)
 }
