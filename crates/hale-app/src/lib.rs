@@ -45,6 +45,7 @@ pub use error::AppError;
 pub use hale_import::{Metric, metrics};
 pub use hale_store::{Method, SearchPage, StoredAuditEntry, StoredResource};
 pub use import::ImportSummary;
+pub use resources::export_bundle;
 pub use token::{Claims, TokenKey};
 pub use transaction::{BundleKind, EntryResult, EntryStatus, parse_etag};
 

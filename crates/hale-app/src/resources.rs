@@ -840,6 +840,64 @@ impl App {
     ) -> Result<u64, AppError> {
         let record = self.owner_record(ctx)?;
         self.require_recent(who)?;
+        self.send_readings(ctx, &record, send)
+    }
+
+    /// Everything a record holds, whatever its labels, and its readings as CSV, for an
+    /// operator answering the person's request made another way (a subject access request
+    /// by letter, an account they cannot get into). Recorded in the audit log as an export
+    /// by the operator. Returns how many resources and readings there were.
+    pub fn export_for_operator(
+        &self,
+        operator: &RequestContext,
+        record: &RecordId,
+        send_readings: &mut dyn FnMut(Vec<u8>) -> bool,
+    ) -> Result<(Vec<StoredResource>, u64), AppError> {
+        require_operator(operator)?;
+        let all = self.store.everything(record)?;
+        if all.is_empty() {
+            return Err(AppError::NotFound {
+                resource_type: "Patient".into(),
+                id: record.to_string(),
+            });
+        }
+        self.audit_reads(operator, "export", "the whole record", [record])?;
+        let readings = self.send_readings(operator, record, send_readings)?;
+        Ok((all, readings))
+    }
+
+    /// Erases a record and the accounts that own it, for an operator answering the person's
+    /// request made another way; see [`App::erase_account`]. Recorded in the audit log.
+    pub fn erase_for_operator(
+        &self,
+        operator: &RequestContext,
+        record: &RecordId,
+    ) -> Result<(), AppError> {
+        require_operator(operator)?;
+        let entry = self.audit_entry(
+            operator,
+            record,
+            "erase",
+            "the record and its accounts".into(),
+        );
+        self.store.write(WriteBatch {
+            ops: vec![
+                WriteOp::Audit(entry),
+                WriteOp::EraseRecord {
+                    record: record.clone(),
+                },
+            ],
+        })?;
+        Ok(())
+    }
+
+    fn send_readings(
+        &self,
+        ctx: &RequestContext,
+        record: &RecordId,
+        send: &mut dyn FnMut(Vec<u8>) -> bool,
+    ) -> Result<u64, AppError> {
+        let record = record.clone();
         self.audit_reads(
             ctx,
             "export-readings",
@@ -860,6 +918,36 @@ impl App {
             }
             last = page.into_iter().last();
         }
+    }
+}
+
+/// Resources as one FHIR Bundle (`collection`) to take away, each with its address on the
+/// server at `base` when there is one.
+pub fn export_bundle(all: &[StoredResource], base: Option<&str>) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = all
+        .iter()
+        .filter_map(|r| {
+            let mut entry = serde_json::json!({ "resource": r.value()? });
+            if let Some(base) = base {
+                entry["fullUrl"] = format!("{base}/fhir/{}/{}", r.resource_type, r.id).into();
+            }
+            Some(entry)
+        })
+        .collect();
+    serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": hale_fhir::date::format_instant(hale_fhir::date::now_millis()),
+        "total": entries.len(),
+        "entry": entries,
+    })
+}
+
+fn require_operator(ctx: &RequestContext) -> Result<(), AppError> {
+    if matches!(ctx.actor, hale_core::Actor::System { .. }) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden("only an operator does this".into()))
     }
 }
 

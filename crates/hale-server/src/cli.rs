@@ -1,5 +1,6 @@
 //! The `hale` command line: run Hale, and operate it.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::Config;
@@ -308,6 +309,30 @@ enum PersonCommand {
         #[arg(long)]
         evidence: String,
     },
+    /// Write out everything a record holds, for a person who asked another way (a subject
+    /// access request by letter): `record.json` (a FHIR Bundle) and `readings.csv`.
+    Export {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The person's record.
+        #[arg(long)]
+        record: String,
+        /// A new folder to write the two files into.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Erase a record and the accounts that own it, for good (the person's right to
+    /// erasure, asked for another way). Cannot be undone.
+    Erase {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The person's record.
+        #[arg(long)]
+        record: String,
+        /// Confirms it: nothing is erased without it.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -407,6 +432,61 @@ pub fn run() -> anyhow::Result<()> {
                 "identity check recorded: {n} account(s) now at {}",
                 level.as_str()
             );
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Person {
+                    command: PersonCommand::Export { data, record, out },
+                },
+        } => {
+            let record = RecordId::parse(&record).context("not a record id")?;
+            let app = crate::open_app(&data.config())?;
+            std::fs::create_dir(&out)
+                .with_context(|| format!("could not make the folder {}", out.display()))?;
+            let mut readings = std::io::BufWriter::new(
+                std::fs::File::create(out.join("readings.csv")).context("readings.csv")?,
+            );
+            let mut failed = None;
+            let mut send = |chunk: Vec<u8>| match readings.write_all(&chunk) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            };
+            let exported = app.export_for_operator(&operator("cli-export")?, &record, &mut send);
+            let (all, count) = match exported {
+                Ok(x) => x,
+                Err(e) => {
+                    // Nothing half-written is left behind to be taken for an answer.
+                    let _ = std::fs::remove_dir_all(&out);
+                    return Err(e.into());
+                }
+            };
+            if let Some(e) = failed {
+                return Err(e).context("could not write readings.csv");
+            }
+            readings.flush().context("could not write readings.csv")?;
+            let bundle = hale_app::export_bundle(&all, None);
+            std::fs::write(out.join("record.json"), serde_json::to_vec_pretty(&bundle)?)
+                .context("could not write record.json")?;
+            eprintln!("wrote {} resources and {count} readings", all.len());
+            Ok(())
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Person {
+                    command: PersonCommand::Erase { data, record, yes },
+                },
+        } => {
+            if !yes {
+                anyhow::bail!("erasing a record cannot be undone: add --yes to go ahead");
+            }
+            let record = RecordId::parse(&record).context("not a record id")?;
+            let app = crate::open_app(&data.config())?;
+            app.erase_for_operator(&operator("cli-erase")?, &record)?;
+            eprintln!("the record and its accounts are erased");
             Ok(())
         }
         Command::Admin {
@@ -623,4 +703,15 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+/// The operator at the command line, as an actor.
+fn operator(request_id: &str) -> anyhow::Result<hale_core::RequestContext> {
+    Ok(hale_core::RequestContext::operator(
+        hale_core::Actor::System {
+            scopes: hale_core::Scopes::parse("system/*.cruds").context("scopes")?,
+            subject: "operator-cli".into(),
+        },
+        request_id,
+    ))
 }

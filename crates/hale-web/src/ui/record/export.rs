@@ -34,23 +34,7 @@ pub(crate) async fn export(AxumState(state): AxumState<State>, v: Visitor, body:
     crate::ui::account::recent(&state, &who, "export")?;
     let checked = who.clone();
     let all = call(&state, &v, move |app| app.export_record(&checked, &ctx)).await?;
-    let base = state.link_base();
-    let entries: Vec<Value> = all
-        .iter()
-        .filter_map(|r| {
-            Some(serde_json::json!({
-                "fullUrl": format!("{base}/fhir/{}/{}", r.resource_type, r.id),
-                "resource": r.value()?,
-            }))
-        })
-        .collect();
-    let bundle = serde_json::json!({
-        "resourceType": "Bundle",
-        "type": "collection",
-        "timestamp": hale_fhir::date::format_instant(hale_fhir::date::now_millis()),
-        "total": entries.len(),
-        "entry": entries,
-    });
+    let bundle = hale_app::export_bundle(&all, Some(&state.link_base()));
     let day = hale_fhir::date::format_instant(hale_fhir::date::now_millis());
     let mut r = (
         StatusCode::OK,
