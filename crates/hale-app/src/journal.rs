@@ -455,6 +455,15 @@ fn journal_time(v: &Value) -> Option<i64> {
 }
 
 /// The FHIR resource for an entry: its type and body, or what is wrong with the form.
+/// The date on a UK calendar at `at`, as FHIR writes a date: what matters to someone starts
+/// on the day they said so, as they count days.
+fn uk_day(at: i64) -> String {
+    match hale_fhir::uk_time::at(at) {
+        Some(t) => format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day()),
+        None => hale_fhir::date::format_instant(at)[..10].to_owned(),
+    }
+}
+
 fn journal_resource(
     kind: JournalKind,
     values: &dyn Fn(&str) -> String,
@@ -549,7 +558,7 @@ fn journal_resource(
             "Goal",
             json!({
                 "resourceType": "Goal", "meta": meta, "lifecycleStatus": "active",
-                "subject": patient, "expressedBy": patient, "startDate": &when[..10],
+                "subject": patient, "expressedBy": patient, "startDate": uk_day(at),
                 "category": [{"text": MATTERS}],
                 "description": {"text": what},
             }),

@@ -27,6 +27,7 @@ pub mod index;
 pub mod nhs_number;
 mod outcome;
 pub mod search;
+pub mod uk_time;
 mod validate;
 
 pub use definitions::{Definitions, ElementDef, SearchParamDef, SearchParamType, SearchPath};

@@ -1225,6 +1225,39 @@ fn a_long_history_of_readings_downloads_whole_and_in_order_across_pages() {
 }
 
 #[test]
+fn dates_are_shown_as_a_uk_clock_reads_them() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    let person = set_up_person(&app, &mut smtp, "clock@example.org");
+    let record = app.record_of(&person.email);
+    let token = app.token(&record, "patient/*.cruds");
+    // Half past midnight on 1 July in London is still 30 June in UTC; in January the two
+    // agree.
+    let mut ids = Vec::new();
+    for at in ["2026-06-30T23:30:00Z", "2026-01-31T23:30:00Z"] {
+        let r = app.post(
+            "/fhir/Observation",
+            &token,
+            &json!({"resourceType": "Observation", "status": "final",
+                "code": {"text": "Body weight"},
+                "subject": {"reference": format!("Patient/{record}")},
+                "effectiveDateTime": at,
+                "valueQuantity": {"value": 70, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}}),
+        );
+        assert_eq!(r.status, 201, "{}", r.json);
+        ids.push(r.json["id"].as_str().unwrap().to_owned());
+    }
+    let summer = person
+        .browser
+        .get(&format!("/record/entry/Observation/{}", ids[0]));
+    assert!(summer.html.contains("1 July 2026"), "{}", summer.html);
+    assert!(!summer.html.contains("30 June 2026"));
+    let winter = person
+        .browser
+        .get(&format!("/record/entry/Observation/{}", ids[1]));
+    assert!(winter.html.contains("31 January 2026"), "{}", winter.html);
+}
+
+#[test]
 fn downloading_the_record_asks_for_the_password_and_a_code_again_once_a_while_has_passed() {
     let (app, mut smtp) = TestApp::spawn_with_mail_and(|c| c.reauth_window_secs = 0);
     let person = set_up_person(&app, &mut smtp, "stale@example.org");

@@ -656,9 +656,9 @@ pub(crate) async fn totp_setup(
     }
 }
 
-/// A time as "30 November 2026 at 13:05" (UTC; the person's time zone comes later).
+/// A time as "30 November 2026 at 13:05", in UK time.
 fn when(v: &Visitor, ms: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms / 1000) else {
+    let Some(t) = hale_fhir::uk_time::at(ms) else {
         return String::new();
     };
     let l = v.lang;

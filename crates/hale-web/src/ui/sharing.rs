@@ -333,7 +333,7 @@ fn problem_words(l: Lang, p: GrantProblem) -> (&'static str, String) {
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// When access starts, from the optional date boxes: now when they are empty, else the
-/// start of that day (UTC), which must be today or later. `Err` names the problem.
+/// start of that day (UK time), which must be today or later. `Err` names the problem.
 fn start_chosen(data: &super::FormData, now: i64) -> Result<i64, &'static str> {
     let (d, m, y) = (
         data.get("start-day").trim(),
@@ -343,17 +343,22 @@ fn start_chosen(data: &super::FormData, now: i64) -> Result<i64, &'static str> {
     if d.is_empty() && m.is_empty() && y.is_empty() {
         return Ok(now);
     }
-    let day = format!(
-        "{:04}-{:02}-{:02}",
-        y.parse::<u32>().map_err(|_| "give-start-error-real")?,
-        m.parse::<u32>().map_err(|_| "give-start-error-real")?,
-        d.parse::<u32>().map_err(|_| "give-start-error-real")?
-    );
-    let start = hale_fhir::date::parse_range(&day)
-        .filter(|_| y.len() == 4)
-        .ok_or("give-start-error-real")?
-        .lo;
-    if start + DAY_MS <= now {
+    let real = "give-start-error-real";
+    if y.len() != 4 {
+        return Err(real);
+    }
+    let date = time::Date::from_calendar_date(
+        y.parse().map_err(|_| real)?,
+        time::Month::try_from(m.parse::<u8>().map_err(|_| real)?).map_err(|_| real)?,
+        d.parse().map_err(|_| real)?,
+    )
+    .map_err(|_| real)?;
+    let start = hale_fhir::uk_time::start_of(date).ok_or(real)?;
+    let next = date
+        .next_day()
+        .and_then(hale_fhir::uk_time::start_of)
+        .ok_or(real)?;
+    if next <= now {
         return Err("give-start-error-past");
     }
     Ok(start.max(now))

@@ -77,7 +77,7 @@ fn reading_page(
 ) -> AddReadingPage {
     let l = v.lang;
     let name = l.t(&format!("kind-{}", kind.slug()));
-    let today = time::OffsetDateTime::now_utc();
+    let today = hale_fhir::uk_time::today();
     let keep = |field: &str, default: String| data.map_or(default, |d| d.get(field).to_owned());
     AddReadingPage {
         chrome: signed_in_chrome(
@@ -125,7 +125,7 @@ pub(crate) async fn add_reading_form(
 }
 
 /// When a reading dated `day/month/year` was taken: now if that is today, otherwise midday
-/// (UTC) that day. `None` if it is not a real date.
+/// that day (UK time). `None` if it is not a real date.
 fn taken_at(day: &str, month: &str, year: &str) -> Option<i64> {
     let (d, m, y) = (
         day.trim().parse::<u8>().ok()?,
@@ -133,12 +133,11 @@ fn taken_at(day: &str, month: &str, year: &str) -> Option<i64> {
         year.trim().parse::<i32>().ok()?,
     );
     let date = time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
-    let now = time::OffsetDateTime::now_utc();
-    if date == now.date() {
+    if date == hale_fhir::uk_time::today() {
         return Some(hale_fhir::date::now_millis());
     }
-    let noon = date.with_hms(12, 0, 0).ok()?.assume_utc();
-    i64::try_from(noon.unix_timestamp_nanos() / 1_000_000).ok()
+    // Clocks change at night, so midday is always twelve hours after the day begins.
+    Some(hale_fhir::uk_time::start_of(date)? + 12 * 3_600_000)
 }
 
 /// `POST /record/measurements/add/{kind}`: saves it, or says what to fix.
@@ -737,7 +736,7 @@ pub(crate) async fn edit_reading_form(
     for (field, value) in page.fields.iter_mut().zip(&reading.values) {
         field.value = value.clone();
     }
-    if let Ok(t) = time::OffsetDateTime::from_unix_timestamp(reading.at.div_euclid(1000)) {
+    if let Some(t) = hale_fhir::uk_time::at(reading.at) {
         page.date = (
             t.day().to_string(),
             u8::from(t.month()).to_string(),
@@ -836,7 +835,7 @@ mod tests {
 
     #[test]
     fn readings_are_dated_today_now_or_midday_otherwise_and_nonsense_is_refused() {
-        let now = time::OffsetDateTime::now_utc();
+        let now = hale_fhir::uk_time::today();
         let today = taken_at(
             &now.day().to_string(),
             &u8::from(now.month()).to_string(),
@@ -844,10 +843,16 @@ mod tests {
         )
         .unwrap();
         assert!((today - hale_fhir::date::now_millis()).abs() < 5_000);
+        // Midday on a UK clock: 12:00 UTC in winter, 11:00 UTC in summer.
         let past = taken_at("27", "11", "2025").unwrap();
         assert_eq!(
             hale_fhir::date::format_instant(past),
             "2025-11-27T12:00:00.000Z"
+        );
+        let summer = taken_at("27", "6", "2025").unwrap();
+        assert_eq!(
+            hale_fhir::date::format_instant(summer),
+            "2025-06-27T11:00:00.000Z"
         );
         for (d, m, y) in [
             ("31", "2", "2025"),

@@ -177,8 +177,12 @@ pub(crate) async fn activity(
     let days = q.period.filter(|d| [30, 90, 365].contains(d)).unwrap_or(30);
     let bucket = if days == 365 { 7 * DAY_MS } else { DAY_MS };
     let now = hale_fhir::date::now_millis();
-    // Whole buckets, ending with the one that holds today.
-    let end = (now / DAY_MS + 1) * DAY_MS;
+    // Whole buckets, ending with the one that holds today, from UK midnight (a bucket is 24
+    // hours, so across a change of the clocks days before it are an hour off).
+    let tomorrow = hale_fhir::uk_time::today().next_day();
+    let end = tomorrow
+        .and_then(hale_fhir::uk_time::start_of)
+        .unwrap_or((now / DAY_MS + 1) * DAY_MS);
     let from = end - i64::from(days) * DAY_MS;
     let buckets = call(&state, &v, move |app| {
         let record = ctx

@@ -48,7 +48,7 @@ fn kind(l: Lang, what: &str) -> String {
 }
 
 fn time_of(l: Lang, ms: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
+    let Some(t) = hale_fhir::uk_time::at(ms) else {
         return String::new();
     };
     l.ta(

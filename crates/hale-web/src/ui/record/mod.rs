@@ -123,9 +123,9 @@ async fn person(
     }
 }
 
-/// A date as "27 November 2026" (UTC).
+/// A date as "27 November 2026", in UK time.
 pub(crate) fn day(lang: Lang, ms: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)) else {
+    let Some(t) = hale_fhir::uk_time::at(ms) else {
         return String::new();
     };
     lang.ta(
