@@ -131,10 +131,11 @@ impl App {
         seal: hale_auth::secret::SealKey,
         mailer: Box<dyn accounts::Mailer>,
     ) -> Self {
+        let throttle = throttle::Throttle::new(Arc::clone(&self.store), seal.clone());
         self.identity = Some(accounts::Identity {
             seal,
             mailer,
-            throttle: throttle::Throttle::new(),
+            throttle,
             reauth_window_ms: accounts::REAUTH_WINDOW_MS,
         });
         self

@@ -3,13 +3,14 @@
 //! Each key (an account, an address) may fail [`FREE_FAILURES`] times; after that, each
 //! further failure doubles a wait (1 s, 2 s, 4 s, … up to [`MAX_WAIT_SECS`]) during which
 //! attempts are refused with 429 and `Retry-After`, before the password or code is even
-//! checked. A success clears the account's count. Counts live in this process: with several
-//! `hale serve` processes an attacker gets at most that many times the attempts, still
-//! bounded by the exponential wait.
+//! checked. A success clears the account's count. Counts live in the database
+//! (`sign_in_limits`), so every `hale serve` process on it counts the same failures; keys
+//! are stored as keyed digests, never as email or network addresses.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+
+use hale_auth::secret::SealKey;
+use hale_store::{Store, WriteBatch, WriteOp};
 
 use crate::AppError;
 
@@ -21,80 +22,76 @@ pub const FREE_FAILURES: u32 = 5;
 pub const FREE_FAILURES_PER_ADDRESS: u32 = 50;
 /// The longest wait.
 pub const MAX_WAIT_SECS: u64 = 15 * 60;
-/// Counts older than this are forgotten.
-const FORGET_AFTER: Duration = Duration::from_secs(60 * 60);
+/// Counts untouched this long are forgotten.
+const FORGET_AFTER_MS: i64 = 60 * 60 * 1000;
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    failures: u32,
-    blocked_until: Instant,
-    last: Instant,
+/// Failure counts by key, kept in the database.
+pub struct Throttle {
+    store: Arc<dyn Store>,
+    key: SealKey,
 }
 
-/// Failure counts by key.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    entries: Mutex<HashMap<String, Entry>>,
+impl std::fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Throttle")
+    }
 }
 
 impl Throttle {
-    /// A throttle with no history.
-    pub fn new() -> Self {
-        Self::default()
+    /// Counts kept in `store`, under digests made with `key`.
+    pub fn new(store: Arc<dyn Store>, key: SealKey) -> Self {
+        Self { store, key }
+    }
+
+    fn digest(&self, key: &str) -> String {
+        self.key.keyed_digest("sign-in-limit", key)
     }
 
     /// Refuses with [`AppError::Throttled`] if any key is waiting.
     pub fn check(&self, keys: &[impl AsRef<str>]) -> Result<(), AppError> {
-        let now = Instant::now();
-        let Ok(map) = self.entries.lock() else {
-            return Ok(());
-        };
-        let wait = keys
-            .iter()
-            .filter_map(|k| map.get(k.as_ref()))
-            .map(|e| e.blocked_until.saturating_duration_since(now))
-            .max()
-            .unwrap_or_default();
-        if wait.is_zero() {
+        let digests: Vec<String> = keys.iter().map(|k| self.digest(k.as_ref())).collect();
+        let until = self.store.limit_blocked_until(&digests)?;
+        let wait_ms = until - hale_fhir::date::now_millis();
+        if wait_ms <= 0 {
             Ok(())
         } else {
-            Err(AppError::Throttled(wait.as_secs().max(1)))
+            Err(AppError::Throttled(
+                u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1),
+            ))
         }
     }
 
     /// Counts a failure against every key.
     pub fn failed(&self, keys: &[impl AsRef<str>]) {
-        let now = Instant::now();
-        let Ok(mut map) = self.entries.lock() else {
-            return;
+        let keys = keys
+            .iter()
+            .map(|k| {
+                let k = k.as_ref();
+                let free = if k.starts_with("addr:") {
+                    FREE_FAILURES_PER_ADDRESS
+                } else {
+                    FREE_FAILURES
+                };
+                (self.digest(k), i64::from(free))
+            })
+            .collect();
+        let op = WriteOp::LimitFailed {
+            keys,
+            max_wait_ms: i64::try_from(MAX_WAIT_SECS * 1000).unwrap_or(i64::MAX),
+            forget_after_ms: FORGET_AFTER_MS,
         };
-        map.retain(|_, e| now.duration_since(e.last) < FORGET_AFTER);
-        for key in keys {
-            let key = key.as_ref();
-            let e = map.entry(key.to_owned()).or_insert(Entry {
-                failures: 0,
-                blocked_until: now,
-                last: now,
-            });
-            e.failures += 1;
-            e.last = now;
-            let free = if key.starts_with("addr:") {
-                FREE_FAILURES_PER_ADDRESS
-            } else {
-                FREE_FAILURES
-            };
-            if e.failures > free {
-                let exp = (e.failures - free - 1).min(20);
-                let wait = (1u64 << exp).min(MAX_WAIT_SECS);
-                e.blocked_until = now + Duration::from_secs(wait);
-            }
+        if let Err(e) = self.store.write(WriteBatch { ops: vec![op] }) {
+            tracing::warn!(error = %e, "could not count a failed attempt");
         }
     }
 
     /// Clears a key's failures after a success.
     pub fn succeeded(&self, key: &str) {
-        if let Ok(mut map) = self.entries.lock() {
-            map.remove(key);
+        let op = WriteOp::LimitCleared {
+            key: self.digest(key),
+        };
+        if let Err(e) = self.store.write(WriteBatch { ops: vec![op] }) {
+            tracing::warn!(error = %e, "could not clear failed attempts");
         }
     }
 }
@@ -105,7 +102,13 @@ mod tests {
 
     #[test]
     fn five_failures_are_free_then_attempts_wait_and_success_clears() {
-        let t = Throttle::new();
+        let dir = tempfile::tempdir().unwrap();
+        let store = hale_store_sqlite::SqliteStore::open(
+            &dir.path().join("hale.db"),
+            &hale_store::MasterKey::generate(),
+        )
+        .unwrap();
+        let t = Throttle::new(Arc::new(store), SealKey::new([7; 32]));
         for _ in 0..FREE_FAILURES {
             assert!(t.check(&["email:a"]).is_ok());
             t.failed(&["email:a", "addr:1"]);
@@ -120,7 +123,7 @@ mod tests {
         assert!(t.check(&["email:b", "addr:1"]).is_ok());
         t.succeeded("email:a");
         assert!(t.check(&["email:a"]).is_ok());
-        // …but an address guessing across many accounts is.
+        // …but an address guessing across many accounts is. (Nothing is stored in clear.)
         for i in 0..FREE_FAILURES_PER_ADDRESS {
             t.failed(&[&format!("email:x{i}"), "addr:9"]);
         }

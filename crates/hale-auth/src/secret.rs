@@ -85,6 +85,28 @@ impl SealKey {
         Self(key)
     }
 
+    /// A keyed digest of `data` for `purpose` (HMAC-SHA256 under a key of its own derived
+    /// from this one, hex): a stable name for something that must not be stored in clear,
+    /// which nobody without the key can compute, even for guessable data (addresses).
+    pub fn keyed_digest(&self, purpose: &str, data: &str) -> String {
+        use hmac::{Hmac, Mac};
+        use sha2::{Digest, Sha256};
+        let mut derive = Sha256::new();
+        derive.update(b"hale-keyed-digest-v1\0");
+        derive.update(self.0);
+        derive.update(purpose.as_bytes());
+        let key = derive.finalize();
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(&key) else {
+            return String::new();
+        };
+        mac.update(data.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Seals `plain` for `context`: a random 24-byte nonce followed by the ciphertext.
     pub fn seal(&self, plain: &[u8], context: &str) -> Vec<u8> {
         let cipher = XChaCha20Poly1305::new((&self.0).into());

@@ -35,6 +35,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         6,
         include_str!("../migrations/0006_organisations_and_identities.sql"),
     ),
+    (7, include_str!("../migrations/0007_sign_in_limits.sql")),
 ];
 const POOL_MAX: usize = 16;
 /// Serialises migrations when several servers start at once.
@@ -324,6 +325,10 @@ impl Store for PostgresStore {
 
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
         self.in_transaction(|db| engine::sample_count(db, record))
+    }
+
+    fn limit_blocked_until(&self, keys: &[String]) -> Result<i64, StoreError> {
+        self.in_transaction(|db| engine::limit_blocked_until(db, keys))
     }
 
     fn samples_after(

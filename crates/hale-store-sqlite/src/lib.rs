@@ -49,6 +49,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         6,
         include_str!("../migrations/0006_organisations_and_identities.sql"),
     ),
+    (7, include_str!("../migrations/0007_sign_in_limits.sql")),
 ];
 
 /// The answer to a batch, with the batch itself: it goes back to be freed on the caller's
@@ -356,6 +357,10 @@ impl Store for SqliteStore {
 
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError> {
         self.with_reader(|db, _| engine::sample_count(db, record))
+    }
+
+    fn limit_blocked_until(&self, keys: &[String]) -> Result<i64, StoreError> {
+        self.with_reader(|db, _| engine::limit_blocked_until(db, keys))
     }
 
     fn samples_after(

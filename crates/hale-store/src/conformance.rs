@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
             the_audit_log_chains_reads_by_record_and_signs_checkpoints,
             erasing_a_record_removes_it_and_its_accounts_and_nothing_else,
             samples_are_taken_away_page_by_page_in_order,
+            failed_attempts_are_counted_in_the_database_and_waits_double,
         );
     };
     (@each $make:path, $($name:ident),* $(,)?) => {
@@ -1539,4 +1540,63 @@ pub fn samples_are_taken_away_page_by_page_in_order(store: &dyn Store) {
             .is_empty()
     );
     assert_eq!(store.samples_after(&other, None, 10).unwrap().len(), 1);
+}
+
+pub fn failed_attempts_are_counted_in_the_database_and_waits_double(store: &dyn Store) {
+    let fail = |keys: &[(&str, i64)], forget_after_ms: i64| {
+        let before = hale_fhir::date::now_millis();
+        one(
+            store,
+            WriteOp::LimitFailed {
+                keys: keys.iter().map(|(k, f)| ((*k).to_owned(), *f)).collect(),
+                max_wait_ms: 4_000,
+                forget_after_ms,
+            },
+        )
+        .unwrap();
+        before
+    };
+    let until = |keys: &[&str]| {
+        store
+            .limit_blocked_until(&keys.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>())
+            .unwrap()
+    };
+    let hour = 3_600_000;
+    // Two free failures for the account, many for the address.
+    for _ in 0..2 {
+        fail(&[("account", 2), ("address", 50)], hour);
+        assert_eq!(until(&["account", "address"]), 0);
+    }
+    // Then 1 s, 2 s, 4 s, and no longer than the longest wait.
+    for wait in [1_000, 2_000, 4_000, 4_000] {
+        let at = fail(&[("account", 2), ("address", 50)], hour);
+        let blocked = until(&["account"]);
+        assert!(
+            (at + wait..at + wait + 1_000).contains(&blocked),
+            "{wait}: {}",
+            blocked - at
+        );
+        assert_eq!(until(&["address"]), 0);
+        assert_eq!(until(&["account", "address", "unknown"]), blocked);
+    }
+    // A success clears the account; counts left idle too long start again.
+    one(
+        store,
+        WriteOp::LimitCleared {
+            key: "account".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(until(&["account"]), 0);
+    for _ in 0..3 {
+        fail(&[("idle", 2)], hour);
+    }
+    assert!(until(&["idle"]) > 0);
+    fail(&[("other", 2)], -1);
+    fail(&[("idle", 2)], hour);
+    assert_eq!(
+        until(&["idle"]),
+        0,
+        "forgotten, so this is its first failure"
+    );
 }

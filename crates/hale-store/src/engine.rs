@@ -257,6 +257,18 @@ pub fn apply(
                 accounts::delete_account(db, account_id)?;
                 None
             }
+            WriteOp::LimitFailed {
+                keys,
+                max_wait_ms,
+                forget_after_ms,
+            } => {
+                limit_failed(db, keys, *max_wait_ms, *forget_after_ms, now)?;
+                None
+            }
+            WriteOp::LimitCleared { key } => {
+                db.execute("DELETE FROM sign_in_limits WHERE key_hash = ?", &[t(key)])?;
+                None
+            }
             WriteOp::Audit(entry) => {
                 crate::audit::append(db, keys.audit_key(), std::slice::from_ref(entry))?;
                 None
@@ -969,6 +981,61 @@ pub fn samples_after(
         }
     }
     Ok(out)
+}
+
+/// See [`WriteOp::LimitFailed`]. Inside the writer's transaction, so processes sharing the
+/// database count one after another.
+fn limit_failed(
+    db: &mut dyn Db,
+    keys: &[(String, i64)],
+    max_wait_ms: i64,
+    forget_after_ms: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    db.execute(
+        "DELETE FROM sign_in_limits WHERE last_at < ?",
+        &[SqlValue::Int(now - forget_after_ms)],
+    )?;
+    for (key, free) in keys {
+        let failures = db
+            .query(
+                "SELECT failures FROM sign_in_limits WHERE key_hash = ?",
+                &[t(key)],
+            )?
+            .first()
+            .map_or(0, |r| int(&r[0]))
+            + 1;
+        let blocked_until = if failures > *free {
+            let doublings = u32::try_from((failures - free - 1).min(20)).unwrap_or(20);
+            now + (1000_i64 << doublings).min(max_wait_ms)
+        } else {
+            0
+        };
+        db.execute(
+            "INSERT INTO sign_in_limits (key_hash, failures, blocked_until, last_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (key_hash) DO UPDATE SET failures = excluded.failures, \
+             blocked_until = excluded.blocked_until, last_at = excluded.last_at",
+            &[t(key), SqlValue::Int(failures), SqlValue::Int(blocked_until), SqlValue::Int(now)],
+        )?;
+    }
+    Ok(())
+}
+
+/// See [`Store::limit_blocked_until`](crate::Store::limit_blocked_until).
+pub fn limit_blocked_until(db: &mut dyn Db, keys: &[String]) -> Result<i64, StoreError> {
+    let mut latest = 0;
+    for key in keys {
+        if let Some(row) = db
+            .query(
+                "SELECT blocked_until FROM sign_in_limits WHERE key_hash = ?",
+                &[t(key)],
+            )?
+            .first()
+        {
+            latest = latest.max(int(&row[0]));
+        }
+    }
+    Ok(latest)
 }
 
 pub fn sample_count(db: &mut dyn Db, record: &RecordId) -> Result<i64, StoreError> {

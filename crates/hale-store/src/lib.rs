@@ -123,6 +123,10 @@ pub trait Store: Send + Sync {
     /// How many samples a record holds.
     fn sample_count(&self, record: &RecordId) -> Result<i64, StoreError>;
 
+    /// Until when (ms) the latest-blocked of these keys must wait before trying again; 0 if
+    /// none is waiting (see [`WriteOp::LimitFailed`]).
+    fn limit_blocked_until(&self, keys: &[String]) -> Result<i64, StoreError>;
+
     /// A page of a record's samples for taking away: series by series (metric, then source),
     /// each oldest first; at most `limit` of them, after `after` (the last of the page
     /// before). Each page is its own short read, so a long download holds nothing open.

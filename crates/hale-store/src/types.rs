@@ -207,6 +207,22 @@ pub enum WriteOp {
         /// Whose.
         account_id: String,
     },
+    /// Counts a failed attempt against each key: past its free failures, each further one
+    /// doubles a wait (1 s, 2 s, 4 s, … up to `max_wait_ms`) before the key may try again.
+    /// Counts untouched for `forget_after_ms` start again from nothing.
+    LimitFailed {
+        /// Key digests, each with the failures it may make before waits begin.
+        keys: Vec<(String, i64)>,
+        /// The longest wait, ms.
+        max_wait_ms: i64,
+        /// How long an idle count is kept, ms.
+        forget_after_ms: i64,
+    },
+    /// Clears a key's failures (after a success).
+    LimitCleared {
+        /// The key digest.
+        key: String,
+    },
 }
 
 /// One wearable sample for storage.

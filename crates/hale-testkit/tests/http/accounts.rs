@@ -442,6 +442,53 @@ fn repeated_wrong_passwords_are_slowed_down_with_429_and_retry_after() {
 }
 
 #[test]
+fn two_servers_on_one_database_count_the_same_wrong_passwords() {
+    let (app, mut smtp) = TestApp::spawn_with_mail();
+    sign_up(&app, &mut smtp, "shared@example.org");
+    // A second `hale serve` process on the same data, as when Hale is scaled out.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut other = crate::hale()
+        .args(["serve", "--data-dir"])
+        .arg(&app.config.data_dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let second = Browser::new(&format!("http://127.0.0.1:{port}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let first = app.browser();
+    let wrong = [
+        ("email", "shared@example.org"),
+        ("password", "wrong wrong wrong"),
+    ];
+    // Three wrong passwords at each: six in all, one past the five that are free.
+    for _ in 0..3 {
+        assert_eq!(first.submit("/sign-in", &wrong).status, 200);
+        assert_eq!(second.submit("/sign-in", &wrong).status, 200);
+    }
+    let refused = second.submit(
+        "/sign-in",
+        &[("email", "shared@example.org"), ("password", PASSWORD)],
+    );
+    let _ = other.kill();
+    let _ = other.wait();
+    assert_eq!(refused.status, 429, "{}", refused.html);
+    assert!(refused.headers.get("retry-after").is_some());
+}
+
+#[test]
 fn the_person_sees_where_they_are_signed_in_and_can_sign_out_one_or_everywhere() {
     let (app, mut smtp) = TestApp::spawn_with_mail();
     let person = set_up_person(&app, &mut smtp, "sessions@example.org");
