@@ -35,9 +35,15 @@ pub(crate) struct DataArgs {
     /// The master key file. Default: DATA_DIR/hale.key. HALE_KEY (64 hex digits) wins.
     #[arg(long, env = "HALE_KEY_FILE", global = true)]
     key_file: Option<PathBuf>,
-    /// Where Hale's emails go: smtp://host:port. Default: files in DATA_DIR/outbox.
-    #[arg(long, env = "HALE_SMTP_URL", global = true)]
+    /// Where Hale's emails go: smtp://host:port (a local relay, plain),
+    /// smtp+starttls://USER:PASSWORD@host:587 or smtps://USER:PASSWORD@host:465 (a mail
+    /// service, over TLS). Default: files in DATA_DIR/outbox.
+    #[arg(long, env = "HALE_SMTP_URL", global = true, hide_env_values = true)]
     smtp_url: Option<String>,
+    /// A certificate authority (PEM file) to trust for the mail server, when it has a
+    /// private one.
+    #[arg(long, env = "HALE_SMTP_CA", global = true)]
+    smtp_ca: Option<PathBuf>,
     /// The sender of Hale's emails.
     #[arg(long, env = "HALE_MAIL_FROM", global = true, default_value = crate::DEFAULT_MAIL_FROM)]
     mail_from: String,
@@ -93,6 +99,7 @@ impl DataArgs {
             key_hex: std::env::var("HALE_KEY").ok().filter(|k| !k.is_empty()),
             public_url: None,
             smtp_url: self.smtp_url.clone(),
+            smtp_ca: self.smtp_ca.clone(),
             mail_from: self.mail_from.clone(),
             reauth_window_secs: self.reauth_window,
             oidc: self.oidc_issuer.as_ref().map(|issuer| crate::OidcConfig {

@@ -40,8 +40,12 @@ pub struct Config {
     pub key_hex: Option<String>,
     /// The public base URL for links (emails, FHIR bundles); default `http://LISTEN`.
     pub public_url: Option<String>,
-    /// Where email goes: `smtp://host:port`; `None` writes it to `DATA_DIR/outbox`.
+    /// Where email goes (`smtp://`, `smtp+starttls://`, `smtps://`; see [`mail::SmtpMailer`]);
+    /// `None` writes it to `DATA_DIR/outbox`.
     pub smtp_url: Option<String>,
+    /// A certificate authority (PEM) to trust for the SMTP server's TLS, besides the usual
+    /// roots.
+    pub smtp_ca: Option<PathBuf>,
     /// The sender of Hale's emails.
     pub mail_from: String,
     /// How long a second factor counts as recent for sensitive actions, seconds.
@@ -77,6 +81,7 @@ impl Config {
             key_hex: None,
             public_url: None,
             smtp_url: None,
+            smtp_ca: None,
             mail_from: DEFAULT_MAIL_FROM.to_owned(),
             reauth_window_secs: hale_app::accounts::REAUTH_WINDOW_MS / 1000,
             oidc: None,
@@ -148,7 +153,11 @@ pub fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, MasterKey)
 pub fn open_app(config: &Config) -> anyhow::Result<Arc<App>> {
     let (store, master) = open_store(config)?;
     let mailer: Box<dyn hale_app::accounts::Mailer> = match &config.smtp_url {
-        Some(url) => Box::new(mail::SmtpMailer::new(url, &config.mail_from)?),
+        Some(url) => Box::new(mail::SmtpMailer::new(
+            url,
+            &config.mail_from,
+            config.smtp_ca.as_deref(),
+        )?),
         None => Box::new(mail::OutboxMailer::new(config.data_dir.join("outbox"))),
     };
     let mut app = App::new(store, TokenKey::new(master.derive("bearer-token-signing")))

@@ -16,6 +16,7 @@ mod examples;
 mod golden;
 mod import;
 mod labels;
+mod mail;
 mod oauth;
 mod oidc;
 mod pages;
