@@ -428,19 +428,6 @@ pub fn forget_erased(keys: &Keyring, batch: &WriteBatch) {
     }
 }
 
-/// Tables whose rows belong to one record, keyed by it, children before parents.
-const RECORD_TABLES: [&str; 9] = [
-    "idx_token",
-    "idx_string",
-    "idx_date",
-    "idx_ref",
-    "idx_quantity",
-    "idx_number",
-    "idx_uri",
-    "resource_versions",
-    "resources",
-];
-
 /// See [`WriteOp::EraseRecord`].
 fn erase_record(db: &mut dyn Db, keys: &Keyring, record: &RecordId) -> Result<(), StoreError> {
     require_record(db, record)?;
@@ -449,7 +436,11 @@ fn erase_record(db: &mut dyn Db, keys: &Keyring, record: &RecordId) -> Result<()
         accounts::delete_account(db, &text(&row[0]))?;
     }
     db.execute("DELETE FROM oauth_tokens WHERE record_id = ?", &r())?;
-    for table in RECORD_TABLES {
+    // Every table keyed by the record, the index before what it indexes.
+    for table in INDEX_TABLES
+        .iter()
+        .chain(&["resource_versions", "resources"])
+    {
         db.execute(&format!("DELETE FROM {table} WHERE record_id = ?"), &r())?;
     }
     db.execute(

@@ -35,34 +35,33 @@ pub(crate) async fn export(AxumState(state): AxumState<State>, v: Visitor, body:
     let checked = who.clone();
     let all = call(&state, &v, move |app| app.export_record(&checked, &ctx)).await?;
     let bundle = hale_app::export_bundle(&all, Some(&state.link_base()));
+    let body = serde_json::to_vec_pretty(&bundle).unwrap_or_default();
+    Ok(download(
+        axum::body::Body::from(body),
+        "application/fhir+json",
+        "hale-record",
+        "json",
+    ))
+}
+
+/// A download to keep: `hale-NAME-YYYY-MM-DD.EXT`, never cached.
+fn download(body: axum::body::Body, content_type: &str, name: &str, ext: &str) -> Response {
     let day = hale_fhir::date::format_instant(hale_fhir::date::now_millis());
-    let mut r = (
-        StatusCode::OK,
-        serde_json::to_vec_pretty(&bundle).unwrap_or_default(),
-    )
-        .into_response();
+    let mut r = body.into_response();
     let headers = r.headers_mut();
-    let set = |h: &mut axum::http::HeaderMap, k: axum::http::HeaderName, v: String| {
-        if let Ok(value) = axum::http::HeaderValue::from_str(&v) {
-            h.insert(k, value);
+    for (header, value) in [
+        (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+        (
+            axum::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}-{}.{ext}\"", &day[..10]),
+        ),
+        (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+    ] {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            headers.insert(header, value);
         }
-    };
-    set(
-        headers,
-        axum::http::header::CONTENT_TYPE,
-        "application/fhir+json".into(),
-    );
-    set(
-        headers,
-        axum::http::header::CONTENT_DISPOSITION,
-        format!("attachment; filename=\"hale-record-{}.json\"", &day[..10]),
-    );
-    set(
-        headers,
-        axum::http::header::CACHE_CONTROL,
-        "no-store".into(),
-    );
-    Ok(r)
+    }
+    r
 }
 
 /// `POST /record/export/readings`: every reading from apps and devices, as CSV, streamed as
@@ -103,23 +102,10 @@ pub(crate) async fn export_readings(
         futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) }),
         rest,
     );
-    let day = hale_fhir::date::format_instant(hale_fhir::date::now_millis());
-    let mut r = axum::body::Body::from_stream(chunks).into_response();
-    let headers = r.headers_mut();
-    for (name, value) in [
-        (
-            axum::http::header::CONTENT_TYPE,
-            "text/csv; charset=utf-8".to_owned(),
-        ),
-        (
-            axum::http::header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"hale-readings-{}.csv\"", &day[..10]),
-        ),
-        (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
-    ] {
-        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    Ok(r)
+    Ok(download(
+        axum::body::Body::from_stream(chunks),
+        "text/csv; charset=utf-8",
+        "hale-readings",
+        "csv",
+    ))
 }
