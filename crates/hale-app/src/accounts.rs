@@ -975,19 +975,27 @@ impl App {
             outcome: "ok".into(),
             request_id: request_id.to_owned(),
         };
-        let erase = match record {
-            Some(record) => WriteOp::EraseRecord { record },
-            None => WriteOp::DeleteAccount { account_id },
+        let (erase, what) = match record {
+            Some(record) => (
+                WriteOp::EraseRecord { record },
+                "Your Hale account, and the record that was in it, have been deleted as you asked. \
+                 Nothing in it can be recovered, and anyone you shared it with can no longer see it.",
+            ),
+            None => (
+                WriteOp::DeleteAccount { account_id },
+                "Your Hale account has been deleted as you asked.",
+            ),
         };
         self.store.write(WriteBatch {
             ops: vec![WriteOp::Audit(entry), erase],
         })?;
+        let body = format!(
+            "{what}\n\nIf you did not do this, tell the people who run your Hale service straight away."
+        );
         if let Err(e) = identity.mailer.send(
             &who.account.email,
             "Your Hale account has been deleted",
-            "Your Hale account, and the record that was in it, have been deleted as you asked. \
-             Nothing in it can be recovered, and anyone you shared it with can no longer see it.\n\n\
-             If you did not do this, tell the people who run your Hale service straight away.",
+            &body,
         ) {
             tracing::warn!(error = %e, "could not send the account-deleted notice");
         }
