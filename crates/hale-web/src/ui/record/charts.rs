@@ -256,10 +256,13 @@ pub(crate) async fn activity(
             .iter()
             .rev()
             .map(|(at, value)| {
+                // Named by its first day's midday: a bucket begun an hour either side of
+                // midnight (across a change of the clocks) is still that day's.
+                let first_day = day(l, *at + DAY_MS / 2);
                 let when = if bucket > DAY_MS {
-                    l.t1("activity-week-of", "date", day(l, *at))
+                    l.t1("activity-week-of", "date", first_day)
                 } else {
-                    day(l, *at)
+                    first_day
                 };
                 (None, when, format!("{} {unit}", chart::round(*value)))
             })
