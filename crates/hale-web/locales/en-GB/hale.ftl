@@ -819,6 +819,7 @@ attention-ending = Access for { $name } ends on { $date }
 attention-from-source = a health or care service
 delete-account-heading = Delete your account
 delete-account-lead = You can delete your account and everything in your record. This cannot be undone.
+delete-account-lead-no-record = You can delete your account. What you wrote in other people's records stays there. This cannot be undone.
 delete-account-link = Delete your account
 delete-account-title = Delete your account and record
 delete-account-what = If you delete your account:

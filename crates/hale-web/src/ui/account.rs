@@ -906,6 +906,8 @@ struct AccountPage {
     banner: Option<String>,
     csrf: String,
     rows: Vec<AccountRow>,
+    /// Whether the account has a record of its own (deleting the account deletes it too).
+    has_record: bool,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -936,6 +938,7 @@ pub(crate) async fn account(
         who.account.verification_level.as_str().to_lowercase()
     );
     let mut page = AccountPage {
+        has_record: who.account.record.is_some(),
         chrome: signed_in_chrome(&state, &v, &who, l.t("account-title")),
         banner: q.done.map(|d| {
             l.t(if d == "linked" {
@@ -1197,7 +1200,16 @@ pub(crate) async fn delete_form(AxumState(state): AxumState<State>, v: Visitor) 
     let who = two_factor(&state, &v).await?;
     recent(&state, &who, "delete")?;
     let page = DeleteAccountPage {
-        chrome: signed_in_chrome(&state, &v, &who, v.lang.t("delete-account-title")),
+        chrome: signed_in_chrome(
+            &state,
+            &v,
+            &who,
+            v.lang.t(if who.account.record.is_some() {
+                "delete-account-title"
+            } else {
+                "delete-account-heading"
+            }),
+        ),
         csrf: super::session_csrf(&state, &v),
         has_record: who.account.record.is_some(),
     };
