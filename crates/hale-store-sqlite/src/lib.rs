@@ -50,6 +50,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/0006_organisations_and_identities.sql"),
     ),
     (7, include_str!("../migrations/0007_sign_in_limits.sql")),
+    (8, include_str!("../migrations/0008_versions_by_rowid.sql")),
 ];
 
 /// The answer to a batch, with the batch itself: it goes back to be freed on the caller's
@@ -161,9 +162,13 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    apply_migrations(conn, MIGRATIONS)
+}
+
+fn apply_migrations(conn: &mut Connection, migrations: &[(u32, &str)]) -> Result<(), StoreError> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
         .map_err(db::err)?;
-    for (version, sql) in MIGRATIONS {
+    for (version, sql) in migrations {
         let done: bool = conn
             .query_row(
                 "SELECT COUNT(*) FROM schema_migrations WHERE version = ?1",
@@ -567,6 +572,54 @@ mod tests {
                 "{sql}: {found:?}"
             );
         }
+    }
+
+    /// A database made before migration 8 keeps every version, byte for byte, when its
+    /// content moves to a rowid table, and a version still cannot be written twice.
+    #[test]
+    fn upgrading_keeps_every_version_of_every_resource() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hale.db");
+        let master = MasterKey::generate();
+        let mut conn = db::open_connection(&path, &master.derive("sqlcipher-database")).unwrap();
+        apply_migrations(&mut conn, &MIGRATIONS[..7]).unwrap();
+        let content: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        for version in 1..=3i64 {
+            conn.execute(
+                "INSERT INTO resource_versions (record_id, rtype, id, version, updated_at, method, content) \
+                 VALUES ('r1', 'Observation', 'o1', ?1, ?2, 'update', ?3)",
+                rusqlite::params![version, 1000 + version, &content[..1000 * version as usize]],
+            )
+            .unwrap();
+        }
+        let read = |conn: &Connection| -> Vec<(i64, i64, Vec<u8>)> {
+            let mut st = conn
+                .prepare(
+                    "SELECT version, updated_at, content FROM resource_versions ORDER BY version",
+                )
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let before = read(&conn);
+        migrate(&mut conn).unwrap();
+        assert_eq!(read(&conn), before);
+        assert_eq!(before.len(), 3);
+        // Now a rowid table: content lives on the table's leaves, not in an index key.
+        let rowids: i64 = conn
+            .query_row("SELECT COUNT(rowid) FROM resource_versions", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(rowids, 3);
+        let again = conn.execute(
+            "INSERT INTO resource_versions (record_id, rtype, id, version, updated_at, method, content) \
+             VALUES ('r1', 'Observation', 'o1', 2, 0, 'update', NULL)",
+            [],
+        );
+        assert!(again.is_err(), "a second version 2 was accepted");
     }
 
     #[test]
