@@ -25,10 +25,7 @@ pub fn equal(a: &[u8], b: &[u8]) -> bool {
 /// SHA-256 of a token, hex: what is stored, so a copy of the database cannot be used to
 /// sign in or follow a link. A fast hash is right here: the token has 256 bits of entropy.
 pub fn digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hale_core::hex(&Sha256::digest(token.as_bytes()))
 }
 
 /// Letters and digits that cannot be mistaken for each other when read aloud or typed
@@ -100,11 +97,7 @@ impl SealKey {
             return String::new();
         };
         mac.update(data.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hale_core::hex(&mac.finalize().into_bytes())
     }
 
     /// Seals `plain` for `context`: a random 24-byte nonce followed by the ciphertext.

@@ -13,11 +13,13 @@
 //! ```
 
 mod actor;
+mod hex;
 mod identity;
 mod ids;
 mod scope;
 
 pub use actor::{Actor, RequestContext};
+pub use hex::hex;
 pub use identity::{AccountKind, AuthStrength, VerificationLevel};
 pub use ids::{IdError, RecordId, ResourceId};
 pub use scope::{Interaction, ScopeError, ScopeLevel, Scopes};

@@ -44,7 +44,7 @@ pub fn load_or_create_master_key(config: &Config, fresh: bool) -> anyhow::Result
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
             let key = MasterKey::generate();
-            let hex: String = key.bytes().iter().map(|b| format!("{b:02x}")).collect();
+            let hex = hale_core::hex(key.bytes());
             let mut file = open_private(&path)
                 .with_context(|| format!("cannot create the key file {}", path.display()))?;
             file.write_all(format!("{hex}\n").as_bytes())?;

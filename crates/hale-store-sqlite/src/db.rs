@@ -23,7 +23,7 @@ pub(crate) fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection,
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| StoreError::Open(e.to_string()))?;
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hale_core::hex(key);
     // A raw key (x'...') skips SQLCipher's PBKDF2: the key is already 256 random bits.
     // HMAC-SHA256 rather than SQLCipher 4's default SHA512 for the per-page MAC: as strong
     // for integrity here, and several times faster on CPUs with SHA extensions (page

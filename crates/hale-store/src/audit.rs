@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::StoreError;
 use crate::engine::{Db, int, text};
 use crate::sql::SqlValue;
-use hale_core::RecordId;
+use hale_core::{RecordId, hex};
 
 /// One thing someone did with record data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +76,6 @@ pub struct Verification {
 }
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The chain hash of `entry` as entry `seq` after `prev`.
 pub fn chain_hash(prev: &str, seq: i64, e: &AuditEntry) -> String {

@@ -303,11 +303,7 @@ pub(crate) fn csrf_token(state: &State, basis: &str) -> String {
     };
     mac.update(b"hale-csrf:");
     mac.update(basis.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hale_core::hex(&mac.finalize().into_bytes())
 }
 
 /// The CSRF token for a signed-in browser's forms (its basis is the session key).
