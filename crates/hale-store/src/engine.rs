@@ -149,7 +149,7 @@ fn open_content((mut meta, content): Sealed) -> Result<StoredResource, StoreErro
             meta.id.as_str(),
             meta.version,
         );
-        let plain = Keyring::open(&key, row, &sealed)?;
+        let plain = Keyring::open(&key, row, sealed)?;
         let text = String::from_utf8(plain)
             .map_err(|_| StoreError::Database("stored content is not UTF-8".into()))?;
         meta.resource = Some(
