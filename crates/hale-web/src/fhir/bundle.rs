@@ -184,6 +184,20 @@ impl Bundle {
         Self::new("searchset", total, Vec::new(), entry)
     }
 
+    /// About how many bytes the Bundle takes as JSON: its resources, and a little for each
+    /// entry's other elements.
+    pub fn size_hint(&self) -> usize {
+        self.entry
+            .iter()
+            .map(|e| {
+                e.resource.as_ref().map_or(0, |r| r.get().len())
+                    + e.full_url.as_ref().map_or(0, String::len)
+                    + 160
+            })
+            .sum::<usize>()
+            + 512
+    }
+
     /// A batch or transaction response.
     pub fn response(kind: &'static str, entry: Vec<Entry>) -> Self {
         Self::new(kind, None, Vec::new(), entry)

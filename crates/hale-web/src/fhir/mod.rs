@@ -185,7 +185,20 @@ async fn read_body(body: Body) -> Result<Bytes, AppError> {
 }
 
 fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    json_response_sized(status, body, 1024)
+}
+
+/// A Bundle, written into a buffer sized for it at the start: a whole record is megabytes,
+/// and a buffer grown by doubling copied it over and over.
+fn bundle_response(status: StatusCode, bundle: &Bundle) -> Response {
+    json_response_sized(status, bundle, bundle.size_hint())
+}
+
+fn json_response_sized<T: Serialize>(status: StatusCode, body: &T, capacity: usize) -> Response {
+    let mut bytes = Vec::with_capacity(capacity);
+    if serde_json::to_writer(&mut bytes, body).is_err() {
+        bytes.clear();
+    }
     (
         status,
         [(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON))],
@@ -328,7 +341,7 @@ async fn search(
         &page.matches,
         page.included,
     );
-    Ok(json_response(StatusCode::OK, &bundle))
+    Ok(bundle_response(StatusCode::OK, &bundle))
 }
 
 /// `_elements`: the listed top-level elements plus the mandatory ones, tagged SUBSETTED
@@ -525,7 +538,7 @@ async fn history(
         Some(id) => format!("{}/{rtype}/{id}/_history", call.base),
         None => format!("{}/{rtype}/_history", call.base),
     };
-    Ok(json_response(
+    Ok(bundle_response(
         StatusCode::OK,
         &Bundle::history(&call.base, versions, self_link),
     ))
@@ -547,7 +560,7 @@ async fn instance_get(
                 app.everything(&ctx, &id)
             })
             .await?;
-            Ok(json_response(
+            Ok(bundle_response(
                 StatusCode::OK,
                 &Bundle::everything(&call.base, all),
             ))
@@ -659,7 +672,7 @@ async fn bundle_post(
         hale_app::BundleKind::Transaction => "transaction-response",
         hale_app::BundleKind::Batch => "batch-response",
     };
-    Ok(json_response(
+    Ok(bundle_response(
         StatusCode::OK,
         &Bundle::response(kind, entries),
     ))
