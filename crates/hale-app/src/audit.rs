@@ -70,7 +70,7 @@ fn append(store: &dyn hale_store::Store, entries: Vec<AuditEntry>) -> Result<(),
         return Ok(());
     }
     store.write(WriteBatch {
-        ops: entries.into_iter().map(WriteOp::Audit).collect(),
+        ops: vec![WriteOp::AuditAll(entries)],
     })?;
     Ok(())
 }

@@ -1275,6 +1275,22 @@ pub fn the_audit_log_chains_reads_by_record_and_signs_checkpoints(store: &dyn St
     });
     assert!(failed.is_err());
     assert_eq!(store.audit_verify().unwrap().entries, 6);
+    // Many entries at once (a quarter second's reads) chain as if appended one by one.
+    store
+        .write(WriteBatch {
+            ops: vec![WriteOp::AuditAll(
+                (7..=9).map(|n| audit_entry(&other, n)).collect(),
+            )],
+        })
+        .unwrap();
+    let v = store.audit_verify().unwrap();
+    assert_eq!((v.entries, v.first_bad), (9, None));
+    let theirs = store.audit_of_record(&other, None, 10).unwrap();
+    assert_eq!(
+        theirs.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [9, 8, 7, 6]
+    );
+    assert_eq!(theirs[0].entry, audit_entry(&other, 9));
 }
 
 pub fn erasing_a_record_removes_it_and_its_accounts_and_nothing_else(store: &dyn Store) {

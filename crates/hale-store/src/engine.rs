@@ -273,6 +273,10 @@ pub fn apply(
                 crate::audit::append(db, keys.audit_key(), std::slice::from_ref(entry))?;
                 None
             }
+            WriteOp::AuditAll(entries) => {
+                crate::audit::append(db, keys.audit_key(), entries)?;
+                None
+            }
             WriteOp::AuditCheckpoint => {
                 crate::audit::checkpoint(db, keys.audit_key(), now)?;
                 None
