@@ -565,19 +565,7 @@ impl App {
             ));
         }
 
-        if scope.is_none()
-            && !query.clauses.is_empty()
-            && !query
-                .clauses
-                .iter()
-                .any(|c| hale_store::sql::globally_indexed(&c.test))
-        {
-            return Err(AppError::BadRequest(vec![hale_fhir::Issue::error(
-                hale_fhir::IssueCode::TooCostly,
-                "",
-                "a search across every record needs _id, a code or identifier, or a reference: no index serves it otherwise",
-            )]));
-        }
+        refuse_unindexed_across(scope.as_ref(), &query)?;
         let mut page = if !access.may_search(rtype) {
             empty_page(&query)
         } else if across {
@@ -603,7 +591,9 @@ impl App {
     }
 
     /// Where a search looks and under which access. The person, their apps and grantees:
-    /// their record. An operator: every record. An organisation's system: one person's
+    /// their record. An operator: every record, or the one record of the patient a search
+    /// names (`patient`, `subject`), since clinical entries are indexed record by record
+    /// (see [`refuse_unindexed_across`]). An organisation's system: one person's
     /// record at a time, named by `patient` or `subject` (or a Patient's `_id`), under the
     /// grant there; a record that has not given the organisation access finds nothing, as
     /// one that does not exist would. Only a Patient search by `identifier` looks across
@@ -616,19 +606,20 @@ impl App {
         pairs: &[(String, String)],
     ) -> Result<(Access, Option<RecordId>, bool), AppError> {
         let access = self.access(ctx)?;
-        if !matches!(access, Access::Organisation { .. }) {
-            return Ok((access, self.scope(ctx).cloned(), false));
+        let named = named_patients(rtype, pairs);
+        match access {
+            Access::Organisation { .. } => {}
+            Access::System => {
+                let scope = match named.as_slice() {
+                    [one, rest @ ..] if rest.iter().all(|r| r == one) && !one.contains(',') => {
+                        self.record_of_patient(one)?
+                    }
+                    _ => None,
+                };
+                return Ok((access, scope, false));
+            }
+            _ => return Ok((access, self.scope(ctx).cloned(), false)),
         }
-        let named: Vec<&str> = pairs
-            .iter()
-            .filter(|(k, _)| {
-                matches!(
-                    k.as_str(),
-                    "patient" | "subject" | "patient:Patient" | "subject:Patient"
-                ) || (rtype == "Patient" && k == "_id")
-            })
-            .map(|(_, v)| v.strip_prefix("Patient/").unwrap_or(v))
-            .collect();
         match named.as_slice() {
             [one, rest @ ..] if rest.iter().all(|r| r == one) && !one.contains(',') => {
                 match RecordId::parse(one) {
@@ -646,6 +637,15 @@ impl App {
                 "an organisation's system searches one person's record at a time: add patient=Patient/ID (find the id with Patient?identifier=…)",
             )),
         }
+    }
+
+    /// The record a Patient is in (its own, or the one it is a linked copy in). A Patient
+    /// that does not exist is looked for in the record of that id, and so finds nothing.
+    fn record_of_patient(&self, id: &str) -> Result<Option<RecordId>, AppError> {
+        Ok(match self.store.read(None, "Patient", id)? {
+            Some(patient) => Some(patient.record),
+            None => RecordId::parse(id).ok(),
+        })
     }
 
     /// A Patient search across the records that gave an organisation access: the matches
@@ -766,6 +766,7 @@ impl App {
         pairs.push(("_count".into(), "2".into()));
         let query = hale_fhir::search::parse(self.defs, rtype, &pairs, true)
             .map_err(|i| AppError::BadRequest(vec![i]))?;
+        refuse_unindexed_across(scope.as_ref(), &query)?;
         if access.is_narrowed() && query.clauses.iter().any(chains_past_patient) {
             return Err(AppError::Forbidden(
                 "conditional operations that follow a reference are not available with this access"
@@ -976,6 +977,41 @@ fn readings_csv(rows: &[hale_store::SampleRow], header: bool) -> Result<Vec<u8>,
 /// actor's own record or used in another.
 fn id_not_available(rtype: &str, id: &str) -> AppError {
     AppError::Conflict(format!("the id {rtype}/{id} is not available"))
+}
+
+/// The patients a search names as whose entries it wants (`patient`, `subject`, or a
+/// Patient's `_id`), as ids.
+fn named_patients<'a>(rtype: &str, pairs: &'a [(String, String)]) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "patient" | "subject" | "patient:Patient" | "subject:Patient"
+            ) || (rtype == "Patient" && k == "_id")
+        })
+        .map(|(_, v)| v.strip_prefix("Patient/").unwrap_or(v))
+        .collect()
+}
+
+/// A search across every record must be driven by a cross-record index (an `_id`, or a
+/// Patient's or a Consent's code: [`hale_store::sql::SEARCHED_ACROSS_RECORDS`]); any other
+/// would read every record's index, so it is refused rather than run.
+pub(crate) fn refuse_unindexed_across(
+    scope: Option<&RecordId>,
+    query: &SearchQuery,
+) -> Result<(), AppError> {
+    let indexed = |c: &hale_fhir::search::Clause| {
+        hale_store::sql::globally_indexed(&query.resource_type, &c.test)
+    };
+    if scope.is_none() && !query.clauses.is_empty() && !query.clauses.iter().any(indexed) {
+        return Err(AppError::BadRequest(vec![hale_fhir::Issue::error(
+            hale_fhir::IssueCode::TooCostly,
+            "",
+            "a search across every record needs an _id, or a Patient's identifier: name the person with patient=Patient/ID (find the id with Patient?identifier=…)",
+        )]));
+    }
+    Ok(())
 }
 
 /// Whether a clause looks into other entries than those searched (a chain into anything but

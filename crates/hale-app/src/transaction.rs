@@ -309,6 +309,8 @@ impl App {
                 pairs.push(("_count".into(), "2".into()));
                 let q = hale_fhir::search::parse(self.defs, rtype, &pairs, true)
                     .map_err(|x| in_entry(i, AppError::BadRequest(vec![x])))?;
+                crate::resources::refuse_unindexed_across(self.scope(ctx), &q)
+                    .map_err(|x| in_entry(i, x))?;
                 let found = self.store.search(self.scope(ctx), &q)?.matches;
                 match found.as_slice() {
                     [] => {}

@@ -36,6 +36,11 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("../migrations/0006_organisations_and_identities.sql"),
     ),
     (7, include_str!("../migrations/0007_sign_in_limits.sql")),
+    // 8 was SQLite's alone (its resource versions as a rowid table); the numbers stay in step.
+    (
+        9,
+        include_str!("../migrations/0009_searches_across_records.sql"),
+    ),
 ];
 const POOL_MAX: usize = 16;
 /// Serialises migrations when several servers start at once.

@@ -59,7 +59,7 @@ pub(crate) fn open_connection(path: &Path, key: &[u8; 32]) -> Result<Connection,
 /// A connection seen as an engine [`Db`].
 pub(crate) struct SqliteDb<'a>(pub &'a Connection);
 
-fn to_sql(v: &SqlValue) -> ToSqlOutput<'_> {
+pub(crate) fn to_sql(v: &SqlValue) -> ToSqlOutput<'_> {
     match v {
         SqlValue::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
         SqlValue::Int(i) => ToSqlOutput::Owned(SqliteValue::Integer(*i)),

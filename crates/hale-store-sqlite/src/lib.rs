@@ -51,6 +51,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (7, include_str!("../migrations/0007_sign_in_limits.sql")),
     (8, include_str!("../migrations/0008_versions_by_rowid.sql")),
+    (
+        9,
+        include_str!("../migrations/0009_searches_across_records.sql"),
+    ),
 ];
 
 /// The answer to a batch, with the batch itself: it goes back to be freed on the caller's
@@ -620,6 +624,92 @@ mod tests {
             [],
         );
         assert!(again.is_err(), "a second version 2 was accepted");
+    }
+
+    /// What SQLite plans for a search across every record, one line per step, and whether
+    /// any step reads a whole table or index. Reading back the page a subquery made (the
+    /// top-level `SCAN r` of `CO-ROUTINE r`) is not such a step.
+    fn plan_across_records(conn: &Connection, sql: &hale_store::sql::Sql) -> (String, bool) {
+        let mut st = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
+            .unwrap();
+        let params: Vec<_> = sql.params.iter().map(db::to_sql).collect();
+        let steps: Vec<(i64, String)> = st
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                Ok((r.get(1)?, r.get(3)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let page = steps.iter().any(|(_, d)| d == "CO-ROUTINE r");
+        let scans = steps
+            .iter()
+            .any(|(parent, d)| d.starts_with("SCAN") && !(page && *parent == 0 && d == "SCAN r"));
+        let text: Vec<&str> = steps.iter().map(|(_, d)| d.as_str()).collect();
+        (text.join("\n"), scans)
+    }
+
+    #[test]
+    fn searches_across_records_read_an_index_never_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hale.db");
+        let master = MasterKey::generate();
+        let mut conn = db::open_connection(&path, &master.derive("sqlcipher-database")).unwrap();
+        migrate(&mut conn).unwrap();
+        let defs = hale_fhir::Definitions::r4();
+        let query = |rtype: &str, pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            hale_fhir::search::parse(defs, rtype, &pairs, true).unwrap()
+        };
+        let nhs = ("identifier", "https://fhir.nhs.uk/Id/nhs-number|9434765919");
+        let searches = [
+            query("Patient", &[nhs]),
+            query("Consent", &[("actor:identifier", "urn:hale:account|a1")]),
+            // Other clauses only probe the rows the identifier found, in their own record.
+            query(
+                "Patient",
+                &[nhs, ("general-practitioner:Practitioner.name", "Hale")],
+            ),
+            query(
+                "Patient",
+                &[nhs, ("_has:Observation:patient:code", "8867-4")],
+            ),
+            query(
+                "Patient",
+                &[nhs, ("name", "Ann"), ("birthdate:missing", "true")],
+            ),
+        ];
+        for q in &searches {
+            let (plan, scans) = plan_across_records(&conn, &hale_store::sql::search_page(None, q));
+            assert!(
+                plan.contains("idx_token_across_records"),
+                "{}: {plan}",
+                q.resource_type
+            );
+            assert!(!scans, "{}: {plan}", q.resource_type);
+        }
+        // What a page includes is read in the page's records.
+        let revinclude = query(
+            "Patient",
+            &[
+                nhs,
+                ("_revinclude", "Observation:patient"),
+                ("_include", "Patient:general-practitioner"),
+            ],
+        );
+        let record = RecordId::parse("r1").unwrap();
+        for (inc, reverse) in [
+            (&revinclude.revinclude[0], true),
+            (&revinclude.include[0], false),
+        ] {
+            let sql =
+                hale_store::sql::include(None, inc, "Patient", &["p1".into()], &[&record], reverse);
+            let (plan, scans) = plan_across_records(&conn, &sql);
+            assert!(!scans, "include (reverse {reverse}): {plan}");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ macro_rules! conformance_tests {
             search_by_every_parameter_type,
             search_sorts_counts_and_pages,
             search_includes_revincludes_and_chains,
+            searches_across_records_find_people_and_grants,
             everything_returns_the_whole_record,
             samples_are_stored_once_and_summarised_by_bucket,
             accounts_are_found_by_id_and_email_and_emails_are_unique,
@@ -581,6 +582,101 @@ pub fn search_sorts_counts_and_pages(store: &dyn Store) {
         ],
     );
     assert_eq!(ids, ["o3", "o4", "o5"]);
+}
+
+/// Without a record scope, a search is driven by the one cross-record index: a Patient's or
+/// a Consent's codes. What it includes, and the clauses it probes, stay in each match's record.
+pub fn searches_across_records_find_people_and_grants(store: &dyn Store) {
+    let nhs = "https://fhir.nhs.uk/Id/nhs-number";
+    let mut records = Vec::new();
+    for (id, number) in [("x1", "9434765919"), ("x2", "9434765870")] {
+        let r = new_record(store, id);
+        put(
+            store,
+            &r,
+            json!({"resourceType": "Patient", "id": id, "name": [{"family": "Across"}],
+                "identifier": [{"system": nhs, "value": number}]}),
+        );
+        put(store, &r, obs(&format!("{id}-o"), id, "c", "1", "2024"));
+        put(
+            store,
+            &r,
+            json!({"resourceType": "Consent", "id": format!("{id}-g"), "status": "active",
+                "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+                "patient": {"reference": format!("Patient/{id}")},
+                "provision": {"actor": [{"role": {"text": "carer"},
+                    "reference": {"identifier": {"system": "urn:hale:account", "value": "carer-1"}}}]}}),
+        );
+        records.push(r);
+    }
+    let by_number = format!("{nhs}|9434765870");
+    assert_eq!(
+        search(store, None, "Patient", &[("identifier", &by_number)]),
+        ["x2"]
+    );
+    assert_eq!(
+        search(
+            store,
+            None,
+            "Patient",
+            &[("identifier", &by_number), ("family", "across")]
+        ),
+        ["x2"]
+    );
+    assert!(
+        search(
+            store,
+            None,
+            "Patient",
+            &[("identifier", &by_number), ("family", "other")]
+        )
+        .is_empty()
+    );
+    let mut grants = search(
+        store,
+        None,
+        "Consent",
+        &[("actor:identifier", "urn:hale:account|carer-1")],
+    );
+    grants.sort();
+    assert_eq!(grants, ["x1-g", "x2-g"]);
+    // A reverse chain probed in the match's own record.
+    assert_eq!(
+        search(
+            store,
+            None,
+            "Patient",
+            &[
+                ("identifier", &by_number),
+                ("_has:Observation:subject:code", "c")
+            ]
+        ),
+        ["x2"]
+    );
+    let page = store
+        .search(
+            None,
+            &query(
+                "Patient",
+                &[
+                    ("identifier", &format!("{nhs}|9434765919,{nhs}|9434765870")),
+                    ("_revinclude", "Observation:subject"),
+                ],
+            ),
+        )
+        .unwrap();
+    let mut included: Vec<String> = page.included.iter().map(|x| x.id.clone()).collect();
+    included.sort();
+    assert_eq!(included, ["x1-o", "x2-o"]);
+    assert!(page.included.iter().all(|x| records.contains(&x.record)));
+    assert_eq!(
+        page.included
+            .iter()
+            .find(|x| x.id == "x2-o")
+            .map(|x| &x.record),
+        Some(&records[1])
+    );
 }
 
 pub fn search_includes_revincludes_and_chains(store: &dyn Store) {

@@ -737,6 +737,9 @@ pub fn search(
     }
     let matches = run(db, keys, sql::search_page(scope, q))?;
     let ids: Vec<String> = matches.iter().map(|m| m.id.clone()).collect();
+    let mut records: Vec<&RecordId> = matches.iter().map(|m| &m.record).collect();
+    records.sort();
+    records.dedup();
     let mut included: Vec<StoredResource> = Vec::new();
     if !ids.is_empty() {
         let specs = q
@@ -748,7 +751,7 @@ pub fn search(
             for found in run(
                 db,
                 keys,
-                sql::include(scope, inc, &q.resource_type, &ids, reverse),
+                sql::include(scope, inc, &q.resource_type, &ids, &records, reverse),
             )? {
                 let dup =
                     |x: &StoredResource| x.resource_type == found.resource_type && x.id == found.id;

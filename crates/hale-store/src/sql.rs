@@ -80,6 +80,16 @@ fn scope_filter(sql: &mut Sql, alias: &str, scope: Option<&RecordId>) {
     }
 }
 
+/// Confines index alias `inner` to `scope`, or without one to the record of `outer`, the row
+/// it belongs to: what a resource refers to, and what refers to it, is in its own record,
+/// and every index leads with the record.
+fn same_record(sql: &mut Sql, inner: &str, outer: &str, scope: Option<&RecordId>) {
+    match scope {
+        Some(_) => scope_filter(sql, inner, scope),
+        None => sql.push(&format!(" AND {inner}.record_id = {outer}.record_id")),
+    }
+}
+
 /// `WHERE` conditions for the matches of `q` (without the `WHERE` keyword).
 fn conditions(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
     let mut sql = Sql::default();
@@ -91,7 +101,13 @@ fn conditions(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
     // are probed row by row (`EXISTS`, served by the row index). Without this, SQLite
     // materialises every clause, including wide date ranges, in full.
     let mut clauses: Vec<&Clause> = q.clauses.iter().collect();
-    clauses.sort_by_key(|c| selectivity_rank(&c.test, scope));
+    // Across records, only a clause with a cross-record index may drive.
+    clauses.sort_by_key(|c| {
+        (
+            scope.is_none() && !globally_indexed(&q.resource_type, &c.test),
+            selectivity_rank(&c.test, scope),
+        )
+    });
     for (i, clause) in clauses.iter().enumerate() {
         sql.push(" AND ");
         if i == 0 && matches!(clause.test, Test::Date(_)) {
@@ -126,10 +142,10 @@ fn date_driver(scope: Option<&RecordId>, rtype: &str, first: &Clause, rest: &[&C
 fn value_select(scope: Option<&RecordId>, rtype: &str, clause: &Clause) -> Sql {
     let mut sql = Sql::default();
     sql.push(&format!(
-        "SELECT x.id FROM {} x WHERE x.rtype = ",
+        "SELECT x.id FROM {} x WHERE ",
         value_table(&clause.test)
     ));
-    sql.text_param(rtype);
+    rtype_is(&mut sql, "x", scope, rtype);
     sql.push(" AND x.param = ");
     sql.text_param(&clause.param);
     scope_filter(&mut sql, "x", scope);
@@ -179,17 +195,37 @@ fn refers_only_to(refs: &[RefMatch], record: &RecordId) -> bool {
     })
 }
 
-/// Whether a clause can drive a search across every record: only ids, tokens, references
-/// and chains have cross-record indexes. A system search without one would scan.
-pub fn globally_indexed(test: &Test) -> bool {
-    matches!(
-        test,
-        Test::Id(_)
-            | Test::Token { negate: false, .. }
-            | Test::Reference(_)
-            | Test::Chain { .. }
-            | Test::Has { .. }
-    )
+/// The types searched across every record, with a cross-record index of their tokens: a
+/// Patient (finding a person by an identifier such as the NHS number) and a Consent (finding
+/// the grants a holder has been given). Everything else is searched one record at a time.
+/// The index is partial (`WHERE rtype = 'Patient' OR rtype = 'Consent'`, migration 0009):
+/// an index over every record's every code was half of what a bundle import wrote.
+pub const SEARCHED_ACROSS_RECORDS: [&str; 2] = ["Patient", "Consent"];
+
+/// Whether a clause can drive a search of `rtype` across every record: an `_id` (ids are
+/// unique per type), or a code of a type in [`SEARCHED_ACROSS_RECORDS`]. A search across
+/// records without one would scan, so it is refused.
+pub fn globally_indexed(rtype: &str, test: &Test) -> bool {
+    match test {
+        Test::Id(_) => true,
+        Test::Token { negate: false, .. } => SEARCHED_ACROSS_RECORDS.contains(&rtype),
+        _ => false,
+    }
+}
+
+/// `{alias}.rtype = …`. Without a record, a type in [`SEARCHED_ACROSS_RECORDS`] is written
+/// as a literal (one of those constants, never request text): a planner matches a partial
+/// index against a literal, not against a bound parameter.
+fn rtype_is(sql: &mut Sql, alias: &str, scope: Option<&RecordId>, rtype: &str) {
+    match SEARCHED_ACROSS_RECORDS.iter().find(|t| **t == rtype) {
+        Some(constant) if scope.is_none() => {
+            sql.push(&format!("{alias}.rtype = '{constant}'"));
+        }
+        _ => {
+            sql.push(&format!("{alias}.rtype = "));
+            sql.text_param(rtype);
+        }
+    }
 }
 
 /// How a value column is written: as is where an index should serve it (the driving
@@ -256,7 +292,7 @@ fn clause_sql(
             sql.text_param(rtype);
             sql.push(" AND m.param = ");
             sql.text_param(&clause.param);
-            scope_filter(&mut sql, "m", scope);
+            same_record(&mut sql, "m", alias, scope);
             sql.push(")");
         }
         Test::Chain { target_type, inner } => {
@@ -266,15 +302,15 @@ fn clause_sql(
             sql.text_param(rtype);
             sql.push(" AND f.param = ");
             sql.text_param(&clause.param);
-            scope_filter(&mut sql, "f", scope);
+            same_record(&mut sql, "f", alias, scope);
             sql.push(" AND f.target_type = ");
             sql.text_param(target_type);
             sql.push(" AND f.target_id IN (SELECT t.id FROM resources t WHERE t.rtype = ");
             sql.text_param(target_type);
             sql.push(" AND t.deleted = 0");
-            scope_filter(&mut sql, "t", scope);
+            same_record(&mut sql, "t", "f", scope);
             sql.push(" AND ");
-            sql.append(clause_sql(scope, target_type, inner, "t", false));
+            sql.append(clause_sql(scope, target_type, inner, "t", scope.is_none()));
             sql.push("))");
         }
         Test::Has { source_type, inner } => {
@@ -284,15 +320,15 @@ fn clause_sql(
             sql.text_param(source_type);
             sql.push(" AND f.param = ");
             sql.text_param(&clause.param);
-            scope_filter(&mut sql, "f", scope);
+            same_record(&mut sql, "f", alias, scope);
             sql.push(" AND f.target_type = ");
             sql.text_param(rtype);
             sql.push(" AND f.id IN (SELECT s.id FROM resources s WHERE s.rtype = ");
             sql.text_param(source_type);
             sql.push(" AND s.deleted = 0");
-            scope_filter(&mut sql, "s", scope);
+            same_record(&mut sql, "s", "f", scope);
             sql.push(" AND ");
-            sql.append(clause_sql(scope, source_type, inner, "s", false));
+            sql.append(clause_sql(scope, source_type, inner, "s", scope.is_none()));
             sql.push("))");
         }
         test => {
@@ -671,11 +707,16 @@ pub fn search_count(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
 
 /// Resources that `_include` (`reverse = false`) or `_revinclude` (`reverse = true`) brings
 /// in for the page's ids (all of type `searched_type`), as [`RESOURCE_COLUMNS`].
+///
+/// Without a record scope, the page's records stand in for it (`page_records`): what a match
+/// refers to, and what refers to it, is always in the match's own record, and the reference
+/// indexes all lead with the record.
 pub fn include(
     scope: Option<&RecordId>,
     inc: &Include,
     searched_type: &str,
     page_ids: &[String],
+    page_records: &[&RecordId],
     reverse: bool,
 ) -> Sql {
     let mut sql = Sql::default();
@@ -698,6 +739,16 @@ pub fn include(
     sql.text_param(&inc.param);
     scope_filter(&mut sql, "f", scope);
     scope_filter(&mut sql, "r", scope);
+    if scope.is_none() {
+        sql.push(" AND f.record_id IN (");
+        for (i, record) in page_records.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text_param(record.as_str());
+        }
+        sql.push(") AND r.record_id = f.record_id");
+    }
     if let Some(t) = &inc.target_type {
         sql.push(" AND f.target_type = ");
         sql.text_param(t);

@@ -47,8 +47,7 @@ fn database_wal_and_backup_hold_no_readable_health_data() {
         1
     );
     assert_eq!(
-        t.get("/fhir/Observation?code=PLANTCODE991", &t.system_token)
-            .json["total"],
+        t.get("/fhir/Observation?code=PLANTCODE991", &token).json["total"],
         1
     );
 

@@ -291,7 +291,10 @@ fn the_zip_an_iphone_makes_imports_directly() {
         .search(
             &operator(),
             "Observation",
-            &[("patient".to_owned(), record.clone())],
+            &[
+                ("patient".to_owned(), record.clone()),
+                ("code".to_owned(), "http://loinc.org|2339-0".to_owned()),
+            ],
             true,
         )
         .unwrap();
