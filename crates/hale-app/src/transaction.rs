@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use hale_core::{Interaction, RecordId, RequestContext, ResourceId};
 use hale_fhir::index::local_reference;
 use hale_fhir::{Issue, IssueCode};
-use hale_store::{Expect, StoredResource, WriteBatch, WriteOp};
+use hale_store::{AuditEntry, Expect, StoredResource, WriteBatch, WriteOp};
 use serde_json::Value;
 
 use crate::placement::{Placement, references, rewrite_references};
@@ -444,8 +444,9 @@ impl App {
             }
             ops.push(prepared.op);
         }
-        // Each change's audit entry, after every change so results keep their places.
-        let audit: Vec<WriteOp> = ops
+        // Each change's audit entry, after every change so results keep their places, and
+        // appended together: the log's head is read and signed once for the bundle.
+        let audit: Vec<AuditEntry> = ops
             .iter()
             .filter_map(|op| match op {
                 WriteOp::Put {
@@ -453,27 +454,29 @@ impl App {
                     resource_type,
                     id,
                     ..
-                } => Some(WriteOp::Audit(self.audit_entry(
+                } => Some(self.audit_entry(
                     ctx,
                     record,
                     "write",
                     format!("{resource_type}/{id}"),
-                ))),
+                )),
                 WriteOp::Delete {
                     record,
                     resource_type,
                     id,
                     ..
-                } => Some(WriteOp::Audit(self.audit_entry(
+                } => Some(self.audit_entry(
                     ctx,
                     record,
                     "delete",
                     format!("{resource_type}/{id}"),
-                ))),
+                )),
                 _ => None,
             })
             .collect();
-        ops.extend(audit);
+        if !audit.is_empty() {
+            ops.push(WriteOp::AuditAll(audit));
+        }
         let out = self.store.write(WriteBatch { ops })?;
         let mut results: Vec<Option<EntryResult>> = existing
             .into_iter()
