@@ -454,23 +454,13 @@ impl App {
                     resource_type,
                     id,
                     ..
-                } => Some(self.audit_entry(
-                    ctx,
-                    record,
-                    "write",
-                    format!("{resource_type}/{id}"),
-                )),
+                } => Some(self.audit_entry(ctx, record, "write", format!("{resource_type}/{id}"))),
                 WriteOp::Delete {
                     record,
                     resource_type,
                     id,
                     ..
-                } => Some(self.audit_entry(
-                    ctx,
-                    record,
-                    "delete",
-                    format!("{resource_type}/{id}"),
-                )),
+                } => Some(self.audit_entry(ctx, record, "delete", format!("{resource_type}/{id}"))),
                 _ => None,
             })
             .collect();

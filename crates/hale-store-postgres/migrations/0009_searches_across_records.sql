@@ -7,6 +7,10 @@
 -- pages all over them.
 DROP INDEX idx_token_global;
 DROP INDEX idx_ref_global;
+-- Every search that follows a reference backwards (_revinclude, _has, a chain) names the
+-- referring type and parameter, so the table's own key (record, type, parameter, target)
+-- serves it; an index by (record, target type, target) served nothing the key does not.
+DROP INDEX idx_ref_target;
 -- Queries name these types as literals: a partial index is matched against a literal.
 CREATE INDEX idx_token_across_records ON idx_token (rtype, param, code, system)
     WHERE rtype = 'Patient' OR rtype = 'Consent';

@@ -626,10 +626,10 @@ mod tests {
         assert!(again.is_err(), "a second version 2 was accepted");
     }
 
-    /// What SQLite plans for a search across every record, one line per step, and whether
+    /// What SQLite plans for a search, one line per step, and whether
     /// any step reads a whole table or index. Reading back the page a subquery made (the
     /// top-level `SCAN r` of `CO-ROUTINE r`) is not such a step.
-    fn plan_across_records(conn: &Connection, sql: &hale_store::sql::Sql) -> (String, bool) {
+    fn plan_of(conn: &Connection, sql: &hale_store::sql::Sql) -> (String, bool) {
         let mut st = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.text))
             .unwrap();
@@ -683,7 +683,7 @@ mod tests {
             ),
         ];
         for q in &searches {
-            let (plan, scans) = plan_across_records(&conn, &hale_store::sql::search_page(None, q));
+            let (plan, scans) = plan_of(&conn, &hale_store::sql::search_page(None, q));
             assert!(
                 plan.contains("idx_token_across_records"),
                 "{}: {plan}",
@@ -701,14 +701,31 @@ mod tests {
             ],
         );
         let record = RecordId::parse("r1").unwrap();
-        for (inc, reverse) in [
-            (&revinclude.revinclude[0], true),
-            (&revinclude.include[0], false),
+        for scope in [None, Some(&record)] {
+            for (inc, reverse) in [
+                (&revinclude.revinclude[0], true),
+                (&revinclude.include[0], false),
+            ] {
+                let sql = hale_store::sql::include(
+                    scope,
+                    inc,
+                    "Patient",
+                    &["p1".into()],
+                    &[&record],
+                    reverse,
+                );
+                let (plan, scans) = plan_of(&conn, &sql);
+                assert!(!scans, "include (reverse {reverse}, {scope:?}): {plan}");
+            }
+        }
+        // Within a record, following references either way reads the reference table's key.
+        for q in [
+            query("Observation", &[("subject:Patient.name", "Ann")]),
+            query("Patient", &[("_has:Observation:subject:code", "8867-4")]),
+            query("Observation", &[("patient", "r1"), ("code", "8867-4")]),
         ] {
-            let sql =
-                hale_store::sql::include(None, inc, "Patient", &["p1".into()], &[&record], reverse);
-            let (plan, scans) = plan_across_records(&conn, &sql);
-            assert!(!scans, "include (reverse {reverse}): {plan}");
+            let (plan, scans) = plan_of(&conn, &hale_store::sql::search_page(Some(&record), &q));
+            assert!(!scans, "{}: {plan}", q.resource_type);
         }
     }
 
