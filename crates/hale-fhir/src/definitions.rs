@@ -66,7 +66,7 @@ pub enum SearchParamType {
 }
 
 /// One step of a reduced FHIRPath: an element name, optionally filtered.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct PathStep {
     /// The element name; a choice element may appear without its type suffix.
     pub name: String,
@@ -76,7 +76,7 @@ pub struct PathStep {
 }
 
 /// One union member of a search parameter's expression.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SearchPath {
     /// Steps from the resource root.
     pub steps: Vec<PathStep>,
@@ -98,6 +98,11 @@ pub struct SearchParamDef {
     /// For references: the types it may point to.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// The parameters whose index rows serve this one, when its expression is exactly their
+    /// union (Observation's `combo-code` is `code` | `component-code`): it has no rows of
+    /// its own, and a search on it reads theirs. Empty for every other parameter.
+    #[serde(skip)]
+    pub served_by: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +162,45 @@ const DEFINITIONAL: &[&str] = &[
     "ValueSet",
 ];
 
+/// A type's search parameters by name, each that is the exact union of others marked as
+/// served by them. Indexing such a parameter would store the same values twice (a tenth of
+/// an Observation-heavy record's index rows).
+fn with_served_by(params: Vec<SearchParamDef>) -> BTreeMap<String, SearchParamDef> {
+    let served: Vec<Vec<String>> = params
+        .iter()
+        .map(|p| {
+            if p.paths.len() < 2 {
+                return Vec::new();
+            }
+            let parts: Vec<&SearchParamDef> = params
+                .iter()
+                .filter(|q| {
+                    q.name != p.name
+                        && q.kind == p.kind
+                        && q.paths.iter().all(|path| p.paths.contains(path))
+                })
+                .collect();
+            let covered = p
+                .paths
+                .iter()
+                .all(|path| parts.iter().any(|q| q.paths.contains(path)));
+            if covered {
+                parts.iter().map(|q| q.name.clone()).collect()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    params
+        .into_iter()
+        .zip(served)
+        .map(|(mut p, served_by)| {
+            p.served_by = served_by;
+            (p.name.clone(), p)
+        })
+        .collect()
+}
+
 impl Definitions {
     /// The embedded R4 definitions, decoded once on first use.
     pub fn r4() -> &'static Definitions {
@@ -201,7 +245,7 @@ impl Definitions {
             search: raw
                 .search
                 .into_iter()
-                .map(|(k, v)| (k, v.into_iter().map(|p| (p.name.clone(), p)).collect()))
+                .map(|(k, v)| (k, with_served_by(v)))
                 .collect(),
             unsupported: raw.unsupported,
             compartment: raw.compartment,
@@ -264,6 +308,15 @@ impl Definitions {
         self.search.get(resource_type)?.get(name)
     }
 
+    /// The parameters whose index rows hold `name`'s values: itself, or those it is the
+    /// union of (see [`SearchParamDef::served_by`]).
+    pub fn indexed_as<'a>(&'a self, resource_type: &str, name: &'a str) -> Vec<&'a str> {
+        match self.search_param(resource_type, name) {
+            Some(p) if !p.served_by.is_empty() => p.served_by.iter().map(String::as_str).collect(),
+            _ => vec![name],
+        }
+    }
+
     /// All search parameters Hale supports for a resource type.
     pub fn search_params(&self, resource_type: &str) -> impl Iterator<Item = &SearchParamDef> {
         self.search
@@ -315,6 +368,37 @@ mod tests {
             d.compartment_params("Observation"),
             ["subject", "performer"]
         );
+    }
+
+    #[test]
+    fn a_parameter_that_is_the_union_of_others_is_served_by_their_rows() {
+        let d = Definitions::r4();
+        let mut served: Vec<String> = d
+            .resource_types()
+            .iter()
+            .flat_map(|t| {
+                d.search_params(t)
+                    .filter(|p| !p.served_by.is_empty())
+                    .map(move |p| format!("{t}.{} = {}", p.name, p.served_by.join(" | ")))
+            })
+            .collect();
+        served.sort();
+        assert_eq!(
+            served,
+            [
+                "Observation.combo-code = code | component-code",
+                "Observation.combo-data-absent-reason = component-data-absent-reason | data-absent-reason",
+                "Observation.combo-value-concept = component-value-concept | value-concept",
+                "Observation.combo-value-quantity = component-value-quantity | value-quantity",
+            ]
+        );
+        assert_eq!(
+            d.indexed_as("Observation", "combo-code"),
+            ["code", "component-code"]
+        );
+        assert_eq!(d.indexed_as("Observation", "code"), ["code"]);
+        // `patient` is `subject` narrowed to Patients, not a union: it keeps its own rows.
+        assert_eq!(d.indexed_as("Observation", "patient"), ["patient"]);
     }
 
     #[test]

@@ -65,7 +65,10 @@ pub enum IndexValue {
 /// Every index entry of `resource` (whose type is `resource_type`).
 pub fn extract(defs: &Definitions, resource_type: &str, resource: &Value) -> Vec<IndexEntry> {
     let mut out = Vec::new();
-    for param in defs.search_params(resource_type) {
+    for param in defs
+        .search_params(resource_type)
+        .filter(|p| p.served_by.is_empty())
+    {
         for path in &param.paths {
             for node in select(resource, path) {
                 to_entries(&param.name, param.kind, node, &mut out);
@@ -387,6 +390,21 @@ mod tests {
                 code: "/min".into(),
                 value: 61.0
             }]
+        );
+    }
+
+    #[test]
+    fn a_combined_parameter_stores_no_rows_of_its_own() {
+        let e = entries(json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+            "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}]}));
+        let params: Vec<&str> = e.iter().map(|x| x.param.as_str()).collect();
+        assert!(params.contains(&"code") && params.contains(&"component-code"));
+        assert!(params.contains(&"component-value-quantity"));
+        assert!(
+            !params.iter().any(|p| p.starts_with("combo-")),
+            "{params:?}"
         );
     }
 

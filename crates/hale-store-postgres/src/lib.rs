@@ -41,6 +41,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         9,
         include_str!("../migrations/0009_searches_across_records.sql"),
     ),
+    (10, include_str!("../migrations/0010_union_parameters.sql")),
 ];
 const POOL_MAX: usize = 16;
 /// Serialises migrations when several servers start at once.

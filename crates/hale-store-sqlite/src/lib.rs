@@ -55,6 +55,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         9,
         include_str!("../migrations/0009_searches_across_records.sql"),
     ),
+    (10, include_str!("../migrations/0010_union_parameters.sql")),
 ];
 
 /// The answer to a batch, with the batch itself: it goes back to be freed on the caller's
@@ -624,6 +625,32 @@ mod tests {
             [],
         );
         assert!(again.is_err(), "a second version 2 was accepted");
+    }
+
+    #[test]
+    fn upgrading_removes_the_rows_combined_parameters_no_longer_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hale.db");
+        let master = MasterKey::generate();
+        let mut conn = db::open_connection(&path, &master.derive("sqlcipher-database")).unwrap();
+        apply_migrations(&mut conn, &MIGRATIONS[..9]).unwrap();
+        for param in ["code", "combo-code"] {
+            conn.execute(
+                "INSERT INTO idx_token (record_id, rtype, param, code, system, text, id) \
+                 VALUES ('r1', 'Observation', ?1, '8867-4', 'http://loinc.org', '', 'o1')",
+                [param],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let params: Vec<String> = conn
+            .prepare("SELECT param FROM idx_token")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(params, ["code"]);
     }
 
     /// What SQLite plans for a search, one line per step, and whether

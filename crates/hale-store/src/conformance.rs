@@ -29,6 +29,7 @@ macro_rules! conformance_tests {
             deleted_resources_read_as_deleted_and_leave_search,
             updates_replace_the_search_index,
             search_by_every_parameter_type,
+            a_combined_parameter_reads_the_rows_of_its_parts,
             search_sorts_counts_and_pages,
             search_includes_revincludes_and_chains,
             searches_across_records_find_people_and_grants,
@@ -519,6 +520,48 @@ pub fn search_by_every_parameter_type(store: &dyn Store) {
     assert_eq!(s("Observation", &[("date:missing", "false")]).len(), 3);
     // _id
     assert_eq!(s("Observation", &[("_id", "o1,o3")]), ["o1", "o3"]);
+}
+
+/// Observation's `combo-code` is `code` | `component-code` (and so for the other `combo-`
+/// parameters): it has no index rows of its own, and reads theirs in every kind of search.
+pub fn a_combined_parameter_reads_the_rows_of_its_parts(store: &dyn Store) {
+    let r = new_record(store, "p1");
+    let loinc = "http://loinc.org";
+    let ucum = "http://unitsofmeasure.org";
+    put(
+        store,
+        &r,
+        json!({"resourceType": "Observation", "id": "bp", "status": "final",
+            "code": {"coding": [{"system": loinc, "code": "85354-9"}]},
+            "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2024-01-01",
+            "component": [
+                {"code": {"coding": [{"system": loinc, "code": "8480-6"}]},
+                 "valueQuantity": {"value": 120, "system": ucum, "code": "mm[Hg]"}},
+                {"code": {"coding": [{"system": loinc, "code": "8462-4"}]},
+                 "valueQuantity": {"value": 80, "system": ucum, "code": "mm[Hg]"}}]}),
+    );
+    put(store, &r, obs("hr", "p1", "8867-4", "60", "2024-01-02"));
+    let s = |pairs: &[(&str, &str)]| search(store, Some(&r), "Observation", pairs);
+    assert_eq!(s(&[("combo-code", "8480-6")]), ["bp"]);
+    assert_eq!(s(&[("combo-code", "85354-9")]), ["bp"]);
+    assert_eq!(s(&[("combo-code", "8867-4")]), ["hr"]);
+    assert!(s(&[("code", "8480-6")]).is_empty());
+    assert!(s(&[("component-code", "85354-9")]).is_empty());
+    assert_eq!(s(&[("combo-value-quantity", "gt100")]), ["bp"]);
+    assert_eq!(s(&[("combo-value-quantity", "60")]), ["hr"]);
+    // One clause drives and the other is probed for each match.
+    assert_eq!(
+        s(&[("combo-code", "8462-4"), ("combo-value-quantity", "gt100")]),
+        ["bp"]
+    );
+    assert!(s(&[("combo-code", "8867-4"), ("combo-value-quantity", "gt100")]).is_empty());
+    let mut present = s(&[("combo-code:missing", "false")]);
+    present.sort();
+    assert_eq!(present, ["bp", "hr"]);
+    assert!(s(&[("combo-code:missing", "true")]).is_empty());
+    // Sorted by the lowest, or highest, code either part holds.
+    assert_eq!(s(&[("_sort", "combo-code")]), ["bp", "hr"]);
+    assert_eq!(s(&[("_sort", "-combo-code")]), ["hr", "bp"]);
 }
 
 pub fn search_sorts_counts_and_pages(store: &dyn Store) {

@@ -7,12 +7,12 @@
 //! `(record_id, rtype, param, value)` serves; ids are unique per type across records.
 
 use hale_core::RecordId;
-use hale_fhir::SearchParamType;
 use hale_fhir::date::DateRange;
 use hale_fhir::search::{
     Clause, Include, NumberRange, Prefix, RefMatch, SearchQuery, SortKey, StringMode, Test,
     TokenMatch,
 };
+use hale_fhir::{Definitions, SearchParamType};
 
 /// A bound parameter.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,8 +146,7 @@ fn value_select(scope: Option<&RecordId>, rtype: &str, clause: &Clause) -> Sql {
         value_table(&clause.test)
     ));
     rtype_is(&mut sql, "x", scope, rtype);
-    sql.push(" AND x.param = ");
-    sql.text_param(&clause.param);
+    param_is(&mut sql, "x", rtype, &clause.param);
     scope_filter(&mut sql, "x", scope);
     sql.push(" AND (");
     alternatives(&mut sql, &clause.test, Cols { probe: false });
@@ -210,6 +209,27 @@ pub fn globally_indexed(rtype: &str, test: &Test) -> bool {
         Test::Id(_) => true,
         Test::Token { negate: false, .. } => SEARCHED_ACROSS_RECORDS.contains(&rtype),
         _ => false,
+    }
+}
+
+/// ` AND {alias}.param = …`: the parameter's own index rows, or for one that is the union of
+/// others (`combo-code`), theirs (see [`Definitions::indexed_as`]).
+fn param_is(sql: &mut Sql, alias: &str, rtype: &str, param: &str) {
+    match Definitions::r4().indexed_as(rtype, param).as_slice() {
+        [one] => {
+            sql.push(&format!(" AND {alias}.param = "));
+            sql.text_param(one);
+        }
+        several => {
+            sql.push(&format!(" AND {alias}.param IN ("));
+            for (i, p) in several.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.text_param(p);
+            }
+            sql.push(")");
+        }
     }
 }
 
@@ -290,8 +310,7 @@ fn clause_sql(
                 if *missing { "NOT " } else { "" }
             ));
             sql.text_param(rtype);
-            sql.push(" AND m.param = ");
-            sql.text_param(&clause.param);
+            param_is(&mut sql, "m", rtype, &clause.param);
             same_record(&mut sql, "m", alias, scope);
             sql.push(")");
         }
@@ -300,8 +319,7 @@ fn clause_sql(
                 "{alias}.id IN (SELECT f.id FROM idx_ref f WHERE f.rtype = "
             ));
             sql.text_param(rtype);
-            sql.push(" AND f.param = ");
-            sql.text_param(&clause.param);
+            param_is(&mut sql, "f", rtype, &clause.param);
             same_record(&mut sql, "f", alias, scope);
             sql.push(" AND f.target_type = ");
             sql.text_param(target_type);
@@ -318,8 +336,7 @@ fn clause_sql(
                 "{alias}.id IN (SELECT f.target_id FROM idx_ref f WHERE f.rtype = "
             ));
             sql.text_param(source_type);
-            sql.push(" AND f.param = ");
-            sql.text_param(&clause.param);
+            param_is(&mut sql, "f", source_type, &clause.param);
             same_record(&mut sql, "f", alias, scope);
             sql.push(" AND f.target_type = ");
             sql.text_param(rtype);
@@ -339,10 +356,10 @@ fn clause_sql(
             };
             if probe {
                 sql.push(&format!(
-                    "{not}EXISTS (SELECT 1 FROM {} x WHERE x.record_id = {alias}.record_id AND x.rtype = {alias}.rtype AND x.id = {alias}.id AND x.param = ",
+                    "{not}EXISTS (SELECT 1 FROM {} x WHERE x.record_id = {alias}.record_id AND x.rtype = {alias}.rtype AND x.id = {alias}.id",
                     value_table(test)
                 ));
-                sql.text_param(&clause.param);
+                param_is(&mut sql, "x", rtype, &clause.param);
                 sql.push(" AND (");
                 alternatives(&mut sql, test, Cols { probe });
                 sql.push("))");
@@ -655,15 +672,14 @@ pub fn search_page(scope: Option<&RecordId>, q: &SearchQuery) -> Sql {
                 joins.text_param(record.as_str());
                 joins.push(" AND s.rtype = ");
                 joins.text_param(&q.resource_type);
-                joins.push(" AND s.param = ");
-                joins.text_param(&key.param);
+                param_is(&mut joins, "s", &q.resource_type, &key.param);
                 joins.push(&format!(" GROUP BY s.id) j{k} ON j{k}.sid = r.id"));
             }
             (SortSource::Index { table, col, agg }, None) => {
                 inner.push(&format!(
-                    "(SELECT {agg}(s.{col}) FROM {table} s WHERE s.record_id = r.record_id AND s.rtype = r.rtype AND s.id = r.id AND s.param = "
+                    "(SELECT {agg}(s.{col}) FROM {table} s WHERE s.record_id = r.record_id AND s.rtype = r.rtype AND s.id = r.id"
                 ));
-                inner.text_param(&key.param);
+                param_is(&mut inner, "s", &q.resource_type, &key.param);
                 inner.push(")");
             }
         }
@@ -735,8 +751,7 @@ pub fn include(
          AND f.rtype = "
     ));
     sql.text_param(&inc.source_type);
-    sql.push(" AND f.param = ");
-    sql.text_param(&inc.param);
+    param_is(&mut sql, "f", &inc.source_type, &inc.param);
     scope_filter(&mut sql, "f", scope);
     scope_filter(&mut sql, "r", scope);
     if scope.is_none() {
