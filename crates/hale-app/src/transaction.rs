@@ -368,6 +368,9 @@ impl App {
             });
         }
         let first_op = ops.len();
+        // Each body moves into its write from here (a bundle is up to a thousand resources).
+        let mut bodies: Vec<Option<Value>> =
+            entries.iter_mut().map(|e| e.resource.take()).collect();
         for &i in &sequence {
             let e = &entries[i];
             let (rtype, id) = &ids[i];
@@ -424,7 +427,7 @@ impl App {
                 });
                 continue;
             }
-            let body = e.resource.clone().unwrap_or(Value::Null);
+            let body = bodies[i].take().unwrap_or(Value::Null);
             let expect = match (e.method.as_str(), e.if_match) {
                 ("POST", _) => Expect::Absent,
                 (_, Some(v)) => Expect::Version(v),
