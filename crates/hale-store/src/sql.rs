@@ -49,6 +49,15 @@ impl Sql {
     fn text_param(&mut self, s: &str) {
         self.bind(SqlValue::Text(s.to_owned()));
     }
+    /// `?, ?, …`, one for each value, bound in order (the inside of an `IN (…)`).
+    fn text_params<'a>(&mut self, values: impl IntoIterator<Item = &'a str>) {
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.text_param(v);
+        }
+    }
     fn append(&mut self, other: Sql) {
         self.text.push_str(&other.text);
         self.params.extend(other.params);
@@ -222,12 +231,7 @@ fn param_is(sql: &mut Sql, alias: &str, rtype: &str, param: &str) {
         }
         several => {
             sql.push(&format!(" AND {alias}.param IN ("));
-            for (i, p) in several.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.text_param(p);
-            }
+            sql.text_params(several.iter().copied());
             sql.push(")");
         }
     }
@@ -284,12 +288,7 @@ fn clause_sql(
     match &clause.test {
         Test::Id(ids) => {
             sql.push(&format!("{alias}.id IN ("));
-            for (i, id) in ids.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                sql.text_param(id);
-            }
+            sql.text_params(ids.iter().map(String::as_str));
             sql.push(")");
         }
         Test::LastUpdated(ranges) => {
@@ -756,12 +755,7 @@ pub fn include(
     scope_filter(&mut sql, "r", scope);
     if scope.is_none() {
         sql.push(" AND f.record_id IN (");
-        for (i, record) in page_records.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.text_param(record.as_str());
-        }
+        sql.text_params(page_records.iter().map(|r| r.as_str()));
         sql.push(") AND r.record_id = f.record_id");
     }
     if let Some(t) = &inc.target_type {
@@ -775,12 +769,7 @@ pub fn include(
     } else {
         sql.push(" AND f.id IN (");
     }
-    for (i, id) in page_ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text_param(id);
-    }
+    sql.text_params(page_ids.iter().map(String::as_str));
     sql.push(") ORDER BY r.rtype, r.id");
     sql
 }
