@@ -610,26 +610,22 @@ impl App {
         match access {
             Access::Organisation { .. } => {}
             Access::System => {
-                let scope = match named.as_slice() {
-                    [one, rest @ ..] if rest.iter().all(|r| r == one) && !one.contains(',') => {
-                        self.record_of_patient(one)?
-                    }
-                    _ => None,
+                let scope = match one_patient(&named) {
+                    Some(one) => self.record_of_patient(one)?,
+                    None => None,
                 };
                 return Ok((access, scope, false));
             }
             _ => return Ok((access, self.scope(ctx).cloned(), false)),
         }
-        match named.as_slice() {
-            [one, rest @ ..] if rest.iter().all(|r| r == one) && !one.contains(',') => {
-                match RecordId::parse(one) {
-                    Ok(record) => Ok((access.in_record(&record), Some(record), false)),
-                    // No record has that id: the search finds nothing, as for any record
-                    // that has not given the organisation access.
-                    Err(_) => Ok((Access::Organisation { within: Vec::new() }, None, false)),
-                }
-            }
-            [] if rtype == "Patient" && pairs.iter().any(|(k, _)| k == "identifier") => {
+        match (one_patient(&named), named.is_empty()) {
+            (Some(one), _) => match RecordId::parse(one) {
+                Ok(record) => Ok((access.in_record(&record), Some(record), false)),
+                // No record has that id: the search finds nothing, as for any record
+                // that has not given the organisation access.
+                Err(_) => Ok((Access::Organisation { within: Vec::new() }, None, false)),
+            },
+            (None, true) if rtype == "Patient" && pairs.iter().any(|(k, _)| k == "identifier") => {
                 Ok((access, None, true))
             }
             _ => Err(AppError::bad_request(
@@ -992,6 +988,14 @@ fn named_patients<'a>(rtype: &str, pairs: &'a [(String, String)]) -> Vec<&'a str
         })
         .map(|(_, v)| v.strip_prefix("Patient/").unwrap_or(v))
         .collect()
+}
+
+/// The one patient a search names, however many times; none if it names several or none.
+fn one_patient<'a>(named: &[&'a str]) -> Option<&'a str> {
+    match named {
+        [one, rest @ ..] if rest.iter().all(|r| r == one) && !one.contains(',') => Some(one),
+        _ => None,
+    }
 }
 
 /// A search across every record must be driven by a cross-record index (an `_id`, or a

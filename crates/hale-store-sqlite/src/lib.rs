@@ -579,15 +579,20 @@ mod tests {
         }
     }
 
+    /// A new database with `migrations` applied, as an older release would have left it.
+    fn database_at(migrations: &[(u32, &str)]) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::generate().derive("sqlcipher-database");
+        let mut conn = db::open_connection(&dir.path().join("hale.db"), &key).unwrap();
+        apply_migrations(&mut conn, migrations).unwrap();
+        (dir, conn)
+    }
+
     /// A database made before migration 8 keeps every version, byte for byte, when its
     /// content moves to a rowid table, and a version still cannot be written twice.
     #[test]
     fn upgrading_keeps_every_version_of_every_resource() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hale.db");
-        let master = MasterKey::generate();
-        let mut conn = db::open_connection(&path, &master.derive("sqlcipher-database")).unwrap();
-        apply_migrations(&mut conn, &MIGRATIONS[..7]).unwrap();
+        let (_dir, mut conn) = database_at(&MIGRATIONS[..7]);
         let content: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
         for version in 1..=3i64 {
             conn.execute(
@@ -629,11 +634,7 @@ mod tests {
 
     #[test]
     fn upgrading_removes_the_rows_combined_parameters_no_longer_use() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hale.db");
-        let master = MasterKey::generate();
-        let mut conn = db::open_connection(&path, &master.derive("sqlcipher-database")).unwrap();
-        apply_migrations(&mut conn, &MIGRATIONS[..9]).unwrap();
+        let (_dir, mut conn) = database_at(&MIGRATIONS[..9]);
         for param in ["code", "combo-code"] {
             conn.execute(
                 "INSERT INTO idx_token (record_id, rtype, param, code, system, text, id) \
@@ -678,11 +679,7 @@ mod tests {
 
     #[test]
     fn searches_across_records_read_an_index_never_every_record() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("hale.db");
-        let master = MasterKey::generate();
-        let mut conn = db::open_connection(&path, &master.derive("sqlcipher-database")).unwrap();
-        migrate(&mut conn).unwrap();
+        let (_dir, conn) = database_at(MIGRATIONS);
         let defs = hale_fhir::Definitions::r4();
         let query = |rtype: &str, pairs: &[(&str, &str)]| {
             let pairs: Vec<(String, String)> = pairs

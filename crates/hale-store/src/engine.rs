@@ -737,11 +737,11 @@ pub fn search(
     }
     let matches = run(db, keys, sql::search_page(scope, q))?;
     let ids: Vec<String> = matches.iter().map(|m| m.id.clone()).collect();
-    let mut records: Vec<&RecordId> = matches.iter().map(|m| &m.record).collect();
-    records.sort();
-    records.dedup();
     let mut included: Vec<StoredResource> = Vec::new();
     if !ids.is_empty() {
+        let mut records: Vec<&RecordId> = matches.iter().map(|m| &m.record).collect();
+        records.sort();
+        records.dedup();
         let specs = q
             .include
             .iter()
