@@ -251,10 +251,11 @@ impl Db for PgDb<'_, '_> {
 }
 
 impl Store for PostgresStore {
-    fn write(&self, mut batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+    fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+        let prepared = engine::prepare(batch)?;
         let now = hale_fhir::date::now_millis();
-        let outcome = self.in_transaction(|db| engine::apply(db, &self.keys, &mut batch, now))?;
-        engine::forget_erased(&self.keys, &batch);
+        let outcome = self.in_transaction(|db| engine::apply(db, &self.keys, &prepared, now))?;
+        engine::forget_erased(&self.keys, &prepared.batch);
         Ok(outcome)
     }
 

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use hale_core::RecordId;
 use hale_fhir::search::SearchQuery;
-use hale_store::engine;
+use hale_store::engine::{self, PreparedBatch};
 use hale_store::{
     HistoryQuery, Keyring, MasterKey, SampleRow, SearchPage, Store, StoreError, StoredResource,
     WriteBatch, WriteOutcome,
@@ -60,14 +60,14 @@ const MIGRATIONS: &[(u32, &str)] = &[
 
 /// The answer to a batch, with the batch itself: it goes back to be freed on the caller's
 /// thread, since every moment of the one writer thread is throughput.
-type Reply = mpsc::SyncSender<(Result<WriteOutcome, StoreError>, WriteBatch)>;
+type Reply = mpsc::SyncSender<(Result<WriteOutcome, StoreError>, PreparedBatch)>;
 
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
     sqlcipher_key: [u8; 32],
     keys: Arc<Keyring>,
-    writer: Mutex<Option<mpsc::Sender<(WriteBatch, Reply)>>>,
+    writer: Mutex<Option<mpsc::Sender<(PreparedBatch, Reply)>>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     checkpointer: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     readers: Mutex<Vec<Connection>>,
@@ -117,7 +117,7 @@ impl SqliteStore {
             .spawn(move || checkpoint_loop(&checkpoint_conn, &stopped))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         let keys = Arc::new(Keyring::new(master));
-        let (tx, rx) = mpsc::channel::<(WriteBatch, Reply)>();
+        let (tx, rx) = mpsc::channel::<(PreparedBatch, Reply)>();
         let writer_keys = Arc::clone(&keys);
         let writer_thread = std::thread::Builder::new()
             .name("hale-sqlite-writer".into())
@@ -216,7 +216,7 @@ fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
 
 /// Group commit: take one batch, then whatever else is already waiting, and commit them
 /// together with one fsync.
-fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(WriteBatch, Reply)>) {
+fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(PreparedBatch, Reply)>) {
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
@@ -225,7 +225,7 @@ fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(WriteBatch
                 Err(_) => break,
             }
         }
-        let results = commit_group(&conn, keys, &mut group);
+        let results = commit_group(&conn, keys, &group);
         for ((batch, reply), result) in group.into_iter().zip(results) {
             let _ = reply.send((result, batch));
         }
@@ -235,7 +235,7 @@ fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(WriteBatch
 fn commit_group(
     conn: &Connection,
     keys: &Keyring,
-    group: &mut [(WriteBatch, Reply)],
+    group: &[(PreparedBatch, Reply)],
 ) -> Vec<Result<WriteOutcome, StoreError>> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = db::err(e);
@@ -246,7 +246,7 @@ fn commit_group(
     }
     let now = hale_fhir::date::now_millis();
     let mut results = Vec::with_capacity(group.len());
-    for (batch, _) in group.iter_mut() {
+    for (batch, _) in group {
         let outcome = conn
             .execute_batch("SAVEPOINT batch")
             .map_err(db::err)
@@ -278,6 +278,8 @@ fn commit_group(
 
 impl Store for SqliteStore {
     fn write(&self, batch: WriteBatch) -> Result<WriteOutcome, StoreError> {
+        // Serialized here, on the caller's thread, not on the one writer (see `Serialized`).
+        let batch = engine::prepare(batch)?;
         let (reply, answer) = mpsc::sync_channel(1);
         self.writer
             .lock()
@@ -290,7 +292,7 @@ impl Store for SqliteStore {
             .recv()
             .map_err(|_| StoreError::Database("the writer thread has stopped".into()))?;
         let outcome = outcome?;
-        engine::forget_erased(&self.keys, &batch);
+        engine::forget_erased(&self.keys, &batch.batch);
         Ok(outcome)
     }
 
@@ -554,7 +556,7 @@ mod tests {
             hale_store::conformance::append_audit(&store, &record, 4);
             store
                 .write(hale_store::WriteBatch {
-                    ops: vec![hale_store::WriteOp::AuditCheckpoint],
+                    ops: vec![hale_store::WriteOp::LimitCleared { key: "k".into() }],
                 })
                 .unwrap();
             for n in 5..=10 {
