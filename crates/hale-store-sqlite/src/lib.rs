@@ -121,7 +121,10 @@ impl SqliteStore {
         let writer_keys = Arc::clone(&keys);
         let writer_thread = std::thread::Builder::new()
             .name("hale-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, &writer_keys, &rx))
+            .spawn(move || {
+                raise_writer_priority();
+                writer_loop(conn, &writer_keys, &rx)
+            })
             .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self {
             path: path.to_owned(),
@@ -212,6 +215,22 @@ fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
         }
     }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+/// The nice value the writer asks for (the request threads keep 0).
+pub const WRITER_NICE: i32 = -10;
+
+/// Every write waits for the one writer thread, so it should not wait for a core while
+/// request threads validate the next bundles: measured on two cores, bundle import ran
+/// 5,200 → 5,900 resources/s (four pairs of runs, each pair faster) with the writer at a
+/// higher priority. Linux gives it where allowed: root, `CAP_SYS_NICE`, or a raised
+/// `RLIMIT_NICE` (systemd's `LimitNICE=-10`); otherwise the writer runs as before.
+fn raise_writer_priority() {
+    #[cfg(target_os = "linux")]
+    match rustix::process::setpriority_process(None, WRITER_NICE) {
+        Ok(()) => tracing::debug!(nice = WRITER_NICE, "writer thread priority raised"),
+        Err(e) => tracing::debug!(error = %e, "writer thread keeps the default priority"),
+    }
 }
 
 /// Group commit: take one batch, then whatever else is already waiting, and commit them
@@ -509,6 +528,51 @@ mod tests {
     mod conformance {
         use super::fresh;
         hale_store::conformance_tests!(fresh);
+    }
+
+    /// The nice value of each of this process's threads with this name (from `/proc`).
+    #[cfg(target_os = "linux")]
+    fn nice_of_threads(name: &str) -> Vec<i32> {
+        let mut found = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap() {
+            let dir = task.unwrap().path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.trim_end() != name {
+                continue;
+            }
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+            // After the name in parentheses: state is field 3, nice field 19.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            found.push(after.split(' ').nth(16).unwrap().parse().unwrap());
+        }
+        found
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_writer_runs_ahead_of_request_threads_where_the_system_allows() {
+        // Whether this process may raise a thread's priority, tried on a thread of its own.
+        let allowed = std::thread::spawn(|| {
+            rustix::process::setpriority_process(None, super::WRITER_NICE).is_ok()
+        })
+        .join()
+        .unwrap();
+        let own = rustix::process::getpriority_process(None).unwrap();
+        let store = fresh().unwrap();
+        // The writer sets its priority as it starts; a write proves it has.
+        store
+            .write(hale_store::WriteBatch {
+                ops: vec![hale_store::WriteOp::LimitCleared { key: "k".into() }],
+            })
+            .unwrap();
+        let writers = nice_of_threads("hale-sqlite-wri");
+        assert!(!writers.is_empty(), "no writer thread found");
+        let expected = if allowed { super::WRITER_NICE } else { own };
+        assert!(
+            writers.iter().all(|n| *n == expected),
+            "writer threads at {writers:?}, expected {expected} (allowed: {allowed})"
+        );
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), own);
     }
 
     /// Each way of tampering with the audit table, on a log of ten entries (a checkpoint
