@@ -121,10 +121,7 @@ impl SqliteStore {
         let writer_keys = Arc::clone(&keys);
         let writer_thread = std::thread::Builder::new()
             .name("hale-sqlite-writer".into())
-            .spawn(move || {
-                raise_writer_priority();
-                writer_loop(conn, &writer_keys, &rx)
-            })
+            .spawn(move || writer_loop(conn, &writer_keys, &rx))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self {
             path: path.to_owned(),
@@ -217,25 +214,57 @@ fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
-/// The nice value the writer asks for (the request threads keep 0).
-pub const WRITER_NICE: i32 = -10;
+/// The nice value the writer asks for while a request waits on it.
+const WRITER_NICE: i32 = -10;
 
 /// Every write waits for the one writer thread, so it should not wait for a core while
 /// request threads validate the next bundles: measured on two cores, bundle import ran
 /// 5,200 → 5,900 resources/s (four pairs of runs, each pair faster) with the writer at a
 /// higher priority. Linux gives it where allowed: root, `CAP_SYS_NICE`, or a raised
 /// `RLIMIT_NICE` (systemd's `LimitNICE=-10`); otherwise the writer runs as before.
-fn raise_writer_priority() {
-    #[cfg(target_os = "linux")]
-    match rustix::process::setpriority_process(None, WRITER_NICE) {
-        Ok(()) => tracing::debug!(nice = WRITER_NICE, "writer thread priority raised"),
-        Err(e) => tracing::debug!(error = %e, "writer thread keeps the default priority"),
+///
+/// Appending the log of reads, which nobody waits for, runs at the thread's own priority:
+/// ahead of the readers, it held them up for the length of each append.
+struct WriterPriority {
+    own: i32,
+    now: i32,
+    allowed: bool,
+}
+
+impl WriterPriority {
+    fn new() -> Self {
+        #[cfg(target_os = "linux")]
+        let own = rustix::process::getpriority_process(None).unwrap_or(0);
+        #[cfg(not(target_os = "linux"))]
+        let own = 0;
+        Self {
+            own,
+            now: own,
+            allowed: cfg!(target_os = "linux"),
+        }
+    }
+
+    /// Ahead of request threads (`urgent`) or level with them.
+    fn set(&mut self, urgent: bool) {
+        let wanted = if urgent { WRITER_NICE } else { self.own };
+        if !self.allowed || wanted == self.now {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        match rustix::process::setpriority_process(None, wanted) {
+            Ok(()) => self.now = wanted,
+            Err(e) => {
+                tracing::debug!(error = %e, "the writer thread keeps its priority");
+                self.allowed = false;
+            }
+        }
     }
 }
 
 /// Group commit: take one batch, then whatever else is already waiting, and commit them
 /// together with one fsync.
 fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(PreparedBatch, Reply)>) {
+    let mut priority = WriterPriority::new();
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
@@ -244,6 +273,7 @@ fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(PreparedBa
                 Err(_) => break,
             }
         }
+        priority.set(group.iter().any(|(batch, _)| !batch.is_audit_only()));
         let results = commit_group(&conn, keys, &group);
         for ((batch, reply), result) in group.into_iter().zip(results) {
             let _ = reply.send((result, batch));
@@ -559,18 +589,36 @@ mod tests {
         .unwrap();
         let own = rustix::process::getpriority_process(None).unwrap();
         let store = fresh().unwrap();
-        // The writer sets its priority as it starts; a write proves it has.
+        let writers = || {
+            let found = nice_of_threads("hale-sqlite-wri");
+            assert!(!found.is_empty(), "no writer thread found");
+            found
+        };
+        // A write a request waits for: ahead, where allowed.
         store
             .write(hale_store::WriteBatch {
                 ops: vec![hale_store::WriteOp::LimitCleared { key: "k".into() }],
             })
             .unwrap();
-        let writers = nice_of_threads("hale-sqlite-wri");
-        assert!(!writers.is_empty(), "no writer thread found");
         let expected = if allowed { super::WRITER_NICE } else { own };
         assert!(
-            writers.iter().all(|n| *n == expected),
-            "writer threads at {writers:?}, expected {expected} (allowed: {allowed})"
+            writers().iter().all(|n| *n == expected),
+            "after a write: {:?}, expected {expected} (allowed: {allowed})",
+            writers()
+        );
+        // The log of reads, which nobody waits for: level with the readers again.
+        let record = hale_core::RecordId::parse("r1").unwrap();
+        store
+            .write(hale_store::WriteBatch {
+                ops: vec![hale_store::WriteOp::AuditAll(vec![
+                    hale_store::conformance::audit_entry(&record, 1),
+                ])],
+            })
+            .unwrap();
+        assert!(
+            writers().iter().all(|n| *n == own),
+            "after appending reads: {:?}, expected {own}",
+            writers()
         );
         assert_eq!(rustix::process::getpriority_process(None).unwrap(), own);
     }

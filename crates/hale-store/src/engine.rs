@@ -282,6 +282,17 @@ pub struct PreparedBatch {
     contents: Vec<Option<Serialized>>,
 }
 
+impl PreparedBatch {
+    /// Whether only audit entries are in it (the log of reads, flushed in the background):
+    /// no request waits for it.
+    pub fn is_audit_only(&self) -> bool {
+        self.batch
+            .ops
+            .iter()
+            .all(|op| matches!(op, WriteOp::Audit(_) | WriteOp::AuditAll(_)))
+    }
+}
+
 /// Serializes a batch's resources on the calling thread.
 pub fn prepare(batch: WriteBatch) -> Result<PreparedBatch, StoreError> {
     let contents = batch
