@@ -20,7 +20,7 @@ pub fn validate(defs: &Definitions, resource: &Value) -> Result<(), Vec<Issue>> 
         defs,
         issues: Vec::new(),
     };
-    v.resource(resource, "", 0);
+    v.resource(resource, &mut String::with_capacity(128), 0);
     if v.issues.is_empty() {
         Ok(())
     } else {
@@ -35,21 +35,46 @@ struct Validator<'a> {
 
 /// An element's definition as it applies to one JSON key.
 struct Resolved<'a> {
+    /// Its path in the definitions (`Observation.value[x]`, `Observation.code`).
+    def_path: String,
     /// Its own definition: cardinality, content reference.
     card: &'a ElementDef,
     /// Where its types and binding come from (the referenced element, for a contentReference).
     shape: &'a ElementDef,
     /// The one type that applies.
     element_type: &'a str,
-    /// Whether the key is a choice element with its type suffix (`valueQuantity`).
-    choice: bool,
 }
 
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-        .unwrap_or_default()
+/// Whether `suffix` is `type_name` with its first letter in capitals (`Quantity` for
+/// `Quantity`, `DateTime` for `dateTime`): the type suffix of a choice element.
+fn is_type_suffix(suffix: &str, type_name: &str) -> bool {
+    let (Some(s), Some(t)) = (suffix.chars().next(), type_name.chars().next()) else {
+        return false;
+    };
+    s == t.to_ascii_uppercase() && suffix[s.len_utf8()..] == type_name[t.len_utf8()..]
+}
+
+/// Appends `.key` to a path for the length of `f`. Validation visits every element of every
+/// resource written, so paths are built in one buffer, not a new string for each element;
+/// an issue copies the path it names.
+fn with_child<T>(path: &mut String, key: &str, f: impl FnOnce(&mut String) -> T) -> T {
+    let len = path.len();
+    path.push('.');
+    path.push_str(key);
+    let out = f(path);
+    path.truncate(len);
+    out
+}
+
+/// Appends `[i]` to a path for the length of `f`.
+fn with_item<T>(path: &mut String, i: usize, f: impl FnOnce(&mut String) -> T) -> T {
+    let len = path.len();
+    path.push('[');
+    path.push_str(&i.to_string());
+    path.push(']');
+    let out = f(path);
+    path.truncate(len);
+    out
 }
 
 impl<'a> Validator<'a> {
@@ -61,7 +86,7 @@ impl<'a> Validator<'a> {
     }
 
     /// `at` is the display path of the resource itself ("" at the top).
-    fn resource(&mut self, value: &Value, at: &str, depth: usize) {
+    fn resource(&mut self, value: &Value, at: &mut String, depth: usize) {
         let Some(obj) = value.as_object() else {
             self.issue(IssueCode::Structure, at, "a resource must be a JSON object");
             return;
@@ -78,23 +103,28 @@ impl<'a> Validator<'a> {
             );
             return;
         }
-        let display = if at.is_empty() {
-            rt.to_owned()
-        } else {
-            at.to_owned()
-        };
+        // At the top, paths start with the type's name.
+        let top = at.is_empty();
+        if top {
+            at.push_str(rt);
+        }
         if let Some(id) = obj.get("id")
             && !id
                 .as_str()
                 .is_some_and(|s| format_of("id").is_some_and(|r| r.is_match(s)))
         {
-            self.issue(
-                IssueCode::Value,
-                &format!("{display}.id"),
-                "id must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '.'",
-            );
+            with_child(at, "id", |at| {
+                self.issue(
+                    IssueCode::Value,
+                    at,
+                    "id must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '.'",
+                )
+            });
         }
-        self.object(rt, rt, obj, &display, depth + 1);
+        self.object(rt, rt, obj, at, depth + 1);
+        if top {
+            at.clear();
+        }
     }
 
     fn object(
@@ -102,7 +132,7 @@ impl<'a> Validator<'a> {
         type_name: &str,
         def_path: &str,
         obj: &Map<String, Value>,
-        at: &str,
+        at: &mut String,
         depth: usize,
     ) {
         if depth > MAX_DEPTH {
@@ -123,63 +153,9 @@ impl<'a> Validator<'a> {
             {
                 continue;
             }
-            let child_at = format!("{at}.{key}");
-            if let Some(base) = key.strip_prefix('_') {
-                // The id/extension sibling of a primitive (FHIR R4 §2.6.2, JSON representation).
-                if self.resolve(type_name, def_path, base).is_none() {
-                    self.issue(IssueCode::Structure, &child_at, "unknown element");
-                } else if !(value.is_object() || value.is_array()) {
-                    self.issue(
-                        IssueCode::Structure,
-                        &child_at,
-                        "must be an object or array",
-                    );
-                }
-                continue;
-            }
-            let Some(resolved) = self.resolve(type_name, def_path, key) else {
-                self.issue(IssueCode::Structure, &child_at, "unknown element");
-                continue;
-            };
-            let child_def_path = if resolved.choice {
-                let suffix = capitalise(resolved.element_type);
-                format!("{def_path}.{}[x]", key.strip_suffix(&suffix).unwrap_or(key))
-            } else {
-                format!("{def_path}.{key}")
-            };
-            match (resolved.card.is_array(), value) {
-                (true, Value::Array(items)) => {
-                    if items.is_empty() {
-                        self.issue(IssueCode::Structure, &child_at, "arrays must not be empty");
-                    }
-                    for (i, item) in items.iter().enumerate() {
-                        if item.is_null() && obj.contains_key(&format!("_{key}")) {
-                            continue; // a null placeholder paired with an extension
-                        }
-                        let item_at = format!("{child_at}[{i}]");
-                        self.value(
-                            type_name,
-                            &child_def_path,
-                            &resolved,
-                            item,
-                            &item_at,
-                            depth + 1,
-                        );
-                    }
-                }
-                (true, _) => self.issue(IssueCode::Structure, &child_at, "must be an array"),
-                (false, Value::Array(_)) => {
-                    self.issue(IssueCode::Structure, &child_at, "must not be an array")
-                }
-                (false, item) => self.value(
-                    type_name,
-                    &child_def_path,
-                    &resolved,
-                    item,
-                    &child_at,
-                    depth + 1,
-                ),
-            }
+            with_child(at, key, |at| {
+                self.element(type_name, def_path, obj, key, value, at, depth)
+            });
         }
         self.required_children(type_name, def_path, obj, at);
         if type_name == "Identifier"
@@ -189,11 +165,60 @@ impl<'a> Validator<'a> {
                 .and_then(Value::as_str)
                 .is_some_and(nhs_number::is_valid)
         {
-            self.issue(
-                IssueCode::Value,
-                &format!("{at}.value"),
-                "NHS number fails the Modulus 11 check digit (UK Core)",
-            );
+            with_child(at, "value", |at| {
+                self.issue(
+                    IssueCode::Value,
+                    at,
+                    "NHS number fails the Modulus 11 check digit (UK Core)",
+                )
+            });
+        }
+    }
+
+    /// One key of an object; `at` is already the key's path.
+    #[allow(clippy::too_many_arguments)]
+    fn element(
+        &mut self,
+        type_name: &str,
+        def_path: &str,
+        obj: &Map<String, Value>,
+        key: &str,
+        value: &Value,
+        at: &mut String,
+        depth: usize,
+    ) {
+        if let Some(base) = key.strip_prefix('_') {
+            // The id/extension sibling of a primitive (FHIR R4 §2.6.2, JSON representation).
+            if self.resolve(type_name, def_path, base).is_none() {
+                self.issue(IssueCode::Structure, at, "unknown element");
+            } else if !(value.is_object() || value.is_array()) {
+                self.issue(IssueCode::Structure, at, "must be an object or array");
+            }
+            return;
+        }
+        let Some(resolved) = self.resolve(type_name, def_path, key) else {
+            self.issue(IssueCode::Structure, at, "unknown element");
+            return;
+        };
+        match (resolved.card.is_array(), value) {
+            (true, Value::Array(items)) => {
+                if items.is_empty() {
+                    self.issue(IssueCode::Structure, at, "arrays must not be empty");
+                }
+                for (i, item) in items.iter().enumerate() {
+                    if item.is_null() && obj.contains_key(&format!("_{key}")) {
+                        continue; // a null placeholder paired with an extension
+                    }
+                    with_item(at, i, |at| {
+                        self.value(type_name, &resolved, item, at, depth + 1)
+                    });
+                }
+            }
+            (true, _) => self.issue(IssueCode::Structure, at, "must be an array"),
+            (false, Value::Array(_)) => {
+                self.issue(IssueCode::Structure, at, "must not be an array")
+            }
+            (false, item) => self.value(type_name, &resolved, item, at, depth + 1),
         }
     }
 
@@ -202,9 +227,9 @@ impl<'a> Validator<'a> {
         type_name: &str,
         def_path: &str,
         obj: &Map<String, Value>,
-        at: &str,
+        at: &mut String,
     ) {
-        let missing: Vec<String> = self
+        let missing: Vec<&str> = self
             .defs
             .children(type_name, def_path)
             .filter(|(_, def)| def.min > 0)
@@ -218,23 +243,25 @@ impl<'a> Validator<'a> {
                     !obj.contains_key(*name) && !obj.contains_key(&format!("_{name}"))
                 }
             })
-            .map(|(name, _)| name.to_owned())
+            .map(|(name, _)| name)
             .collect();
         for name in missing {
-            self.issue(
-                IssueCode::Required,
-                &format!("{at}.{name}"),
-                "required element is missing",
-            );
+            with_child(at, name, |at| {
+                self.issue(IssueCode::Required, at, "required element is missing")
+            });
         }
     }
 
     /// Finds the definition of `key` under `def_path`, and the one type that applies
     /// (the suffix type for a choice element, or the only type). Borrowed from the
-    /// definitions: validation walks every element, so nothing is copied here.
+    /// definitions: validation walks every element, so nothing is copied here but the path.
     fn resolve(&self, type_name: &str, def_path: &str, key: &str) -> Option<Resolved<'a>> {
         let defs: &'a Definitions = self.defs;
-        if let Some(card) = defs.element(type_name, &format!("{def_path}.{key}")) {
+        let mut path = String::with_capacity(def_path.len() + 1 + key.len());
+        path.push_str(def_path);
+        path.push('.');
+        path.push_str(key);
+        if let Some(card) = defs.element(type_name, &path) {
             // A contentReference element takes its shape from the element it names.
             let shape = card
                 .content_ref
@@ -243,10 +270,10 @@ impl<'a> Validator<'a> {
                 .unwrap_or(card);
             let element_type = shape.types.first().map_or("Element", String::as_str);
             return Some(Resolved {
+                def_path: path,
                 card,
                 shape,
                 element_type,
-                choice: false,
             });
         }
         for (name, def) in defs.children(type_name, def_path) {
@@ -256,12 +283,14 @@ impl<'a> Validator<'a> {
             let Some(suffix) = key.strip_prefix(prefix) else {
                 continue;
             };
-            if let Some(t) = def.types.iter().find(|t| capitalise(t) == suffix) {
+            if let Some(t) = def.types.iter().find(|t| is_type_suffix(suffix, t)) {
+                path.truncate(def_path.len() + 1);
+                path.push_str(name);
                 return Some(Resolved {
+                    def_path: path,
                     card: def,
                     shape: def,
                     element_type: t,
-                    choice: true,
                 });
             }
         }
@@ -271,17 +300,20 @@ impl<'a> Validator<'a> {
     fn value(
         &mut self,
         type_name: &str,
-        def_path: &str,
         resolved: &Resolved<'a>,
         value: &Value,
-        at: &str,
+        at: &mut String,
         depth: usize,
     ) {
         let element_type = resolved.element_type;
         match element_type {
             "BackboneElement" | "Element" => match value.as_object() {
                 Some(obj) => {
-                    let path = resolved.card.content_ref.as_deref().unwrap_or(def_path);
+                    let path = resolved
+                        .card
+                        .content_ref
+                        .as_deref()
+                        .unwrap_or(&resolved.def_path);
                     self.object(type_name, path, obj, at, depth)
                 }
                 None => self.issue(IssueCode::Structure, at, "must be an object"),
@@ -356,11 +388,6 @@ fn format_of(t: &str) -> Option<&'static Regex> {
 
 /// What is wrong with a primitive value, if anything. Never echoes the value.
 fn primitive_problem(t: &str, value: &Value) -> Option<String> {
-    let expect_string = |v: &Value| -> Result<String, String> {
-        v.as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("must be a JSON string ({t})"))
-    };
     match t {
         "boolean" => (!value.is_boolean()).then(|| "must be true or false".to_owned()),
         "decimal" => (!value.is_number()).then(|| "must be a JSON number (decimal)".to_owned()),
@@ -375,18 +402,18 @@ fn primitive_problem(t: &str, value: &Value) -> Option<String> {
             };
             (!ok).then(|| format!("out of range for {t}"))
         }
-        _ => match expect_string(value) {
-            Err(e) => Some(e),
-            Ok(s) if s.is_empty() => Some("must not be an empty string".to_owned()),
+        _ => match value.as_str() {
+            None => Some(format!("must be a JSON string ({t})")),
+            Some("") => Some("must not be an empty string".to_owned()),
             // FHIR R4 §2.24.0.1: no characters below U+0020 except tab, CR and LF.
-            Ok(s)
+            Some(s)
                 if s.chars()
                     .any(|c| c < ' ' && !matches!(c, '\t' | '\r' | '\n')) =>
             {
                 Some("must not contain control characters".to_owned())
             }
-            Ok(s) => format_of(t)
-                .is_some_and(|r| !r.is_match(&s))
+            Some(s) => format_of(t)
+                .is_some_and(|r| !r.is_match(s))
                 .then(|| format!("is not a valid {t}")),
         },
     }
