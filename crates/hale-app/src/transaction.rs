@@ -86,7 +86,8 @@ fn in_entry(i: usize, e: AppError) -> AppError {
     }
 }
 
-fn parse_entries(bundle: &Value) -> Result<(BundleKind, Vec<Entry>), AppError> {
+/// The bundle is taken, not borrowed: each entry's resource moves out of it, uncopied.
+fn parse_entries(mut bundle: Value) -> Result<(BundleKind, Vec<Entry>), AppError> {
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(AppError::bad_request(
             "resourceType",
@@ -103,11 +104,10 @@ fn parse_entries(bundle: &Value) -> Result<(BundleKind, Vec<Entry>), AppError> {
             ));
         }
     };
-    let entries = bundle
-        .get("entry")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
+    let mut entries = match bundle.get_mut("entry").map(Value::take) {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
     if entries.len() > MAX_BUNDLE_ENTRIES {
         return Err(AppError::bad_request(
             "Bundle.entry",
@@ -115,7 +115,8 @@ fn parse_entries(bundle: &Value) -> Result<(BundleKind, Vec<Entry>), AppError> {
         ));
     }
     let mut out = Vec::with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
+    for (i, e) in entries.iter_mut().enumerate() {
+        let resource = e.get_mut("resource").map(Value::take);
         let request = e.get("request").ok_or_else(|| {
             AppError::bad_request(
                 &format!("Bundle.entry[{i}].request"),
@@ -136,7 +137,7 @@ fn parse_entries(bundle: &Value) -> Result<(BundleKind, Vec<Entry>), AppError> {
             method: text("method").unwrap_or_default(),
             url: text("url").unwrap_or_default(),
             full_url: e.get("fullUrl").and_then(Value::as_str).map(str::to_owned),
-            resource: e.get("resource").cloned(),
+            resource,
             if_none_exist: text("ifNoneExist"),
             if_match,
         });
@@ -179,7 +180,7 @@ impl App {
     pub fn bundle(
         &self,
         ctx: &RequestContext,
-        bundle: &Value,
+        bundle: Value,
     ) -> Result<(BundleKind, Vec<Result<EntryResult, AppError>>), AppError> {
         let (kind, entries) = parse_entries(bundle)?;
         // Access that has ended refuses the whole bundle, not each entry.
@@ -241,7 +242,7 @@ impl App {
         // 1. Assign ids and map full URLs to them.
         let mut ids: Vec<(String, String)> = Vec::with_capacity(entries.len());
         let mut map: HashMap<String, String> = HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
+        for (i, e) in entries.iter_mut().enumerate() {
             let path = e
                 .url
                 .split('?')
@@ -293,7 +294,7 @@ impl App {
         }
         // 2. Conditional creates that match point their full URL at the existing resource.
         let mut existing: Vec<Option<StoredResource>> = vec![None; entries.len()];
-        for (i, e) in entries.iter().enumerate() {
+        for (i, e) in entries.iter_mut().enumerate() {
             if let (Some(cond), "POST") = (&e.if_none_exist, e.method.as_str()) {
                 let (rtype, _) = &ids[i];
                 if matches!(ctx.actor, hale_core::Actor::Organisation { .. }) {
