@@ -706,7 +706,7 @@ mod tests {
             hale_store::conformance::append_audit(&store, &record, 4);
             store
                 .write(hale_store::WriteBatch {
-                    ops: vec![hale_store::WriteOp::LimitCleared { key: "k".into() }],
+                    ops: vec![hale_store::WriteOp::AuditCheckpoint],
                 })
                 .unwrap();
             for n in 5..=10 {
