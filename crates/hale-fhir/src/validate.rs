@@ -7,6 +7,7 @@
 //! an NHS number identifier carries a valid check digit. Not checked: FHIRPath invariants
 //! and profiles beyond the base definitions.
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -69,9 +70,8 @@ fn with_child<T>(path: &mut String, key: &str, f: impl FnOnce(&mut String) -> T)
 /// Appends `[i]` to a path for the length of `f`.
 fn with_item<T>(path: &mut String, i: usize, f: impl FnOnce(&mut String) -> T) -> T {
     let len = path.len();
-    path.push('[');
-    path.push_str(&i.to_string());
-    path.push(']');
+    // Writing to a String cannot fail.
+    let _ = write!(path, "[{i}]");
     let out = f(path);
     path.truncate(len);
     out

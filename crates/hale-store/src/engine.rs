@@ -8,8 +8,8 @@
 use hale_core::RecordId;
 use hale_fhir::index::{IndexEntry, IndexValue};
 use hale_fhir::search::SearchQuery;
-use serde_json::Value;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::accounts;
 use crate::sql::{self, RESOURCE_COLUMNS, Sql, SqlValue};
@@ -172,85 +172,58 @@ pub struct Serialized {
 }
 
 impl Serialized {
-    /// `resource` with `id` set and its own `versionId` and `lastUpdated` left out.
-    fn of(resource: &Value, id: &str) -> Result<Self, StoreError> {
+    /// `resource` with `id` set and its own `versionId` and `lastUpdated` left out (the
+    /// batch owns it and does not use it again, so it is changed in place, not copied).
+    fn of(resource: &mut Value, id: &str) -> Result<Self, StoreError> {
         let Value::Object(fields) = resource else {
             return Err(StoreError::Database(
                 "a resource must be a JSON object".into(),
             ));
         };
+        // A missing `meta` and `id` go straight after `resourceType`, where readers expect them.
+        let after_type = fields.len().min(1);
+        match fields.get_mut("meta") {
+            Some(Value::Object(meta)) => {
+                meta.shift_remove("versionId");
+                meta.shift_remove("lastUpdated");
+            }
+            Some(other) => *other = Value::Object(Map::new()),
+            None => {
+                fields.shift_insert(after_type, "meta".into(), Value::Object(Map::new()));
+            }
+        }
+        match fields.get_mut("id") {
+            Some(own) => *own = Value::String(id.to_owned()),
+            None => {
+                fields.shift_insert(after_type, "id".into(), Value::String(id.to_owned()));
+            }
+        }
         let fail = |e: serde_json::Error| StoreError::Database(e.to_string());
         let mut out = Vec::with_capacity(1024);
-        let mut meta_at = None;
+        let mut meta_at = 0;
         let mut meta_has_fields = false;
-        let mut write_id = !fields.contains_key("id");
-        let mut write_meta = !fields.contains_key("meta");
         out.push(b'{');
-        let mut first = true;
-        let mut separate = |out: &mut Vec<u8>| {
-            if !std::mem::take(&mut first) {
+        for (i, (key, value)) in fields.iter().enumerate() {
+            if i > 0 {
                 out.push(b',');
             }
-        };
-        for (key, value) in fields {
-            separate(&mut out);
             serde_json::to_writer(&mut out, key).map_err(fail)?;
             out.push(b':');
-            match (key.as_str(), value) {
-                ("id", _) => serde_json::to_writer(&mut out, id).map_err(fail)?,
-                ("meta", Value::Object(meta)) => {
-                    out.push(b'{');
-                    meta_at = Some(out.len());
-                    for (k, v) in meta
-                        .iter()
-                        .filter(|(k, _)| *k != "versionId" && *k != "lastUpdated")
-                    {
-                        if meta_has_fields {
-                            out.push(b',');
-                        }
-                        meta_has_fields = true;
-                        serde_json::to_writer(&mut out, k).map_err(fail)?;
-                        out.push(b':');
-                        serde_json::to_writer(&mut out, v).map_err(fail)?;
-                    }
-                    out.push(b'}');
-                }
-                ("meta", _) => {
-                    out.push(b'{');
-                    meta_at = Some(out.len());
-                    out.push(b'}');
+            match value {
+                // The writer's two fields go first in `meta`, at `meta_at`.
+                Value::Object(meta) if key == "meta" => {
+                    meta_at = out.len() + 1;
+                    meta_has_fields = !meta.is_empty();
+                    serde_json::to_writer(&mut out, meta).map_err(fail)?;
                 }
                 _ => serde_json::to_writer(&mut out, value).map_err(fail)?,
             }
-            // A missing `id` and `meta` go straight after `resourceType`, where readers expect them.
-            if key == "resourceType" {
-                if std::mem::take(&mut write_id) {
-                    out.extend_from_slice(b",\"id\":");
-                    serde_json::to_writer(&mut out, id).map_err(fail)?;
-                }
-                if std::mem::take(&mut write_meta) {
-                    out.extend_from_slice(b",\"meta\":{");
-                    meta_at = Some(out.len());
-                    out.push(b'}');
-                }
-            }
-        }
-        if write_id {
-            separate(&mut out);
-            out.extend_from_slice(b"\"id\":");
-            serde_json::to_writer(&mut out, id).map_err(fail)?;
-        }
-        if write_meta {
-            separate(&mut out);
-            out.extend_from_slice(b"\"meta\":{");
-            meta_at = Some(out.len());
-            out.push(b'}');
         }
         out.push(b'}');
         let text = String::from_utf8(out).map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(Self {
             text,
-            meta_at: meta_at.unwrap_or_default(),
+            meta_at,
             meta_has_fields,
         })
     }
@@ -294,10 +267,10 @@ impl PreparedBatch {
 }
 
 /// Serializes a batch's resources on the calling thread.
-pub fn prepare(batch: WriteBatch) -> Result<PreparedBatch, StoreError> {
+pub fn prepare(mut batch: WriteBatch) -> Result<PreparedBatch, StoreError> {
     let contents = batch
         .ops
-        .iter()
+        .iter_mut()
         .map(|op| match op {
             WriteOp::Put { id, resource, .. } => Serialized::of(resource, id).map(Some),
             _ => Ok(None),
@@ -1181,7 +1154,8 @@ mod tests {
     /// What the writer stores: the resource with the server's `id`, `versionId` and
     /// `lastUpdated`, everything else as sent.
     fn stored(resource: Value, id: &str) -> Value {
-        let text = Serialized::of(&resource, id)
+        let mut resource = resource;
+        let text = Serialized::of(&mut resource, id)
             .unwrap()
             .stamped(3, "2026-12-01T10:00:00.000Z");
         serde_json::from_str(&text).unwrap()
@@ -1225,6 +1199,6 @@ mod tests {
         assert_eq!(out["valueQuantity"]["value"].to_string(), "1.50");
         assert_eq!(out["note"][0]["text"], "a \"b\"\n");
         // Not an object: refused, not stored as something else.
-        assert!(Serialized::of(&json!([1]), "x").is_err());
+        assert!(Serialized::of(&mut json!([1]), "x").is_err());
     }
 }
