@@ -5,6 +5,7 @@
     bench/fhir.py ids     BASE TOKEN TYPE LIMIT FILE  # ids for the read benchmark
     bench/fhir.py big-record BASE TOKEN PATIENT N     # a record with N observations
     bench/fhir.py everything BASE TOKEN PATIENT RUNS  # B7 latency
+    bench/fhir.py scale BASE TOKEN N THREADS IDS_FILE  # B4's 1 M resources: N in people of 1,000
 
 BASE is the FHIR base URL (http://127.0.0.1:18091/fhir). TOKEN may be "-" for none.
 Every figure is printed as `metric=NAME value=X`.
@@ -90,23 +91,68 @@ def cmd_ids(base, token, rtype, limit, out):
 def cmd_big_record(base, token, patient, n):
     c, path = conn(base)
     n = int(n)
-    codes = ["8867-4", "29463-7", "8480-6", "8462-4", "2339-0", "8310-5"]
     sent = 0
     while sent < n:
         k = min(1000, n - sent)
-        entries = []
-        for i in range(k):
-            j = sent + i
-            entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "request": {"method": "POST", "url": "Observation"},
-                            "resource": {"resourceType": "Observation", "status": "final",
-                                         "code": {"coding": [{"system": "http://loinc.org", "code": codes[j % len(codes)]}]},
-                                         "subject": {"reference": f"Patient/{patient}"},
-                                         "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1.6e9 + j * 3600)),
-                                         "valueQuantity": {"value": 60 + j % 40, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}}})
+        entries = observation_entries(f"Patient/{patient}", sent, k)
         status, data = request(c, "POST", path or "/", token, json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}).encode())
         if status != 200:
             sys.exit(f"big-record: {status} {data[:300]}")
         sent += k
+
+
+def observation_entries(patient_url, first, k):
+    """k small vital-sign Observations of the person at patient_url, numbered from first."""
+    codes = ["8867-4", "29463-7", "8480-6", "8462-4", "2339-0", "8310-5"]
+    return [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "request": {"method": "POST", "url": "Observation"},
+             "resource": {"resourceType": "Observation", "status": "final",
+                          "code": {"coding": [{"system": "http://loinc.org", "code": codes[j % len(codes)]}]},
+                          "subject": {"reference": patient_url},
+                          "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1.6e9 + j * 3600)),
+                          "valueQuantity": {"value": 60 + j % 40, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}}}
+            for j in range(first, first + k)]
+
+
+def cmd_scale(base, token, people, threads, out):
+    """B4 at its stated size: `people` new people, each a transaction of one Patient and 999
+    Observations (1,000 resources), loaded on `threads` connections; writes 100,000 of the
+    created Observations' ids, drawn at random, to `out` for the read benchmark."""
+    import random
+    left, lock, ids = [int(people)], threading.Lock(), []
+    failures = []
+
+    def worker():
+        c, path = conn(base)
+        while True:
+            with lock:
+                if left[0] == 0 or failures:
+                    return
+                left[0] -= 1
+            patient = f"urn:uuid:{uuid.uuid4()}"
+            entries = [{"fullUrl": patient, "request": {"method": "POST", "url": "Patient"},
+                        "resource": {"resourceType": "Patient", "name": [{"family": "Scale", "given": ["Test"]}]}}]
+            entries += observation_entries(patient, 0, 999)
+            body = json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}).encode()
+            status, data = request(c, "POST", path or "/", token, body)
+            if status != 200:
+                failures.append(f"{status} {data[:300]}")
+                return
+            # "Observation/ID/_history/1", relative or absolute
+            got = ["/".join(e["response"]["location"].split("/_history")[0].split("/")[-2:])
+                   for e in json.loads(data)["entry"]]
+            with lock:
+                ids.extend(i for i in got if i.startswith("Observation/"))
+
+    start = time.time()
+    ts = [threading.Thread(target=worker) for _ in range(int(threads))]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    if failures:
+        sys.exit(f"scale: {failures[0]}")
+    print(f"metric=scale_resources value={int(people) * 1000}")
+    print(f"metric=scale_load_s value={time.time() - start:.0f}")
+    with open(out, "w") as f:
+        f.write("\n".join(random.sample(ids, min(100000, len(ids)))) + "\n")
 
 
 def cmd_everything(base, token, patient, runs):
@@ -124,4 +170,4 @@ def cmd_everything(base, token, patient, runs):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"import": cmd_import, "ids": cmd_ids, "big-record": cmd_big_record, "everything": cmd_everything}[cmd](*args)
+    {"import": cmd_import, "ids": cmd_ids, "big-record": cmd_big_record, "everything": cmd_everything, "scale": cmd_scale}[cmd](*args)
