@@ -1414,7 +1414,7 @@ pub fn the_audit_log_chains_reads_by_record_and_signs_checkpoints(store: &dyn St
     });
     assert!(failed.is_err());
     assert_eq!(store.audit_verify().unwrap().entries, 6);
-    // Many entries at once (a quarter second's reads) chain as if appended one by one.
+    // Many entries at once (a second's reads) chain as if appended one by one.
     store
         .write(WriteBatch {
             ops: vec![WriteOp::AuditAll(

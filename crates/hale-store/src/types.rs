@@ -84,7 +84,7 @@ pub enum WriteOp {
     /// Appends an entry to the audit log, in the same transaction as the rest of the batch.
     Audit(crate::AuditEntry),
     /// Appends entries in order, reading and signing the log's head once for all of them
-    /// (the reads of a quarter second are thousands of entries).
+    /// (the reads of a second are thousands of entries).
     AuditAll(Vec<crate::AuditEntry>),
     /// Signs a checkpoint at the audit log's current head.
     AuditCheckpoint,
