@@ -245,6 +245,22 @@ impl Db for PgDb<'_, '_> {
         self.0.execute(&stmt, &refs).map_err(err)
     }
 
+    fn execute_each(
+        &mut self,
+        sql: &str,
+        each: &mut dyn Iterator<Item = Vec<SqlValue>>,
+    ) -> Result<u64, StoreError> {
+        // Prepared once: each `prepare` is a round trip to the server.
+        let stmt = self.0.prepare(&numbered(sql)).map_err(err)?;
+        let mut changed = 0;
+        for values in each {
+            let owned = params(&values);
+            let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+            changed += self.0.execute(&stmt, &refs).map_err(err)?;
+        }
+        Ok(changed)
+    }
+
     fn lock_clause(&self) -> &'static str {
         " FOR UPDATE"
     }

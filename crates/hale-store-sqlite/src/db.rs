@@ -104,4 +104,19 @@ impl Db for SqliteDb<'_> {
         bind(&mut stmt, params)?;
         Ok(stmt.raw_execute().map_err(err)? as u64)
     }
+
+    fn execute_each(
+        &mut self,
+        sql: &str,
+        each: &mut dyn Iterator<Item = Vec<SqlValue>>,
+    ) -> Result<u64, StoreError> {
+        // Taken from the cache once: each `prepare_cached` hashes the SQL text to find it.
+        let mut stmt = self.0.prepare_cached(sql).map_err(err)?;
+        let mut changed = 0;
+        for params in each {
+            bind(&mut stmt, &params)?;
+            changed += stmt.raw_execute().map_err(err)? as u64;
+        }
+        Ok(changed)
+    }
 }

@@ -143,30 +143,31 @@ pub fn append(db: &mut dyn Db, key: &[u8; 32], entries: &[AuditEntry]) -> Result
         Some(row) => (int(&row[0]), text(&row[1])),
         None => (0, GENESIS.to_owned()),
     };
-    for e in entries {
+    let mut rows = entries.iter().map(|e| {
         seq += 1;
         hash = chain_hash(&hash, seq, e);
-        db.execute(
-            "INSERT INTO audit_events (seq, at_ms, record_id, actor, on_behalf_of, app, action, what, purpose, outcome, request_id, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            &[
-                SqlValue::Int(seq),
-                SqlValue::Int(e.at),
-                e.record
-                    .as_ref()
-                    .map_or(SqlValue::Null, |r| SqlValue::Text(r.as_str().to_owned())),
-                SqlValue::Text(e.actor.clone()),
-                opt(&e.on_behalf_of),
-                opt(&e.app),
-                SqlValue::Text(e.action.clone()),
-                SqlValue::Text(e.what.clone()),
-                SqlValue::Text(e.purpose.clone()),
-                SqlValue::Text(e.outcome.clone()),
-                SqlValue::Text(e.request_id.clone()),
-                SqlValue::Text(hash.clone()),
-            ],
-        )?;
-    }
+        vec![
+            SqlValue::Int(seq),
+            SqlValue::Int(e.at),
+            e.record
+                .as_ref()
+                .map_or(SqlValue::Null, |r| SqlValue::Text(r.as_str().to_owned())),
+            SqlValue::Text(e.actor.clone()),
+            opt(&e.on_behalf_of),
+            opt(&e.app),
+            SqlValue::Text(e.action.clone()),
+            SqlValue::Text(e.what.clone()),
+            SqlValue::Text(e.purpose.clone()),
+            SqlValue::Text(e.outcome.clone()),
+            SqlValue::Text(e.request_id.clone()),
+            SqlValue::Text(hash.clone()),
+        ]
+    });
+    db.execute_each(
+        "INSERT INTO audit_events (seq, at_ms, record_id, actor, on_behalf_of, app, action, what, purpose, outcome, request_id, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        &mut rows,
+    )?;
     let mac = point_mac(key, seq, &hash, None);
     let params = [
         SqlValue::Int(seq),
