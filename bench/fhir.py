@@ -10,7 +10,7 @@
 BASE is the FHIR base URL (http://127.0.0.1:18091/fhir). TOKEN may be "-" for none.
 Every figure is printed as `metric=NAME value=X`.
 """
-import glob, http.client, json, os, statistics, sys, threading, time, urllib.parse, uuid
+import glob, http.client, json, os, random, statistics, sys, threading, time, urllib.parse, uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SYNTHEA = os.path.join(HERE, "..", "crates", "hale-testkit", "data", "synthea-r4-bundles")
@@ -117,8 +117,7 @@ def cmd_scale(base, token, people, threads, out):
     """B4 at its stated size: `people` new people, each a transaction of one Patient and 999
     Observations (1,000 resources), loaded on `threads` connections; writes 100,000 of the
     created Observations' ids, drawn at random, to `out` for the read benchmark."""
-    import random
-    left, lock, ids = [int(people)], threading.Lock(), []
+    left, lock, ids, created = [int(people)], threading.Lock(), [], [0]
     failures = []
 
     def worker():
@@ -141,6 +140,7 @@ def cmd_scale(base, token, people, threads, out):
             got = ["/".join(e["response"]["location"].split("/_history")[0].split("/")[-2:])
                    for e in json.loads(data)["entry"]]
             with lock:
+                created[0] += len(got)
                 ids.extend(i for i in got if i.startswith("Observation/"))
 
     start = time.time()
@@ -149,7 +149,7 @@ def cmd_scale(base, token, people, threads, out):
     [t.join() for t in ts]
     if failures:
         sys.exit(f"scale: {failures[0]}")
-    print(f"metric=scale_resources value={int(people) * 1000}")
+    print(f"metric=scale_resources value={created[0]}")
     print(f"metric=scale_load_s value={time.time() - start:.0f}")
     with open(out, "w") as f:
         f.write("\n".join(random.sample(ids, min(100000, len(ids)))) + "\n")
