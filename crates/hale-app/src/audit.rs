@@ -14,7 +14,9 @@ use hale_store::{
 };
 use serde_json::json;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long a read's entry may wait before the queue is written. Every commit makes each
@@ -34,6 +36,8 @@ pub(crate) struct AuditQueue {
     /// Held while entries taken from the queue are being written, so that whoever drains the
     /// queue to read the log waits for a write already under way.
     writing: Mutex<()>,
+    /// Set when the app goes: the background writer stops waiting and ends.
+    closing: AtomicBool,
 }
 
 impl AuditQueue {
@@ -77,25 +81,49 @@ fn append(store: &dyn hale_store::Store, entries: Vec<AuditEntry>) -> Result<(),
     Ok(())
 }
 
-/// Writes the queue every [`QUEUE_WAIT`] while it holds anything, until the app is dropped.
-pub(crate) fn start_audit_writer(store: Arc<dyn hale_store::Store>, queue: Arc<AuditQueue>) {
+/// Writes the queue every [`QUEUE_WAIT`] while it holds anything, until [`stop_audit_writer`].
+pub(crate) fn start_audit_writer(
+    store: Arc<dyn hale_store::Store>,
+    queue: Arc<AuditQueue>,
+) -> Option<JoinHandle<()>> {
     let spawned = std::thread::Builder::new()
         .name("hale-audit".into())
         .spawn(move || {
-            while Arc::strong_count(&queue) > 1 {
+            let closing = || queue.closing.load(Ordering::Acquire);
+            while !closing() {
+                // Asleep until something is queued, then gathering for QUEUE_WAIT.
                 if let Ok(p) = queue.pending.lock() {
-                    let _ = queue.wake.wait_timeout(p, Duration::from_millis(200));
+                    drop(queue.wake.wait_while(p, |p| p.is_empty() && !closing()));
                 }
-                std::thread::sleep(QUEUE_WAIT);
+                if let Ok(p) = queue.pending.lock() {
+                    drop(queue.wake.wait_timeout_while(p, QUEUE_WAIT, |_| !closing()));
+                }
                 if let Err(e) = queue.drain_into(store.as_ref()) {
                     tracing::error!(error = %e, "audit entries not yet written; retrying");
                     std::thread::sleep(Duration::from_secs(1));
                 }
             }
-            let _ = queue.drain_into(store.as_ref());
         });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "the audit writer did not start: reads will be logged as they happen");
+    match spawned {
+        Ok(thread) => Some(thread),
+        Err(e) => {
+            tracing::error!(error = %e, "the audit writer did not start: reads will be logged as they happen");
+            None
+        }
+    }
+}
+
+/// Ends the background writer, having written what it holds, and waits for it: it holds the
+/// store, which closes its database files (a final checkpoint) only once the last holder
+/// lets go. A server that stopped without this left its WAL behind, at times gigabytes.
+pub(crate) fn stop_audit_writer(queue: &AuditQueue, thread: Option<JoinHandle<()>>) {
+    // Under the queue's lock, so the writer cannot miss it between its check and its wait.
+    if let Ok(_pending) = queue.pending.lock() {
+        queue.closing.store(true, Ordering::Release);
+        queue.wake.notify_all();
+    }
+    if let Some(thread) = thread {
+        let _ = thread.join();
     }
 }
 

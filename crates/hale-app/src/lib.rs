@@ -64,6 +64,7 @@ pub struct App {
     passkeys: std::sync::OnceLock<passkeys::Passkeys>,
     uploads: Option<uploads::Uploads>,
     audit_queue: std::sync::Arc<audit::AuditQueue>,
+    audit_writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for App {
@@ -73,6 +74,7 @@ impl Drop for App {
         if let Err(e) = self.flush_audit() {
             tracing::error!(error = %e, "audit entries of the last reads could not be written");
         }
+        audit::stop_audit_writer(&self.audit_queue, self.audit_writer.take());
     }
 }
 
@@ -100,9 +102,10 @@ impl App {
     /// An application over `store`, signing tokens with `tokens`.
     pub fn new(store: Arc<dyn Store>, tokens: TokenKey) -> Self {
         let audit_queue = Arc::new(audit::AuditQueue::default());
-        audit::start_audit_writer(Arc::clone(&store), Arc::clone(&audit_queue));
+        let audit_writer = audit::start_audit_writer(Arc::clone(&store), Arc::clone(&audit_queue));
         Self {
             audit_queue,
+            audit_writer,
             store,
             defs: Definitions::r4(),
             tokens,

@@ -179,3 +179,68 @@ fn acknowledged_writes_survive_sigkill_and_no_partial_transaction_is_visible() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// `systemctl stop` sends SIGTERM: the server finishes, writes the reads it had queued for the
+/// audit log, and closes its database, so the WAL is checkpointed and gone (a stop that left
+/// it behind had, after a large import, left gigabytes beside the database).
+#[test]
+fn a_server_stopped_with_sigterm_logs_its_last_reads_and_closes_its_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").to_str().unwrap().to_owned();
+    let patient = crate::new_person(&data, "Stop Test");
+    let token = crate::ok(&[
+        "admin",
+        "token",
+        "issue",
+        "--data-dir",
+        &data,
+        "--record",
+        &patient,
+        "--scope",
+        "patient/*.cruds",
+    ]);
+    let port = free_port();
+    let mut server = start(&data, port);
+    let client = reqwest::blocking::Client::new();
+    let read = |url: &str| {
+        client
+            .get(format!("http://127.0.0.1:{port}/fhir/{url}"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+    };
+    for _ in 0..3 {
+        assert_eq!(read(&format!("Patient/{patient}")).status(), 200);
+    }
+    let pid = rustix::process::Pid::from_raw(i32::try_from(server.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let stopped_by = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < stopped_by, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let wal = std::path::Path::new(&data).join("hale.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the WAL was left behind"
+    );
+    // The three reads are in the log, seen after a restart.
+    let mut server = start(&data, port);
+    let log = read("AuditEvent?_count=50").json::<Value>().unwrap();
+    let reads = log["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["resource"]["entity"][0]["what"]["reference"] == format!("Patient/{patient}")
+                && e["resource"]["action"] == "R"
+        })
+        .count();
+    assert_eq!(reads, 3, "{log}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
