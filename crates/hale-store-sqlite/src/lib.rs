@@ -102,6 +102,14 @@ impl SqliteStore {
     /// Opens (creating if absent) the database at `path`, runs migrations, starts the writer.
     /// A wrong key or a file that is not a Hale database is an error, never overwritten.
     pub fn open(path: &Path, master: &MasterKey) -> Result<Self, StoreError> {
+        Self::open_with_wal_limit(path, master, WAL_LIMIT_BYTES)
+    }
+
+    fn open_with_wal_limit(
+        path: &Path,
+        master: &MasterKey,
+        wal_limit: u64,
+    ) -> Result<Self, StoreError> {
         let sqlcipher_key = master.derive("sqlcipher-database");
         let mut conn = open_connection(path, &sqlcipher_key)?;
         migrate(&mut conn)?;
@@ -122,9 +130,13 @@ impl SqliteStore {
         let keys = Arc::new(Keyring::new(master));
         let (tx, rx) = mpsc::channel::<(PreparedBatch, Reply)>();
         let writer_keys = Arc::clone(&keys);
+        let wal = WalLimit {
+            path: wal_path(path),
+            bytes: wal_limit,
+        };
         let writer_thread = std::thread::Builder::new()
             .name("hale-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, &writer_keys, &rx))
+            .spawn(move || writer_loop(conn, &writer_keys, &rx, &wal))
             .map_err(|e| StoreError::Open(e.to_string()))?;
         Ok(Self {
             path: path.to_owned(),
@@ -285,9 +297,53 @@ impl WriterPriority {
     }
 }
 
+/// The size past which the writer checkpoints the WAL itself (see [`WalLimit`]).
+const WAL_LIMIT_BYTES: u64 = 256 << 20;
+
+/// Under a steady stream of writes the checkpoint thread never catches up: by the time it has
+/// copied the frames it saw, newer ones are there, and SQLite starts the WAL again from its
+/// beginning only when a write finds every frame copied. The WAL then grows without end (4.2
+/// GB, more than the database, after loading 1 M resources), and a server that stops before
+/// catching up leaves it all to be read again at the next start. So once the file passes
+/// `bytes`, the writer, between commits, copies what is left itself: nothing new is written
+/// meanwhile, the copy completes, and the next commit starts the WAL again and cuts the file
+/// back to `journal_size_limit`.
+struct WalLimit {
+    path: PathBuf,
+    bytes: u64,
+}
+
+impl WalLimit {
+    fn enforce(&self, conn: &Connection) {
+        if std::fs::metadata(&self.path).map_or(true, |m| m.len() <= self.bytes) {
+            return;
+        }
+        let copied = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        match copied {
+            Ok((frames, copied)) => {
+                tracing::debug!(frames, copied, "writer checkpointed a long WAL")
+            }
+            Err(e) => tracing::warn!(error = %e, "checkpoint of a long WAL failed; will retry"),
+        }
+    }
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
 /// Group commit: take one batch, then whatever else is already waiting, and commit them
 /// together with one fsync.
-fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(PreparedBatch, Reply)>) {
+fn writer_loop(
+    conn: Connection,
+    keys: &Keyring,
+    rx: &mpsc::Receiver<(PreparedBatch, Reply)>,
+    wal: &WalLimit,
+) {
     let mut priority = WriterPriority::new();
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
@@ -302,6 +358,7 @@ fn writer_loop(conn: Connection, keys: &Keyring, rx: &mpsc::Receiver<(PreparedBa
         for ((batch, reply), result) in group.into_iter().zip(results) {
             let _ = reply.send((result, batch));
         }
+        wal.enforce(&conn);
     }
 }
 
@@ -659,6 +716,60 @@ mod tests {
             "checkpoint threads at {checkpointers:?}"
         );
         assert_eq!(rustix::process::getpriority_process(None).unwrap(), own);
+    }
+
+    /// Several writers, back to back, for longer than the checkpoint thread takes to catch up:
+    /// the WAL stays near its limit (here 1 MiB) instead of growing with everything written,
+    /// and all of it is there.
+    #[test]
+    fn a_steady_stream_of_writes_keeps_the_wal_near_its_limit() {
+        const LIMIT: u64 = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hale.db");
+        let store = Arc::new(
+            SqliteStore::open_with_wal_limit(&path, &MasterKey::generate(), LIMIT).unwrap(),
+        );
+        let record = hale_store::conformance::new_record(store.as_ref(), "p1");
+        let largest = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (store, record, largest) =
+                    (Arc::clone(&store), record.clone(), Arc::clone(&largest));
+                let wal = wal_path(&path);
+                std::thread::spawn(move || {
+                    for b in 0..40 {
+                        let entries = (0..500)
+                            .map(|n| {
+                                hale_store::conformance::audit_entry(
+                                    &record,
+                                    w * 1_000_000 + b * 1000 + n,
+                                )
+                            })
+                            .collect();
+                        store
+                            .write(hale_store::WriteBatch {
+                                ops: vec![hale_store::WriteOp::AuditAll(entries)],
+                            })
+                            .unwrap();
+                        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                        largest.fetch_max(size, std::sync::atomic::Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let verified = store.audit_verify().unwrap();
+        assert_eq!(verified.entries, 4 * 40 * 500);
+        assert_eq!(verified.first_bad, None);
+        let largest = largest.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            largest < 8 * LIMIT,
+            "the WAL reached {largest} bytes, against a limit of {LIMIT}"
+        );
+        let written = std::fs::metadata(&path).unwrap().len();
+        assert!(written > 12 * LIMIT, "only {written} bytes were written");
     }
 
     /// Each way of tampering with the audit table, on a log of ten entries (a checkpoint
