@@ -52,26 +52,8 @@ fn pair(patient: &str, tag: &str) -> Value {
 fn acknowledged_writes_survive_sigkill_and_no_partial_transaction_is_visible() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data").to_str().unwrap().to_owned();
-    let patient = crate::ok(&[
-        "admin",
-        "person",
-        "create",
-        "--data-dir",
-        &data,
-        "--name",
-        "Crash Test",
-    ]);
-    let token = crate::ok(&[
-        "admin",
-        "token",
-        "issue",
-        "--data-dir",
-        &data,
-        "--record",
-        &patient,
-        "--scope",
-        "patient/*.cruds",
-    ]);
+    let patient = crate::new_person(&data, "Crash Test");
+    let token = crate::record_token(&data, &patient);
     let port = free_port();
     let mut server = start(&data, port);
     let base = format!("http://127.0.0.1:{port}/fhir");
@@ -188,17 +170,7 @@ fn a_server_stopped_with_sigterm_logs_its_last_reads_and_closes_its_database() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data").to_str().unwrap().to_owned();
     let patient = crate::new_person(&data, "Stop Test");
-    let token = crate::ok(&[
-        "admin",
-        "token",
-        "issue",
-        "--data-dir",
-        &data,
-        "--record",
-        &patient,
-        "--scope",
-        "patient/*.cruds",
-    ]);
+    let token = crate::record_token(&data, &patient);
     let port = free_port();
     let mut server = start(&data, port);
     let client = reqwest::blocking::Client::new();

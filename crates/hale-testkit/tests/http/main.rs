@@ -52,6 +52,21 @@ pub fn ok(args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap().trim().to_owned()
 }
 
+/// A bearer token for everything in one record, issued through the command line.
+pub fn record_token(data_dir: &str, record: &str) -> String {
+    ok(&[
+        "admin",
+        "token",
+        "issue",
+        "--data-dir",
+        data_dir,
+        "--record",
+        record,
+        "--scope",
+        "patient/*.cruds",
+    ])
+}
+
 /// Creates a person's record in a data folder through the command line; returns its id.
 pub fn new_person(data_dir: &str, name: &str) -> String {
     ok(&[
