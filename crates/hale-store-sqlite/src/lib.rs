@@ -220,13 +220,17 @@ fn apply_migrations(conn: &mut Connection, migrations: &[(u32, &str)]) -> Result
 /// Copies committed WAL frames into the database every 200 ms, so the writer never pays
 /// for it and the WAL stays small. PASSIVE: it never blocks readers or the writer; frames a
 /// reader still needs are left for the next round. Ends when the store is dropped.
+///
+/// Nothing more at the end: the last connection to close checkpoints and removes the WAL
+/// itself (SQLite does, when no other process has the file open). A blocking checkpoint here
+/// would hold up a server's writers for as long as it took whenever a `hale` command run
+/// beside it ended.
 fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(200)) {
         if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
             tracing::warn!(error = %e, "checkpoint failed; will retry");
         }
     }
-    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 /// The nice value the writer asks for while a request waits on it.
