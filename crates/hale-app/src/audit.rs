@@ -107,15 +107,15 @@ pub(crate) fn start_audit_writer(
     match spawned {
         Ok(thread) => Some(thread),
         Err(e) => {
-            tracing::error!(error = %e, "the audit writer did not start: reads will be logged as they happen");
+            tracing::error!(error = %e, "the audit writer did not start: reads are logged when the log is read or the app stops");
             None
         }
     }
 }
 
 /// Ends the background writer, having written what it holds, and waits for it: it holds the
-/// store, which closes its database files (a final checkpoint) only once the last holder
-/// lets go. A server that stopped without this left its WAL behind, at times gigabytes.
+/// store, which closes its database files (SQLite's last connection then checkpoints and
+/// removes the WAL) only once the last holder lets go. A server that stopped without this left its WAL behind, at times gigabytes.
 pub(crate) fn stop_audit_writer(queue: &AuditQueue, thread: Option<JoinHandle<()>>) {
     // Under the queue's lock, so the writer cannot miss it between its check and its wait.
     if let Ok(_pending) = queue.pending.lock() {
